@@ -1,0 +1,1 @@
+"""pyexp: run every config of an experiment in isolation, cache it, resume it, report on it."""

@@ -1,0 +1,77 @@
+"""Every error pyexp raises on purpose.
+
+User mistakes raise a subclass of :class:`PyexpError` whose message names the
+file or key involved and says how to fix it. The CLI prints such an error as a
+single line (set ``PYEXP_DEBUG=1`` for the traceback)::
+
+    PyexpError
+    ├── ConfigError              a config value, key or name is wrong
+    │   ├── ConfigFileError      a YAML file is missing, unreadable or malformed
+    │   │   └── ImportCycleError an ``imports:`` chain loops back on itself
+    │   └── OverrideError        a command-line override cannot be applied
+    ├── RegistryError            ``build()`` got an unknown or mistyped ``type``
+    ├── ExecutorError            an executor name is unknown or cannot start
+    │   └── MissingExtraError    an optional dependency is not installed
+    ├── StoreError               a run folder or one of its files is missing/corrupt
+    │   └── RunNotFoundError     no run matches the requested timestamp
+    ├── CheckpointError          a ``@chkpt`` state cannot be saved or restored
+    └── LogError                 a log cannot be written or read
+"""
+
+from __future__ import annotations
+
+
+class PyexpError(Exception):
+    """Base class of every error pyexp raises on purpose."""
+
+
+class ConfigError(PyexpError, ValueError):
+    """A config value, key or name is wrong."""
+
+
+class ConfigFileError(ConfigError):
+    """A YAML config file is missing, unreadable or malformed."""
+
+
+class ImportCycleError(ConfigFileError):
+    """An ``imports:`` chain imports a file that is already being loaded."""
+
+
+class OverrideError(ConfigError):
+    """A command-line override cannot be parsed or applied."""
+
+
+class RegistryError(PyexpError, TypeError):
+    """``build()`` was asked for an unknown type or got the wrong one."""
+
+
+class ExecutorError(PyexpError):
+    """An executor name is unknown or the executor cannot start."""
+
+
+class MissingExtraError(ExecutorError, ImportError):
+    """An optional dependency is missing; the message names the pip extra."""
+
+    def __init__(self, package: str, extra: str, feature: str):
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the '{package}' package: "
+            f'pip install "pyexp[{extra}]"'
+        )
+
+
+class StoreError(PyexpError):
+    """A run folder or one of its files is missing or corrupt."""
+
+
+class RunNotFoundError(StoreError, FileNotFoundError):
+    """No stored run matches the requested name or timestamp."""
+
+
+class CheckpointError(PyexpError):
+    """A ``@chkpt`` state cannot be saved or restored."""
+
+
+class LogError(PyexpError):
+    """A log cannot be written or read."""

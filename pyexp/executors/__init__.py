@@ -1,0 +1,1 @@
+"""Executors: where and how each config runs (see :mod:`pyexp.executors.base`)."""

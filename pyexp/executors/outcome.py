@@ -1,0 +1,210 @@
+"""Outcome records: what running one config produced, and how it is stored.
+
+``result.pkl`` holds two pickles back to back: a small header
+``{"pyexp_outcome": 1, "status", "error"}`` (so a status check never unpickles a
+big result) and then the full record of :meth:`Outcome.to_record`. A failure is
+as cacheable and inspectable as a success. Files are
+written to a temporary name in the same folder and ``os.replace``d, so a
+half-written file never looks like a result.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal as _signal
+import tempfile
+import time
+import traceback as _traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import StoreError
+
+if TYPE_CHECKING:
+    from .base import Task
+
+_MARK = "pyexp_outcome"
+
+
+@dataclass
+class Outcome:
+    """How one config ended: ``status`` is ``"ok"`` or ``"error"``."""
+
+    status: str
+    result: Any = None
+    error: str | None = None  # "ValueError: bad lr" or "killed by SIGSEGV (signal 11)"
+    traceback: str | None = None
+    signal: int | None = None
+    exit_code: int | None = None
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, **kw: Any) -> "Outcome":
+        tb = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return cls("error", error=describe_exception(exc), traceback=tb, **kw)
+
+    @classmethod
+    def from_exit(cls, returncode: int, **kw: Any) -> "Outcome":
+        """Outcome of a worker that died without writing one (``returncode`` as Popen reports it)."""
+        if returncode < 0:
+            return cls("error", error=describe_signal(-returncode), signal=-returncode, **kw)
+        return cls(
+            "error", error=f"worker exited with code {returncode} before reporting a result",
+            exit_code=returncode, **kw,
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record[_MARK] = 1
+        return record
+
+    @classmethod
+    def from_record(cls, record: Any) -> "Outcome":
+        if isinstance(record, dict) and record.get(_MARK) == 1:
+            fields = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
+            return cls(**fields)
+        # A custom executor that pickled the bare value, as in the spec's example.
+        return cls("ok", result=record)
+
+
+def describe_exception(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def describe_signal(signum: int) -> str:
+    try:
+        name = _signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+        return f"killed by {name}"
+    return f"killed by {name} (signal {signum})"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or all of the new one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def dump_outcome(outcome: Outcome) -> bytes:
+    """Pickle ``outcome``; an unpicklable result becomes an error outcome instead."""
+    import cloudpickle
+
+    header = pickle.dumps({_MARK: 1, "status": outcome.status, "error": outcome.error})
+    try:
+        return header + cloudpickle.dumps(outcome.to_record())
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is the user's result's fault
+        bad = Outcome(
+            "error",
+            error=f"result of type {type(outcome.result).__name__} could not be pickled: "
+            f"{describe_exception(exc)}",
+            traceback="".join(_traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            started=outcome.started,
+            finished=outcome.finished,
+        )
+        header = pickle.dumps({_MARK: 1, "status": bad.status, "error": bad.error})
+        return header + cloudpickle.dumps(bad.to_record())
+
+
+def write_outcome(path: Path, outcome: Outcome) -> None:
+    atomic_write_bytes(path, dump_outcome(outcome))
+
+
+def _corrupt(path: Path, exc: BaseException) -> StoreError:
+    return StoreError(
+        f"{path}: cannot read stored result ({describe_exception(exc)}); "
+        "run with --continue to run this config again"
+    )
+
+
+def read_status(path: Path) -> tuple[str, str | None] | None:
+    """``(status, error)`` from the header alone, or None if there is no result. Corrupt: StoreError."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    with f:
+        try:
+            head = pickle.load(f)
+        except Exception as exc:  # noqa: BLE001
+            raise _corrupt(path, exc) from exc
+    if isinstance(head, dict) and head.get(_MARK) == 1 and "result" not in head:
+        return head["status"], head["error"]
+    return "ok", None  # a bare value written by a custom executor
+
+
+def read_outcome(path: Path) -> Outcome | None:
+    """The stored outcome, or None if there is none. A corrupt file raises StoreError."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    with f:
+        try:
+            first = pickle.load(f)
+            if isinstance(first, dict) and first.get(_MARK) == 1 and "result" not in first:
+                return Outcome.from_record(pickle.load(f))
+            return Outcome.from_record(first)
+        except Exception as exc:  # noqa: BLE001
+            raise _corrupt(path, exc) from exc
+
+
+def run_task(task: "Task", call: Callable[[Callable[[Any], Any]], Any] | None = None) -> Outcome:
+    """Run ``task`` in this process and return its outcome. Only KeyboardInterrupt escapes.
+
+    ``call(bound)`` lets a custom executor's ``run`` do the calling; ``bound`` takes the config.
+    """
+    started = time.time()
+    logger = None
+    try:
+        fn = task.fn
+        if task.with_logger:
+            from ..log import Logger
+
+            logger = Logger(task.out)
+            _log_run_metadata(logger, task)
+            bound = lambda config: fn(config, logger)  # noqa: E731
+        else:
+            bound = fn
+        value = call(bound) if call is not None else bound(task.config)
+        outcome = Outcome("ok", result=value, started=started)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and MemoryError are results too
+        outcome = Outcome.from_exception(exc, started=started)
+    finally:
+        if logger is not None:
+            try:
+                logger.close()
+            except Exception:  # noqa: BLE001 - a broken log must not hide the result
+                pass
+    outcome.finished = time.time()
+    return outcome
+
+
+def _log_run_metadata(logger: Any, task: "Task") -> None:
+    """Iteration 0 of every experiment log records the config and the code snapshot."""
+    from ..config import to_yaml
+
+    logger.set_global_it(0)
+    logger.add_text("config", to_yaml(task.config))
+    if task.git_commit:
+        logger.add_text("git_commit", task.git_commit)

@@ -1,0 +1,230 @@
+"""RunStore: every on-disk path of an experiment's runs, and nothing else.
+
+Layout::
+
+    <output_dir>/<experiment name>/
+        <YYYY-MM-DD_HH-MM-SS>[_N]/        one run (``_N`` only when two start in one second)
+            runs.json                     shape, axes and the config folders, row-major
+            <config name>-<hash>/
+                config.json  result.pkl  log.out  ...user artifacts...
+            report/
+
+``runs.json`` is written last and atomically: a folder without it is a run
+whose config generation never finished, and is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import RunNotFoundError, StoreError
+from .executors.outcome import atomic_write_bytes, read_status
+
+TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
+RUNS_FILE = "runs.json"
+CONFIG_FILE = "config.json"
+REPORT_DIR = "report"
+HASH_EXCLUDED_KEYS = ("out", "hydra", "pyexp")
+
+_UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(_\d+)?$")
+
+
+def sanitize_name(name: str) -> str:
+    """A config name made safe as one directory name: ``/\\:*?"<>|`` and control chars become ``_``."""
+    safe = _UNSAFE.sub("_", str(name))
+    if safe in ("", ".", ".."):
+        safe = safe.replace(".", "_") or "_"
+    return safe
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"value {value!r} of type {type(value).__name__} is not JSON serialisable")
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Stable 8-hex-digit hash of the task config: sorted JSON without ``out``, ``hydra``, ``pyexp``."""
+    body = {k: v for k, v in config.items() if k not in HASH_EXCLUDED_KEYS}
+    text = json.dumps(body, sort_keys=True, default=_json_default, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def config_dirname(config: Mapping[str, Any]) -> str:
+    name = config.get("name")
+    prefix = sanitize_name(name) if name not in (None, "") else "config"
+    return f"{prefix}-{config_hash(config)}"
+
+
+def dump_json(obj: Any) -> bytes:
+    return json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False).encode()
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreError(
+            f"{path}: corrupt JSON ({exc}); restore it or start a fresh run without --continue"
+        ) from exc
+
+
+@dataclass
+class Manifest:
+    """The content of ``runs.json``."""
+
+    shape: tuple[int, ...]
+    axes: tuple[str, ...]
+    dirs: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Run:
+    """One timestamped run folder."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.timestamp = self.path.name
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def runs_file(self) -> Path:
+        return self.path / RUNS_FILE
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / REPORT_DIR
+
+    def config_dir(self, dirname: str) -> Path:
+        return self.path / dirname
+
+    def exists(self) -> bool:
+        return self.runs_file.is_file()
+
+    def write(self, configs: Iterable[Mapping[str, Any]], shape: tuple[int, ...],
+              axes: tuple[str, ...], meta: dict[str, Any] | None = None) -> list[Path]:
+        """Phase 1: one folder + ``config.json`` per config, then ``runs.json``. Returns the folders."""
+        configs = list(configs)
+        dirs, seen = [], set()
+        for cfg in configs:
+            dirname = config_dirname(cfg)
+            name = cfg.get("name")
+            key = ("name", name) if name not in (None, "") else ("dir", dirname)
+            if key in seen:
+                raise StoreError(
+                    f"two configs share the name {name!r}: every config needs a unique 'name' "
+                    "(give each variation of a sweep its own name)"
+                )
+            seen.add(key)
+            dirs.append(dirname)
+        for cfg, dirname in zip(configs, dirs):
+            folder = self.config_dir(dirname)
+            folder.mkdir(parents=True, exist_ok=True)
+            body = dict(cfg)
+            body["out"] = str(folder)
+            atomic_write_bytes(folder / CONFIG_FILE, dump_json(body))
+        record = {"format": 1, "shape": list(shape), "axes": list(axes), "runs": dirs, **(meta or {})}
+        atomic_write_bytes(self.runs_file, dump_json(record))
+        return [self.config_dir(d) for d in dirs]
+
+    def manifest(self) -> Manifest:
+        try:
+            data = read_json(self.runs_file)
+        except FileNotFoundError:
+            raise RunNotFoundError(
+                f"{self.runs_file} does not exist: this run never finished generating its configs; "
+                "start a fresh run"
+            ) from None
+        try:
+            shape = tuple(int(n) for n in data["shape"])
+            dirs = [str(d) for d in data["runs"]]
+            axes = tuple(data.get("axes") or [f"axis{i}" for i in range(len(shape))])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"{self.runs_file}: malformed ({exc!r}); start a fresh run") from exc
+        meta = {k: v for k, v in data.items() if k not in ("shape", "runs", "axes")}
+        return Manifest(shape, axes, dirs, meta)
+
+    def read_config(self, dirname: str) -> dict[str, Any]:
+        path = self.config_dir(dirname) / CONFIG_FILE
+        try:
+            cfg = read_json(path)
+        except FileNotFoundError:
+            raise StoreError(f"{path} is missing; start a fresh run (its config cannot be recovered)") from None
+        if not isinstance(cfg, dict):
+            raise StoreError(f"{path}: expected a JSON object; start a fresh run")
+        cfg["out"] = self.config_dir(dirname)
+        return cfg
+
+    def status(self, dirname: str) -> str:
+        """``"done"``, ``"failed"`` or ``"pending"`` (missing or unreadable result)."""
+        from .executors.base import RESULT_FILE
+
+        try:
+            found = read_status(self.config_dir(dirname) / RESULT_FILE)
+        except StoreError:
+            return "pending"
+        if found is None:
+            return "pending"
+        return "done" if found[0] == "ok" else "failed"
+
+
+class RunStore:
+    """All runs of one experiment: ``<output_dir>/<name>/``."""
+
+    def __init__(self, output_dir: Path | str, name: str):
+        self.root = Path(output_dir) / sanitize_name(name)
+
+    def create_run(self, now: float | None = None) -> Run:
+        """A new, unique timestamped folder (``_1``, ``_2``... when one exists for this second)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime(TIMESTAMP_FORMAT, time.localtime(now))
+        for n in range(10_000):
+            path = self.root / (stamp if n == 0 else f"{stamp}_{n}")
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                continue
+            return Run(path)
+        raise StoreError(f"{self.root}: cannot create a unique run folder for {stamp}")
+
+    def runs(self) -> list[Run]:
+        """Complete runs (with ``runs.json``), oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = [Run(p) for p in self.root.iterdir() if _TIMESTAMP.match(p.name)]
+        return sorted((r for r in found if r.exists()), key=lambda r: _sort_key(r.timestamp))
+
+    def get(self, timestamp: str | None = None) -> Run:
+        """The run with ``timestamp``, or the latest one for None / ``"latest"``."""
+        if timestamp in (None, "", "latest", True):
+            runs = self.runs()
+            if not runs:
+                raise RunNotFoundError(
+                    f"no runs of this experiment in {self.root}; run it once without --continue/--report"
+                )
+            return runs[-1]
+        run = Run(self.root / str(timestamp))
+        if not run.exists():
+            known = ", ".join(r.timestamp for r in self.runs()[-5:]) or "none"
+            raise RunNotFoundError(
+                f"no run {timestamp!r} in {self.root} (latest runs: {known}); use --list to see them all"
+            )
+        return run
+
+
+def _sort_key(stamp: str) -> tuple[str, int]:
+    return stamp[:19], int(stamp[20:] or 0)
