@@ -20,10 +20,13 @@ import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator, Literal
 
 from ..errors import ExecutorError
 from .outcome import Outcome, run_task, write_outcome
+
+#: Names ``get_executor`` accepts besides ``"ray:<address>"`` and ``"ray://host:port"``.
+ExecutorName = Literal["inline", "subprocess", "fork", "ray"]
 
 RESULT_FILE = "result.pkl"
 LOG_FILE = "log.out"
@@ -62,8 +65,11 @@ class Job(ABC):
     def wait(self) -> Outcome:
         """Block until the task ends and return its outcome (never raises for task failures)."""
 
-    def cancel(self) -> None:
-        """Stop the task if it still runs (Ctrl-C). Default: nothing to stop."""
+    def cancel(self, force: bool = False) -> None:
+        """Stop the task if it still runs (Ctrl-C): politely, or at once with ``force``.
+
+        A cancelled task leaves no result behind, so ``--continue`` runs it again.
+        """
 
     @property
     def pids(self) -> list[int]:

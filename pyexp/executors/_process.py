@@ -1,0 +1,86 @@
+"""What the subprocess and fork executors share: a child in its own session, and its aftermath."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+from .base import Job, Task
+from .outcome import Outcome, read_outcome, write_outcome
+from ..errors import StoreError
+
+
+def prepare(task: Task) -> None:
+    """Create the config folder and drop a stale result so a crash cannot leave it looking current."""
+    task.out.mkdir(parents=True, exist_ok=True)
+    try:
+        task.result_path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def start_tee(source: IO[bytes], log_path: Path) -> threading.Thread:
+    """Copy a child's output pipe to its log and to our stdout (``-s``); never blocks the child."""
+
+    def pump() -> None:
+        out = getattr(sys.stdout, "buffer", None)
+        with open(log_path, "wb") as log:
+            for chunk in iter(lambda: source.read1(65536), b""):
+                log.write(chunk)
+                log.flush()
+                if out is not None:
+                    out.write(chunk)
+                    out.flush()
+        source.close()
+
+    thread = threading.Thread(target=pump, daemon=True, name="pyexp-tee")
+    thread.start()
+    return thread
+
+
+class ProcessJob(Job):
+    """A task running in a child process that leads its own process group."""
+
+    def __init__(self, task: Task, pid: int, tee: threading.Thread | None = None):
+        super().__init__(task)
+        self.pid = pid
+        self._tee = tee
+        self.cancelled = False
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid]
+
+    def _wait_returncode(self) -> int:
+        raise NotImplementedError
+
+    def wait(self) -> Outcome:
+        returncode = self._wait_returncode()
+        # The child leads its own group: whatever it left behind dies with it.
+        self._kill_group(signal.SIGKILL)
+        if self._tee is not None:
+            self._tee.join()
+        try:
+            outcome = read_outcome(self.task.result_path)
+        except StoreError as exc:
+            outcome = Outcome("error", error=str(exc))
+        if outcome is None:
+            if self.cancelled:  # stopped by us: leave no result, so --continue runs it again
+                return Outcome("error", error="cancelled")
+            outcome = Outcome.from_exit(returncode)
+            write_outcome(self.task.result_path, outcome)
+        return outcome
+
+    def cancel(self, force: bool = False) -> None:
+        self.cancelled = True
+        self._kill_group(signal.SIGKILL if force else signal.SIGTERM)
+
+    def _kill_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -1,0 +1,31 @@
+"""``python -m pyexp.executors._worker <payload>``: run one task in this fresh interpreter."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+
+def main(payload_path: str) -> int:
+    with open(payload_path, "rb") as f:
+        header = pickle.load(f)
+        # User modules must be importable before the task (which may reference them) is unpickled.
+        sys.path[:] = header["sys_path"]
+        os.chdir(header["cwd"])
+        task = pickle.load(f)
+    os.unlink(payload_path)
+
+    from pyexp.executors.outcome import run_task, write_outcome
+
+    outcome = run_task(task)
+    if outcome.traceback:
+        sys.stderr.write(outcome.traceback)
+    write_outcome(task.result_path, outcome)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

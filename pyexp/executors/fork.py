@@ -1,0 +1,78 @@
+"""Run each config in a forked child (POSIX): isolated, with the parent's modules already loaded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ExecutorError
+from .base import Executor, Job, Task
+from ._process import ProcessJob, prepare, start_tee
+from .outcome import run_task, write_outcome
+
+
+class _ForkJob(ProcessJob):
+    def _wait_returncode(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+
+class ForkExecutor(Executor):
+    """``os.fork()`` per config; must be submitted from the main thread (the runner does)."""
+
+    def __init__(self) -> None:
+        if not hasattr(os, "fork"):
+            raise ExecutorError("executor 'fork' needs os.fork (POSIX); use 'subprocess' on this platform")
+
+    def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
+        out = Path(result_path).parent
+        outcome = self.submit(Task(fn=fn, config=config, name=str(config.get("name", "")), out=out)).wait()
+        if not outcome.ok:
+            raise ExecutorError(f"{config.get('name', '')}: {outcome.error}")
+        return outcome.result
+
+    def submit(self, task: Task) -> Job:
+        prepare(task)
+        read_end = write_end = None
+        if not task.capture:
+            read_end, write_end = os.pipe()
+        # Anything buffered now would otherwise be written twice, once by each process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            code = 1
+            try:
+                os.setsid()
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                if write_end is not None:
+                    os.close(read_end)
+                    target = write_end
+                else:
+                    target = os.open(task.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(target, 1)
+                os.dup2(target, 2)
+                os.close(target)
+                # Line-buffered over the new fds, so log.out holds everything printed up to a crash.
+                sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")
+                sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")
+                outcome = run_task(task)
+                if outcome.traceback:
+                    sys.stderr.write(outcome.traceback)
+                write_outcome(task.result_path, outcome)
+                code = 0
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        tee = None
+        if read_end is not None:
+            os.close(write_end)
+            tee = start_tee(os.fdopen(read_end, "rb"), task.log_path)
+        return _ForkJob(task, pid, tee)

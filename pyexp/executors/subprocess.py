@@ -1,0 +1,63 @@
+"""Run each config in a fresh Python interpreter: the default, crash-safe on every platform."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ExecutorError
+from .base import Executor, Job, Task
+from ._process import ProcessJob, prepare, start_tee
+from .outcome import atomic_write_bytes
+
+PAYLOAD_FILE = ".task.pkl"
+
+
+class _PopenJob(ProcessJob):
+    def __init__(self, task: Task, proc: subprocess.Popen, tee: Any):
+        super().__init__(task, proc.pid, tee)
+        self._proc = proc
+
+    def _wait_returncode(self) -> int:
+        return self._proc.wait()
+
+
+class SubprocessExecutor(Executor):
+    """Runs ``python -m pyexp.executors._worker`` per config; output goes straight to ``log.out``."""
+
+    def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
+        out = Path(result_path).parent
+        outcome = self.submit(Task(fn=fn, config=config, name=str(config.get("name", "")), out=out)).wait()
+        if not outcome.ok:
+            raise ExecutorError(f"{config.get('name', '')}: {outcome.error}")
+        return outcome.result
+
+    def submit(self, task: Task) -> Job:
+        import pickle
+
+        import cloudpickle
+
+        prepare(task)
+        payload = task.out / PAYLOAD_FILE
+        # First a plain-pickle header (where to import from), then the task itself: the
+        # worker must fix sys.path before unpickling functions that live in user modules.
+        header = pickle.dumps({"sys_path": task.sys_path, "cwd": task.cwd})
+        atomic_write_bytes(payload, header + cloudpickle.dumps(task))
+        # Unbuffered, so log.out holds everything printed up to a crash.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "pyexp.executors._worker", str(payload)]
+        if task.capture:
+            with open(task.log_path, "wb") as log:
+                proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    cwd=task.cwd, env=env, start_new_session=True,
+                )
+            return _PopenJob(task, proc, None)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=task.cwd, env=env, start_new_session=True,
+        )
+        return _PopenJob(task, proc, start_tee(proc.stdout, task.log_path))

@@ -1,0 +1,86 @@
+"""Result: one config's outcome as the report sees it, loaded lazily from its folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .executors.base import LOG_FILE, RESULT_FILE
+from .executors.outcome import Outcome, read_outcome, read_status
+
+_PENDING = "pending: no result yet; run with --continue to run it"
+
+
+class Result:
+    """A config's ``name``, ``config``, ``result``, ``error``, ``log``, ``logger`` and ``out``.
+
+    ``result``, ``log`` and ``logger`` are read from disk on first access, so
+    loading thousands of results for a report is cheap.
+    """
+
+    def __init__(self, name: str, config: Any, out: Path):
+        self.name = name
+        self.config = config
+        self.out = Path(out)
+        self._outcome: Outcome | None = None
+        try:
+            found = read_status(self.out / RESULT_FILE)
+        except StoreError as exc:
+            found = ("error", str(exc))
+            self._outcome = Outcome("error", error=str(exc))
+        if found is None:
+            self.status, self.error = "pending", _PENDING
+        else:
+            self.status = "done" if found[0] == "ok" else "failed"
+            self.error = found[1] if found[0] != "ok" else None
+
+    def _load(self) -> Outcome:
+        if self._outcome is None:
+            if self.status == "pending":
+                self._outcome = Outcome("error", error=_PENDING)
+            else:
+                try:
+                    self._outcome = read_outcome(self.out / RESULT_FILE) or Outcome("error", error=_PENDING)
+                except StoreError as exc:
+                    self._outcome = Outcome("error", error=str(exc))
+        return self._outcome
+
+    @property
+    def result(self) -> Any:
+        """The experiment's return value (None if it failed or has not run)."""
+        return self._load().result
+
+    @property
+    def traceback(self) -> str | None:
+        """The formatted traceback of a failure, if there was an exception."""
+        return self._load().traceback
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the experiment function ran, if known."""
+        outcome = self._load()
+        if outcome.started is None or outcome.finished is None:
+            return None
+        return outcome.finished - outcome.started
+
+    @property
+    def log(self) -> str:
+        """Captured stdout/stderr of the config's last run ("" if none)."""
+        try:
+            return (self.out / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    @property
+    def logger(self) -> Any:
+        """A ``LogReader`` over what the experiment logged, or None if it logged nothing."""
+        if not (self.out / ".pyexp").exists():
+            return None
+        from .log import LogReader
+
+        return LogReader(self.out)
+
+    def __repr__(self) -> str:
+        state = self.status if self.error is None else f"{self.status}: {self.error}"
+        return f"Result({self.name!r}, {state})"

@@ -1,0 +1,275 @@
+"""ExperimentRunner: settings priority and the three phases (configs -> execution -> report)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .cli import DEFAULTS, parse_cli
+from .errors import ConfigError, PyexpError
+from .executors.base import Executor, Task, get_executor
+from .result import Result
+from .store import Run, RunStore, sanitize_name
+
+
+class ExperimentRunner:
+    """An experiment function plus its configs and report; created by ``@pyexp.experiment``.
+
+    Calling the runner calls the function itself; :meth:`run` runs the whole pipeline.
+    """
+
+    def __init__(self, fn: Callable[..., Any], **settings: Any):
+        unknown = set(settings) - set(DEFAULTS) - {"config_path", "config_name"}
+        if unknown:
+            raise ConfigError(f"unknown experiment option(s): {', '.join(sorted(unknown))}; "
+                              f"valid: {', '.join(sorted(DEFAULTS))}")
+        self.fn = fn
+        self._settings = {k: v for k, v in settings.items() if v is not None}
+        self._configs_fn: Callable[..., Any] | None = None
+        self._report_fn: Callable[..., Any] | None = None
+        self.file = _defining_file(fn)
+        self.with_logger = _wants_logger(fn)
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<pyexp experiment {self.default_name!r} from {self.file}>"
+
+    @property
+    def default_name(self) -> str:
+        return self._settings.get("name") or self.fn.__name__
+
+    def configs(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: register the function that returns this experiment's configs."""
+        self._configs_fn = fn
+        return fn
+
+    def report(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: register ``report(results, report_dir)``, run after the experiments."""
+        self._report_fn = fn
+        return fn
+
+    # -- public entry points -------------------------------------------------------------
+
+    def run(self, configs: Callable[..., Any] | None = None, report: Callable[..., Any] | None = None,
+            *, argv: list[str] | None = None, **settings: Any) -> Any:
+        """Generate configs (fresh runs), run what is not cached, then report.
+
+        Settings (``name``, ``output_dir``, ``executor``, ``jobs``, ``capture``, ``filter``,
+        ``stash``, ``viewer``, ``viewer_port``, ``skip_failed``, ``continue_``/``report_only``)
+        override the decorator's; command-line flags override both. The command line is read
+        from ``sys.argv`` when this experiment's file is the script being run, or from ``argv``.
+
+        Returns:
+            The report function's return value, or the results Tensor without a report.
+        """
+        cli_mode = argv is not None or _is_main_script(self.file)
+        try:
+            return self._run(configs, report, argv if argv is not None else sys.argv[1:], cli_mode, settings)
+        except PyexpError as exc:
+            if not cli_mode or os.environ.get("PYEXP_DEBUG"):
+                raise
+            print(f"pyexp: error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    def results(self, timestamp: str | None = None, output_dir: str | Path | None = None) -> Any:
+        """Load the results of a previous run (the latest by default) as a Tensor of Result."""
+        settings = {**DEFAULTS, **self._settings}
+        if output_dir is not None:
+            settings["output_dir"] = output_dir
+        run = self._store(settings).get(timestamp)
+        return load_results(run)
+
+    # -- the pipeline --------------------------------------------------------------------
+
+    def _resolve(self, cli_mode: bool, argv: list[str], settings: dict[str, Any]) -> dict[str, Any]:
+        if "continue_" in settings:
+            settings["continue"] = settings.pop("continue_")
+        if "report_only" in settings:
+            settings["report"] = settings.pop("report_only")
+        unknown = set(settings) - set(DEFAULTS)
+        if unknown:
+            raise ConfigError(f"unknown run() option(s): {', '.join(sorted(unknown))}; "
+                              f"valid: {', '.join(sorted(DEFAULTS))}")
+        given = {k: v for k, v in settings.items() if v is not None}
+        cli = parse_cli(argv, prog=Path(sys.argv[0]).name) if cli_mode else {"overrides": []}
+        resolved = {**DEFAULTS, **self._settings, **given, **cli}
+        for key in ("continue", "report"):
+            if resolved[key] is True:
+                resolved[key] = "latest"
+            elif resolved[key] is False:
+                resolved[key] = None
+            elif resolved[key] is not None:
+                resolved[key] = str(resolved[key])
+        return resolved
+
+    def _store(self, s: dict[str, Any]) -> RunStore:
+        out = Path(s["output_dir"]) if s["output_dir"] else self.file.parent / "out"
+        return RunStore(out.resolve(), s["name"] or self.fn.__name__)
+
+    def _run(self, configs_fn: Any, report_fn: Any, argv: list[str], cli_mode: bool,
+             settings: dict[str, Any]) -> Any:
+        s = self._resolve(cli_mode, argv, dict(settings))
+        store = self._store(s)
+        configs_fn = configs_fn or self._configs_fn
+        report_fn = report_fn or self._report_fn
+        if s["list"]:
+            from .listing import print_runs
+
+            print_runs(store)
+            return None
+        if s["report"] is not None:
+            run = store.get(s["report"])
+        elif s["continue"] is not None:
+            run = store.get(s["continue"])
+            if s["overrides"]:
+                print(f"pyexp: warning: overrides {' '.join(s['overrides'])} are ignored with "
+                      "--continue (the run's configs are frozen in its config.json files)", file=sys.stderr)
+        else:
+            run = self._phase_configs(store, configs_fn, s)
+        viewer = self._start_viewer(store, s) if s["viewer"] else None
+        try:
+            if s["report"] is None:
+                self._phase_execute(run, s, cli_mode)
+            return self._phase_report(run, report_fn)
+        finally:
+            if viewer is not None:
+                _stop_viewer(viewer, s["viewer_port"])
+
+    def _phase_configs(self, store: RunStore, configs_fn: Any, s: dict[str, Any]) -> Run:
+        from .generate import generate
+
+        config_dir = None
+        if self._settings.get("config_path"):
+            config_dir = (self.file.parent / self._settings["config_path"]).resolve()
+        where = f"{getattr(configs_fn, '__qualname__', 'configs')}() in {self.file}"
+        tensor = generate(configs_fn, overrides=s["overrides"], multirun=s["multirun"],
+                          config_dir=config_dir, config_name=self._settings.get("config_name"), where=where)
+        run = store.create_run()
+        meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "argv": sys.argv, "git_commit": self._snapshot(store, run, s)}
+        axis_values = getattr(tensor, "axis_values", None)
+        if axis_values:
+            meta["axis_values"] = axis_values
+        run.write(list(tensor), tuple(tensor.shape), tuple(tensor.axes), meta)
+        return run
+
+    def _snapshot(self, store: RunStore, run: Run, s: dict[str, Any]) -> str | None:
+        if not s["stash"]:
+            return None
+        try:
+            from .gitstate import snapshot
+        except ImportError:
+            return None
+        return snapshot(self.file.parent, f"{store.root.name}/{run.timestamp}")
+
+    def _phase_execute(self, run: Run, s: dict[str, Any], cli_mode: bool) -> None:
+        from .scheduler import execute
+
+        manifest = run.manifest()
+        pattern = re.compile(s["filter"]) if s["filter"] else None
+        todo, cached = [], 0
+        for dirname in manifest.dirs:
+            config = _as_config(run.read_config(dirname))
+            name = str(config.get("name", dirname))
+            if pattern is not None and not pattern.search(name):
+                continue
+            status = run.status(dirname)
+            if status == "done" or (status == "failed" and s["skip_failed"]):
+                cached += 1
+                continue
+            todo.append(Task(fn=self.fn, config=config, name=name, out=run.config_dir(dirname),
+                             capture=s["capture"], with_logger=self.with_logger,
+                             git_commit=manifest.meta.get("git_commit")))
+        executor = get_executor(s["executor"])
+        started = time.monotonic()
+        try:
+            counts = execute(todo, executor, jobs=int(s["jobs"]), progress=s["capture"], cached=cached)
+        except KeyboardInterrupt:
+            command = shlex.join(["python", sys.argv[0] or "main.py", f"--continue={run.timestamp}"])
+            print(f"\npyexp: interrupted; finished configs are saved. Continue with:\n    {command}",
+                  file=sys.stderr)
+            if cli_mode:
+                raise SystemExit(130) from None
+            raise
+        finally:
+            executor.close()
+        print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
+
+    def _phase_report(self, run: Run, report_fn: Any) -> Any:
+        results = load_results(run)
+        if report_fn is None:
+            return results
+        run.report_dir.mkdir(exist_ok=True)
+        return report_fn(results, run.report_dir)
+
+    def _start_viewer(self, store: RunStore, s: dict[str, Any]) -> Any:
+        from .viewer import start_background
+
+        proc = start_background(store.root, port=int(s["viewer_port"]))
+        print(f"pyexp: viewer at http://127.0.0.1:{s['viewer_port']}", file=sys.stderr)
+        return proc
+
+
+def _stop_viewer(proc: Any, port: int) -> None:
+    """Keep the viewer up for an interactive user until Ctrl-C; otherwise stop it with the run."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        print(f"pyexp: viewer still serving at http://127.0.0.1:{port}; press Ctrl-C to stop it",
+              file=sys.stderr)
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            pass
+    proc.terminate()
+    proc.wait()
+
+
+def _as_config(data: dict[str, Any]) -> Any:
+    from .config import Config
+
+    return Config(data)
+
+
+def load_results(run: Run) -> Any:
+    """All results of ``run`` as a Tensor of Result with the run's shape and axes."""
+    from .tensor import Tensor
+
+    manifest = run.manifest()
+    results = []
+    for dirname in manifest.dirs:
+        config = _as_config(run.read_config(dirname))
+        results.append(Result(str(config.get("name", dirname)), config, run.config_dir(dirname)))
+    extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
+    return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)
+
+
+def _defining_file(fn: Callable[..., Any]) -> Path:
+    try:
+        return Path(inspect.getfile(fn)).resolve()
+    except (TypeError, OSError):
+        return Path.cwd() / "<interactive>"
+
+
+def _wants_logger(fn: Callable[..., Any]) -> bool:
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2
+
+
+def _is_main_script(file: Path) -> bool:
+    """True when ``file`` is the script Python was started with (so sys.argv is ours to read)."""
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    return main_file is not None and Path(main_file).resolve() == file
