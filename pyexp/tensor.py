@@ -1,0 +1,432 @@
+"""Tensor: an n-d grid of arbitrary objects (configs, results) with named axes.
+
+Indexing follows numpy for ints/slices/Ellipsis; a ``str`` is a glob on each
+element's name and a ``dict`` is an AND of constraints on dotted paths.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+_MISSING = object()
+
+
+class Tensor:
+    """A row-major n-d container of arbitrary elements with named axes.
+
+    Iterating a Tensor yields its *elements* in row-major order (not sub-tensors),
+    and ``len()`` is the number of elements.
+
+    Args:
+        data: The elements, flat and row-major.
+        shape: The grid shape; defaults to ``(len(data),)``.
+        axes: One name per axis; defaults to ``("axis0", "axis1", ...)``.
+        axis_values: Optional ``{axis name: [one dict per index]}``; for a sweep axis
+            each dict is the variation that produced that index (e.g.
+            ``{"name": "lr0.1", "learning_rate": 0.1}``). :meth:`sel` uses it, and
+            indexing keeps it in step with the data. Must be JSON-friendly if it is
+            to be stored in ``runs.json``.
+
+    Raises:
+        ConfigError: The shape does not fit the data or the axes do not fit the shape.
+    """
+
+    __slots__ = ("_data", "_shape", "_axes", "_axis_values")
+
+    def __init__(
+        self,
+        data: Iterable[Any],
+        shape: Iterable[int] | None = None,
+        axes: Iterable[str] | None = None,
+        *,
+        axis_values: Mapping[str, list[Any]] | None = None,
+    ) -> None:
+        items = list(data)
+        dims = (len(items),) if shape is None else tuple(int(s) for s in shape)
+        if any(s < 0 for s in dims) or math.prod(dims) != len(items):
+            raise ConfigError(f"a Tensor of shape {dims} needs {math.prod(dims)} elements, got {len(items)}")
+        names = tuple(f"axis{i}" for i in range(len(dims))) if axes is None else tuple(str(a) for a in axes)
+        if len(names) != len(dims):
+            raise ConfigError(f"a Tensor of shape {dims} needs {len(dims)} axis names, got {names}")
+        values: dict[str, list[Any]] = {}
+        for axis, entries in (axis_values or {}).items():
+            if axis in names:
+                entries = list(entries)
+                if len(entries) != dims[names.index(axis)]:
+                    raise ConfigError(
+                        f"axis_values[{axis!r}] has {len(entries)} entries but axis {axis!r} "
+                        f"has size {dims[names.index(axis)]}"
+                    )
+                values[axis] = entries
+        self._data = items
+        self._shape = dims
+        self._axes = names
+        self._axis_values = values
+
+    # -- basic properties -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The size of each axis."""
+        return self._shape
+
+    @property
+    def ndim(self) -> int:
+        """The number of axes."""
+        return len(self._shape)
+
+    @property
+    def size(self) -> int:
+        """The number of elements."""
+        return len(self._data)
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        """The axis names."""
+        return self._axes
+
+    @property
+    def axis_values(self) -> dict[str, list[Any]]:
+        """``{axis: [variation dict per index]}`` for the axes that have them (a copy)."""
+        return {k: list(v) for k, v in self._axis_values.items()}
+
+    @property
+    def flat(self) -> list[Any]:
+        """The elements as a flat row-major list (a copy)."""
+        return list(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._data)
+
+    def tolist(self) -> Any:
+        """The elements as nested lists following the shape."""
+        def build(offset: int, dim: int) -> Any:
+            if dim == len(self._shape):
+                return self._data[offset]
+            step = math.prod(self._shape[dim + 1:])
+            return [build(offset + i * step, dim + 1) for i in range(self._shape[dim])]
+
+        return build(0, 0)
+
+    def map(self, fn: Callable[[Any], Any]) -> Tensor:
+        """Apply ``fn`` to every element; the result keeps the shape, axes and axis values."""
+        return Tensor([fn(x) for x in self._data], self._shape, self._axes, axis_values=self._axis_values)
+
+    def __repr__(self) -> str:
+        names = [_name_of(x) for x in self._data[:6]]
+        shown = ", ".join(repr(n) if n is not _MISSING else type(x).__name__ for n, x in zip(names, self._data))
+        more = ", ..." if len(self._data) > 6 else ""
+        return f"Tensor(shape={self._shape}, axes={self._axes}, [{shown}{more}])"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"data": self._data, "shape": self._shape, "axes": self._axes, "axis_values": self._axis_values}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._data = state["data"]
+        self._shape = tuple(state["shape"])
+        self._axes = tuple(state["axes"])
+        self._axis_values = dict(state.get("axis_values") or {})
+
+    # -- indexing ------------------------------------------------------------------------
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            pattern = re.compile(fnmatch.translate(key), re.DOTALL)
+            return self._filter(lambda x: _matches_glob(x, pattern))
+        if isinstance(key, Mapping):
+            return self._filter_dict(key)
+        return self._index(key if isinstance(key, tuple) else (key,))
+
+    def _index(self, key: tuple[Any, ...]) -> Any:
+        ellipses = sum(1 for k in key if k is Ellipsis)
+        if ellipses > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+        explicit = len(key) - ellipses
+        if explicit > self.ndim:
+            raise IndexError(f"too many indices for a Tensor of shape {self._shape}: {len(key)} given")
+        if ellipses:
+            at = key.index(Ellipsis)
+            key = key[:at] + (slice(None),) * (self.ndim - explicit) + key[at + 1:]
+        else:
+            key = key + (slice(None),) * (self.ndim - len(key))
+        picks: list[list[int]] = []
+        kept: list[int] = []
+        for dim, (k, size) in enumerate(zip(key, self._shape)):
+            if isinstance(k, slice):
+                picks.append(list(range(size))[k])
+                kept.append(dim)
+            elif isinstance(k, bool) or not hasattr(k, "__index__"):
+                raise TypeError(
+                    f"Tensor indices must be ints, slices, '...', a glob str or a dict of "
+                    f"constraints, got {type(k).__name__}: {k!r}"
+                )
+            else:
+                i = k.__index__()
+                if not -size <= i < size:
+                    raise IndexError(f"index {i} is out of bounds for axis {dim} ({self._axes[dim]!r}) "
+                                     f"of size {size}")
+                picks.append([i % size])
+        return self._gather(picks, kept)
+
+    def _gather(self, picks: list[list[int]], kept: list[int]) -> Any:
+        """Elements at the outer product of ``picks``; axes not in ``kept`` are dropped."""
+        strides = [math.prod(self._shape[d + 1:]) for d in range(self.ndim)]
+        offsets = [[i * s for i in p] for p, s in zip(picks, strides)]
+        data = [self._data[sum(c)] for c in itertools.product(*offsets)]
+        if not kept:
+            return data[0]
+        values = {}
+        for d in kept:
+            axis = self._axes[d]
+            if axis in self._axis_values:
+                values[axis] = [self._axis_values[axis][i] for i in picks[d]]
+        return Tensor(data, [len(picks[d]) for d in kept], [self._axes[d] for d in kept], axis_values=values)
+
+    def _filter(self, keep: Callable[[Any], bool]) -> Tensor:
+        """Matches as a sub-grid when they form one (mask == product of per-axis index sets), else 1-D."""
+        hits = [i for i, x in enumerate(self._data) if keep(x)]
+        if hits and self.ndim:
+            per_axis: list[set[int]] = [set() for _ in self._shape]
+            for flat in hits:
+                for d, i in enumerate(_unravel(flat, self._shape)):
+                    per_axis[d].add(i)
+            if math.prod(len(s) for s in per_axis) == len(hits):
+                return self._gather([sorted(s) for s in per_axis], list(range(self.ndim)))
+        return Tensor([self._data[i] for i in hits], axes=("match",))
+
+    def _filter_dict(self, query: Mapping[Any, Any]) -> Tensor:
+        if not query:
+            return self._filter(lambda x: True)
+        paths = [(str(k).split("."), v) for k, v in query.items()]
+        seen = [False] * len(paths)
+
+        def keep(x: Any) -> bool:
+            ok = True
+            for n, (path, expected) in enumerate(paths):
+                got = _resolve_element(x, path)
+                if got is _MISSING:
+                    ok = False
+                    continue
+                seen[n] = True
+                if ok and not (expected(got) if callable(expected) else _equal(got, expected)):
+                    ok = False
+            return ok
+
+        result = self._filter(keep)
+        missing = [".".join(p) for (p, _), s in zip(paths, seen) if not s]
+        if missing and self._data:
+            example = self._data[0]
+            raise ConfigError(
+                f"no element has {missing[0]!r}: check the spelling of the filter key "
+                f"(paths are dotted, e.g. 'config.mlp.width'; the first element is {_describe(example)})"
+            )
+        return result
+
+    def sel(self, **selection: Any) -> Any:
+        """Select along named axes by the value that produced each index.
+
+        ``results.sel(learning_rate=0.1)`` picks the index of axis ``learning_rate``
+        whose sweep variation set ``learning_rate`` to 0.1. Without stored axis values
+        an index matches when every element in its slice has that value (looked up
+        on the element, or on its ``config``). A scalar matching exactly one index
+        drops the axis (like an int index); several matches, or a list of values,
+        keep the axis.
+
+        Args:
+            **selection: ``axis name (or one key of a paired "a+b" axis) = value``.
+                A dotted axis name like ``"mlp.width"`` can be passed via ``**{...}``.
+
+        Returns:
+            A Tensor, or a single element when every axis was dropped.
+
+        Raises:
+            ConfigError: Unknown axis, or no index along it has that value.
+        """
+        picks: list[list[int]] = [list(range(s)) for s in self._shape]
+        drop: set[int] = set()
+        for key, wanted in selection.items():
+            dim = self._axis_for(key)
+            many = isinstance(wanted, list)
+            options = wanted if many else [wanted]
+            found: list[int] = []
+            for option in options:
+                found += [i for i in range(self._shape[dim]) if i not in found and self._axis_has(dim, i, key, option)]
+            if not found:
+                raise ConfigError(
+                    f"no index of axis {self._axes[dim]!r} has {key}={wanted!r}; "
+                    f"its values are {self._describe_axis(dim, key)}"
+                )
+            picks[dim] = [i for i in picks[dim] if i in found] if not many else [i for i in found if i in picks[dim]]
+            if not many and len(found) == 1:
+                drop.add(dim)
+        return self._gather(picks, [d for d in range(self.ndim) if d not in drop])
+
+    def _axis_for(self, key: str) -> int:
+        if key in self._axes:
+            return self._axes.index(key)
+        for dim, axis in enumerate(self._axes):
+            if key in axis.split("+"):
+                return dim
+        raise ConfigError(f"the Tensor has no axis {key!r}; its axes are {list(self._axes)}")
+
+    def _axis_has(self, dim: int, index: int, key: str, value: Any) -> bool:
+        axis = self._axes[dim]
+        if axis in self._axis_values:
+            variation = self._axis_values[axis][index]
+            if isinstance(variation, Mapping):
+                for candidate in (key, "**" + key):
+                    if candidate in variation:
+                        return _equal(variation[candidate], value)
+                if key == axis and variation.get("name") == value:
+                    return True
+            return False
+        stride = math.prod(self._shape[dim + 1:])
+        block = self._shape[dim] * stride
+        path = key.split(".")
+        for start in range(index * stride, len(self._data), block):
+            for x in self._data[start:start + stride]:
+                got = _resolve_element(x, path)
+                if got is _MISSING or not _equal(got, value):
+                    return False
+        return True
+
+    def _describe_axis(self, dim: int, key: str) -> str:
+        axis = self._axes[dim]
+        if axis in self._axis_values:
+            out = []
+            for v in self._axis_values[axis]:
+                if isinstance(v, Mapping):
+                    out.append(v.get(key, v.get("**" + key, v.get("name"))))
+                else:
+                    out.append(v)
+            return repr(out)
+        return f"(no stored values; {self._shape[dim]} indices)"
+
+    # -- export --------------------------------------------------------------------------
+    def to_pandas(self) -> Any:
+        """One row per element: ``name``, the flattened config keys, and the result's keys.
+
+        Works for Result-like elements (``.name``, ``.config``, ``.result``, ``.error``)
+        and for plain Config/dict elements. Config keys become dotted columns
+        (``mlp.width``); a result key that clashes with a config column is
+        prefixed with ``result.``.
+
+        Raises:
+            MissingExtraError: pandas is not installed.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            from .errors import MissingExtraError
+
+            raise MissingExtraError("pandas", "all", "Tensor.to_pandas()") from None
+        rows = []
+        for x in self._data:
+            if isinstance(x, Mapping):
+                config, result, error = x, None, _MISSING
+            else:
+                config = getattr(x, "config", None)
+                result = getattr(x, "result", None)
+                error = getattr(x, "error", _MISSING)
+            row: dict[str, Any] = {"name": _name_of(x) if _name_of(x) is not _MISSING else None}
+            if isinstance(config, Mapping):
+                for k, v in _flatten(config).items():
+                    if k != "name":
+                        row[k] = str(v) if k == "out" else v
+            if error is not _MISSING:
+                row["error"] = error
+            if isinstance(result, Mapping):
+                for k, v in result.items():
+                    row[f"result.{k}" if k in row else str(k)] = v
+            elif result is not None:
+                row["result"] = result
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:
+    out = []
+    for size in reversed(shape):
+        flat, i = divmod(flat, size)
+        out.append(i)
+    return out[::-1]
+
+
+def _name_of(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return x.get("name", _MISSING)
+    try:
+        return getattr(x, "name")
+    except AttributeError:
+        return _MISSING
+
+
+def _matches_glob(x: Any, pattern: re.Pattern[str]) -> bool:
+    name = _name_of(x)
+    return name is not _MISSING and name is not None and pattern.match(str(name)) is not None
+
+
+def _resolve(obj: Any, path: list[str]) -> Any:
+    for part in path:
+        if isinstance(obj, Mapping):
+            obj = obj.get(part, _MISSING)
+        elif isinstance(obj, (list, tuple)) and part.lstrip("-").isdigit():
+            i = int(part)
+            obj = obj[i] if -len(obj) <= i < len(obj) else _MISSING
+        else:
+            obj = getattr(obj, part, _MISSING)
+        if obj is _MISSING:
+            return _MISSING
+    return obj
+
+
+def _resolve_element(x: Any, path: list[str]) -> Any:
+    """Resolve on the element; plain configs also accept a leading ``config.``, results accept a missing one."""
+    got = _resolve(x, path)
+    if got is not _MISSING:
+        return got
+    if path and path[0] == "config" and isinstance(x, Mapping) and "config" not in x:
+        return _resolve(x, path[1:])
+    if not isinstance(x, Mapping) and path and path[0] != "config":
+        config = getattr(x, "config", _MISSING)
+        if isinstance(config, Mapping):
+            return _resolve(config, path)
+    return _MISSING
+
+
+def _equal(got: Any, expected: Any) -> bool:
+    # JSON round trips (runs.json, config.json) turn tuples into lists.
+    if isinstance(got, (list, tuple)) and isinstance(expected, (list, tuple)):
+        return len(got) == len(expected) and all(_equal(a, b) for a, b in zip(got, expected))
+    try:
+        return bool(got == expected)
+    except Exception:
+        return False
+
+
+def _flatten(config: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, Mapping):
+        return f"a dict with keys {list(x)[:20]}"
+    config = getattr(x, "config", None)
+    if isinstance(config, Mapping):
+        return f"a {type(x).__name__} whose config has keys {list(config)[:20]}"
+    return f"a {type(x).__name__}"
