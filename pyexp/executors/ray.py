@@ -1,0 +1,284 @@
+"""Run each config as a Ray task: on this machine, on a running cluster, or through Ray Client.
+
+``executor="ray"`` connects like ``ray.init()`` (``RAY_ADDRESS``, else the cluster last started
+on this machine, else a new local Ray that :meth:`RayExecutor.close` shuts down again);
+``"ray:auto"`` / ``"ray:<address>"`` only connect; ``"ray://host:port"`` uses Ray Client and
+uploads the working directory so user modules import on the workers.
+
+Every config runs in a fresh interpreter started by its Ray task (see
+:mod:`pyexp.executors._ray_node`), so a crash fails that config alone. Output and results come
+back to the driver, which writes ``log.out`` (live, except over Ray Client) and, when the
+workers cannot see the run folder, ``result.pkl`` and the config's other files: a run folder
+looks the same whichever executor filled it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tarfile
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..errors import ExecutorError, MissingExtraError, StoreError
+from ._process import prepare
+from ._ray_node import PROBE_FILE
+from .base import Executor, Job, Task
+from .outcome import Outcome, atomic_write_bytes, read_outcome, write_outcome
+
+#: Left out of the working directory uploaded for Ray Client unless ``excludes`` is given.
+DEFAULT_EXCLUDES = [".git/", "out/", "__pycache__/", "*.pyc"]
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MissingExtraError("ray", "ray", "executor='ray'") from None
+    return ray
+
+
+class RayExecutor(Executor):
+    """Runs every config as a Ray task, each in a fresh Python process on a Ray worker.
+
+    Args:
+        address: ``None`` (like ``ray.init()``: connect to ``RAY_ADDRESS`` or the local cluster,
+            else start one), ``"auto"``, ``"host:port"`` or ``"ray://host:port"`` (Ray Client).
+        runtime_env: Ray runtime environment (``working_dir``, ``excludes``, ``pip``,
+            ``env_vars``, ...). With Ray Client, ``working_dir`` defaults to the current directory.
+        num_cpus: CPUs reserved by each config (Ray's default: 1).
+        num_gpus: GPUs reserved by each config.
+        **init_kwargs: Passed on to ``ray.init``.
+    """
+
+    def __init__(self, address: str | None = None, runtime_env: dict[str, Any] | None = None,
+                 num_cpus: float | None = None, num_gpus: float | None = None, **init_kwargs: Any):
+        _import_ray()
+        self.address = address
+        self.runtime_env = dict(runtime_env) if runtime_env else None
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+        self.init_kwargs = init_kwargs
+        self._lock = threading.Lock()
+        self._remote: Any = None
+        self._streaming = True
+        self._owned = False
+        self._task_env: dict[str, Any] | None = None  # runtime_env per task if ray was already up
+        self._source_dir: str | None = None
+        self._token = uuid.uuid4().hex
+
+    def __repr__(self) -> str:
+        return f"RayExecutor(address={self.address!r})"
+
+    # -- connection --------------------------------------------------------------------
+
+    @property
+    def is_client(self) -> bool:
+        """True when this executor talks to the cluster through Ray Client (``ray://``)."""
+        address = self.address or os.environ.get("RAY_ADDRESS") or ""
+        return address.startswith("ray://")
+
+    def _effective_runtime_env(self) -> dict[str, Any] | None:
+        env = dict(self.runtime_env or {})
+        if self.is_client and "working_dir" not in env:
+            env["working_dir"] = os.getcwd()
+            env.setdefault("excludes", list(DEFAULT_EXCLUDES))
+        working_dir = env.get("working_dir")
+        # Only a local folder is uploaded from here; a URI (s3://, https://...zip) has no local paths to map.
+        if isinstance(working_dir, (str, os.PathLike)) and os.path.isdir(working_dir):
+            self._source_dir = os.path.abspath(working_dir)
+        return env or None
+
+    def _connect(self) -> None:
+        with self._lock:
+            if self._remote is not None:
+                return
+            ray = _import_ray()
+            runtime_env = self._effective_runtime_env()
+            if ray.is_initialized():
+                # The user's own session: use it as it is and leave it running at close().
+                self._owned = False
+                self._task_env = runtime_env
+            else:
+                kwargs: dict[str, Any] = {}
+                if not self.is_client:
+                    # pyexp captures each config's output itself; Ray's copy would only be noise.
+                    kwargs = {"log_to_driver": False, "include_dashboard": False}
+                kwargs.update(self.init_kwargs)
+                address = None if self.address in (None, "", "local") else self.address
+                try:
+                    ray.init(address=address, runtime_env=runtime_env, **kwargs)
+                except ConnectionError as exc:
+                    raise ExecutorError(
+                        f"executor='ray:{self.address}': cannot connect to a Ray cluster ({exc}); start one "
+                        "with `ray start --head` or set RAY_ADDRESS"
+                    ) from exc
+                self._owned = True
+            from . import _ray_node
+
+            client = ray.util.client.ray.is_connected()
+            self._streaming = not client  # Ray Client cannot stream generator tasks
+            target = _ray_node.run_streaming if self._streaming else _ray_node.run_collected
+            self._remote = ray.remote(max_retries=0)(target)
+
+    @property  # type: ignore[override]
+    def max_workers(self) -> int:
+        """How many configs run at once: the cluster's CPUs (or GPUs) divided by each config's share."""
+        self._connect()
+        ray = _import_ray()
+        resources = ray.cluster_resources()
+        slots = int(resources.get("CPU", 1) // (self.num_cpus or 1))
+        if self.num_gpus:
+            gpus = resources.get("GPU", 0)
+            if gpus < self.num_gpus:
+                print(f"pyexp: warning: each config asks for num_gpus={self.num_gpus} but the Ray "
+                      f"cluster has {gpus:g} GPU(s); configs wait until a GPU node joins", file=sys.stderr)
+            else:
+                slots = min(slots, int(gpus // self.num_gpus))
+        return max(1, slots)
+
+    def close(self) -> None:
+        """Disconnect from Ray; stops the local Ray instance if this executor started it."""
+        with self._lock:
+            if self._remote is None:
+                return
+            self._remote = None
+            if self._owned:
+                ray = _import_ray()
+                if ray.is_initialized():
+                    ray.shutdown()
+            self._owned = False
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
+        out = Path(result_path).parent
+        outcome = self.submit(Task(fn=fn, config=config, name=str(config.get("name", "")), out=out)).wait()
+        if not outcome.ok:
+            raise ExecutorError(f"{config.get('name', '')}: {outcome.error}")
+        return outcome.result
+
+    def submit(self, task: Task) -> Job:
+        import cloudpickle
+
+        self._connect()
+        prepare(task)
+        (task.out / PROBE_FILE).write_text(self._token)
+        header = {
+            "out": str(task.out), "token": self._token, "cwd": task.cwd,
+            "sys_path": list(task.sys_path), "source_dir": self._source_dir,
+        }
+        options: dict[str, Any] = {"name": f"pyexp:{task.name}"[:200]}
+        if self.num_cpus is not None:
+            options["num_cpus"] = self.num_cpus
+        if self.num_gpus is not None:
+            options["num_gpus"] = self.num_gpus
+        if self._task_env:
+            options["runtime_env"] = self._task_env
+        try:
+            payload = cloudpickle.dumps(task)
+            ref = self._remote.options(**options).remote(header, payload)
+        except BaseException:
+            _unlink(task.out / PROBE_FILE)
+            raise
+        return RayJob(task, ref, self._streaming)
+
+
+class RayJob(Job):
+    """A config running as a Ray task; ``wait`` writes its output to ``log.out`` as it arrives."""
+
+    def __init__(self, task: Task, ref: Any, streaming: bool):
+        super().__init__(task)
+        self._ref = ref
+        self._streaming = streaming
+        self.cancelled = False
+
+    def _items(self) -> Iterator[dict[str, Any]]:
+        import ray
+
+        if self._streaming:
+            for item_ref in self._ref:
+                yield ray.get(item_ref)
+        else:
+            yield from ray.get(self._ref)
+
+    def wait(self) -> Outcome:
+        from ray import exceptions as rex
+
+        task = self.task
+        final: dict[str, Any] | None = None
+        failure: BaseException | None = None
+        tee = None if task.capture else getattr(sys.stdout, "buffer", None)
+        try:
+            with open(task.log_path, "wb") as log:
+                try:
+                    for item in self._items():
+                        if "log" in item:
+                            log.write(item["log"])
+                            log.flush()
+                            if tee is not None:
+                                tee.write(item["log"])
+                                tee.flush()
+                        else:
+                            final = item
+                except rex.RayError as exc:
+                    failure = exc
+        finally:
+            _unlink(task.out / PROBE_FILE)
+        if final is not None and not final["shared"]:
+            _unpack(final.get("files"), task.out)
+            if final.get("result") is not None:
+                atomic_write_bytes(task.result_path, final["result"])
+        try:
+            outcome = read_outcome(task.result_path)
+        except StoreError as exc:
+            outcome = Outcome("error", error=str(exc))
+        if outcome is not None:
+            return outcome
+        if self.cancelled or isinstance(failure, rex.TaskCancelledError):
+            return Outcome("error", error="cancelled")  # no result file: --continue runs it again
+        if final is not None:
+            outcome = Outcome.from_exit(final["returncode"])
+        else:
+            outcome = Outcome("error", error=_describe_ray_failure(failure))
+        write_outcome(task.result_path, outcome)
+        return outcome
+
+    def cancel(self, force: bool = False) -> None:
+        import ray
+
+        self.cancelled = True
+        try:
+            ray.cancel(self._ref, force=force)
+        except Exception:  # noqa: BLE001 - already finished, or the connection is gone
+            pass
+
+
+def _describe_ray_failure(exc: BaseException | None) -> str:
+    from ray import exceptions as rex
+
+    first = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else type(exc).__name__
+    if isinstance(exc, (rex.WorkerCrashedError, rex.NodeDiedError, rex.OutOfMemoryError,
+                        rex.LocalRayletDiedError)):
+        return f"the Ray worker running this config died ({type(exc).__name__}: {first})"
+    return f"Ray could not run this config ({type(exc).__name__}: {first})"
+
+
+def _unpack(data: bytes | None, folder: Path) -> None:
+    if not data:
+        return
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(folder, filter="data")
+        else:  # Python < 3.10.12: no extraction filters
+            tar.extractall(folder)  # noqa: S202 - written by our own worker
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
