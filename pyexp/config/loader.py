@@ -50,11 +50,16 @@ def load_config(path: PathLike | list[PathLike] | tuple[PathLike, ...]) -> Confi
     result = Config()
     for item in paths:
         file = Path(os.fspath(item)).expanduser().absolute()
-        result = merge(result, _load_file(file, chain=(), importer=None, root=file.parent))
+        result = _apply_file(result, file, chain=(), importer=None, root=file.parent)
     return _resolve_interpolations(result, paths)
 
 
-def _load_file(file: Path, chain: tuple[Path, ...], importer: Path | None, root: Path) -> Config:
+def _apply_file(base: Config, file: Path, chain: tuple[Path, ...], importer: Path | None, root: Path) -> Config:
+    """Apply ``file`` (its imports first, then its own keys) on top of ``base``.
+
+    Applying rather than loading-then-merging lets a dotted key of a later file
+    or import reach into values set by earlier ones.
+    """
     real = _real(file)
     if real in chain:
         loop = " -> ".join(_show(p, root) for p in chain + (real,))
@@ -67,12 +72,12 @@ def _load_file(file: Path, chain: tuple[Path, ...], importer: Path | None, root:
         imports = [imports]
     elif not isinstance(imports, list) or not all(isinstance(i, (str, os.PathLike)) for i in imports):
         raise ConfigFileError(f"{file}: 'imports' must be a list of YAML file paths, got {imports!r}")
-    merged = Config()
+    merged = base
     for entry in imports:
         target = Path(os.path.expanduser(os.fspath(entry)))
         if not target.is_absolute():
             target = file.parent / target
-        merged = merge(merged, _load_file(target, chain + (real,), file, root))
+        merged = _apply_file(merged, target, chain + (real,), file, root)
     try:
         return merge(merged, data)
     except ConfigError as exc:
@@ -93,6 +98,9 @@ def _read_yaml(file: Path, importer: Path | None) -> dict[Any, Any]:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and start is not mark:
+            problem += f" ({context} at line {start.line + 1})"
         raise ConfigFileError(f"{file}{line}: invalid YAML: {problem}") from None
     except OSError as exc:
         raise ConfigFileError(f"cannot read config file {file}: {exc.strerror or exc}") from None
