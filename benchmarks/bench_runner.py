@@ -1,0 +1,111 @@
+"""Per-config overhead of pyexp's executors vs a Hydra basic-launcher multirun, and --continue speed.
+
+    python benchmarks/bench_runner.py [--configs 200] [--continue-configs 10000]
+
+Each tool runs the same no-op job N times and once; (t_N - t_1) / (N - 1) is the per-job
+overhead, so interpreter start-up and imports of the driver are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+PYEXP_APP = '''
+import sys, time
+import pyexp
+
+@pyexp.experiment(name="bench", stash=False)
+def exp(config):
+    return config["i"]
+
+@exp.configs
+def configs():
+    import os
+    return [{"name": f"c{i}", "i": i} for i in range(int(os.environ["N"]))]
+
+@exp.report
+def report(results, report_dir):
+    print("REPORT_STARTED", time.time(), flush=True)
+
+if __name__ == "__main__":
+    exp.run()
+'''
+
+HYDRA_APP = '''
+import hydra
+
+@hydra.main(version_base=None, config_path=None, config_name=None)
+def main(cfg):
+    return cfg.get("i")
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYEXP_", "RAY_"))}
+
+
+def _timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def per_job(run_n, n: int) -> float:
+    one = min(run_n(1) for _ in range(2))
+    many = run_n(n)
+    return (many - one) / (n - 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", type=int, default=200)
+    ap.add_argument("--continue-configs", type=int, default=10_000)
+    args = ap.parse_args()
+    n = args.configs
+    work = Path(tempfile.mkdtemp(prefix="pyexp-bench-"))
+    (work / "app.py").write_text(textwrap.dedent(PYEXP_APP))
+    (work / "hydra_app.py").write_text(textwrap.dedent(HYDRA_APP))
+
+    def pyexp_run(executor: str):
+        return lambda k: _timed([sys.executable, "app.py", "--executor", executor], work, {**_env(), "N": str(k)})
+
+    def hydra_run(k: int) -> float:
+        sweep = "i=" + (",".join(str(i) for i in range(k)) if k > 1 else "0")
+        return _timed([sys.executable, "hydra_app.py", "-m", sweep, f"hydra.sweep.dir={work}/multirun"],
+                      work, _env())
+
+    bare = min(_timed([sys.executable, "-c", "pass"], work, _env()) for _ in range(5))
+    figures = {name: per_job(pyexp_run(name), n) for name in ("inline", "fork", "subprocess")}
+    hydra = per_job(hydra_run, n)
+    print(f"per-config overhead over {n} no-op configs (2 cores):")
+    print(f"  hydra basic launcher : {hydra * 1000:8.2f} ms")
+    for name, value in figures.items():
+        print(f"  pyexp {name:<14} : {value * 1000:8.2f} ms   hydra/pyexp = {hydra / value:6.1f}x")
+    print(f"  bare `python -c pass`: {bare * 1000:8.2f} ms   "
+          f"subprocess - bare = {(figures['subprocess'] - bare) * 1000:.2f} ms (target <= 10 ms)")
+    print(f"  fork target <= 3 ms and >= 40x hydra: {figures['fork'] * 1000:.2f} ms, {hydra / figures['fork']:.0f}x")
+
+    m = args.continue_configs
+    env = {**_env(), "N": str(m)}
+    subprocess.run([sys.executable, "app.py", "--executor", "inline"], cwd=work, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    start = time.time()
+    out = subprocess.run([sys.executable, "app.py", "--continue"], cwd=work, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    started = float(next(l for l in out.splitlines() if l.startswith("REPORT_STARTED")).split()[1])
+    print(f"--continue of a {m}-config run whose results all exist, until the report starts: "
+          f"{started - start:.2f} s (target <= 1 s)")
+
+
+if __name__ == "__main__":
+    main()
