@@ -1,37 +1,60 @@
-"""pyexp: run every config of an experiment in isolation, cache it, resume it, report on it."""
+"""pyexp: run every config of an experiment in isolation, cache it, resume it, report on it.
 
-from .config import Config, build, load_config, merge, register
-from .errors import PyexpError
-from .executors.base import Executor, ExecutorName, get_executor
-from .executors.fork import ForkExecutor
-from .executors.inline import InlineExecutor
-from .executors.ray import RayExecutor
-from .executors.subprocess import SubprocessExecutor
+Names are imported on first use (PEP 562), so ``import pyexp`` stays cheap: a
+subprocess worker only pays for the parts an experiment touches.
+"""
+
+import importlib as _importlib
+from typing import TYPE_CHECKING
+
+# Bound eagerly: these functions share their name with their submodule, and a lazily bound
+# name would be shadowed by the submodule the first time anything imports it.
 from .experiment import experiment
-from .result import Result
-from .runner import ExperimentRunner
 from .sweep import sweep
-from .tensor import Tensor
 
-__all__ = [
-    "Config",
-    "Executor",
-    "ExecutorName",
-    "ExperimentRunner",
-    "ForkExecutor",
-    "InlineExecutor",
-    "PyexpError",
-    "RayExecutor",
-    "Result",
-    "SubprocessExecutor",
-    "Tensor",
-    "build",
-    "experiment",
-    "get_executor",
-    "load_config",
-    "merge",
-    "register",
-    "sweep",
-]
+if TYPE_CHECKING:  # what static tools see; at run time the table below is used
+    from .config import Config, build, load_config, merge, register
+    from .errors import PyexpError
+    from .executors.base import Executor, ExecutorName, get_executor
+    from .executors.fork import ForkExecutor
+    from .executors.inline import InlineExecutor
+    from .executors.ray import RayExecutor
+    from .executors.subprocess import SubprocessExecutor
+    from .result import Result
+    from .runner import ExperimentRunner
+    from .tensor import Tensor
 
+_WHERE = {
+    "Config": "config",
+    "Executor": "executors.base",
+    "ExecutorName": "executors.base",
+    "ExperimentRunner": "runner",
+    "ForkExecutor": "executors.fork",
+    "InlineExecutor": "executors.inline",
+    "PyexpError": "errors",
+    "RayExecutor": "executors.ray",
+    "Result": "result",
+    "SubprocessExecutor": "executors.subprocess",
+    "Tensor": "tensor",
+    "build": "config",
+    "get_executor": "executors.base",
+    "load_config": "config",
+    "merge": "config",
+    "register": "config",
+}
+
+__all__ = sorted([*_WHERE, "experiment", "sweep"])
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyexp' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, overload
+from typing import TYPE_CHECKING, Any, Callable, overload
 
-from .runner import ExperimentRunner
+if TYPE_CHECKING:
+    from .runner import ExperimentRunner
 
 
 @overload
@@ -28,6 +29,8 @@ def experiment(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     ``executor`` (name or Executor), ``stash``, ``viewer``, ``viewer_port``, ``jobs``,
     and ``config_path``/``config_name`` to compose a Hydra config from YAML groups.
     """
+    from .runner import ExperimentRunner  # here, so `import pyexp` does not load the runner
+
     if fn is not None:
         return ExperimentRunner(fn, **options)
     return lambda f: ExperimentRunner(f, **options)
