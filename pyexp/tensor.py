@@ -206,16 +206,22 @@ class Tensor:
         if not query:
             return self._filter(lambda x: True)
         paths = [(str(k).split("."), v) for k, v in query.items()]
+        tails = [p[1:] for p, _ in paths]
         seen = [False] * len(paths)
+        unseen = [len(paths)]
 
         def keep(x: Any) -> bool:
             ok = True
             for n, (path, expected) in enumerate(paths):
-                got = _resolve_element(x, path)
+                if not ok and not unseen[0]:
+                    return False  # the rest is resolved only to learn whether each key exists anywhere
+                got = _resolve_element(x, path, tails[n])
                 if got is _MISSING:
                     ok = False
                     continue
-                seen[n] = True
+                if not seen[n]:
+                    seen[n] = True
+                    unseen[0] -= 1
                 if ok and not (expected(got) if callable(expected) else _equal(got, expected)):
                     ok = False
             return ok
@@ -376,7 +382,7 @@ def _matches_glob(x: Any, pattern: re.Pattern[str]) -> bool:
 
 def _resolve(obj: Any, path: list[str]) -> Any:
     for part in path:
-        if isinstance(obj, Mapping):
+        if isinstance(obj, dict) or isinstance(obj, Mapping):
             obj = obj.get(part, _MISSING)
         elif isinstance(obj, (list, tuple)) and part.lstrip("-").isdigit():
             i = int(part)
@@ -388,21 +394,26 @@ def _resolve(obj: Any, path: list[str]) -> Any:
     return obj
 
 
-def _resolve_element(x: Any, path: list[str]) -> Any:
-    """Resolve on the element; plain configs also accept a leading ``config.``, results accept a missing one."""
+def _resolve_element(x: Any, path: list[str], tail: list[str] | None = None) -> Any:
+    """Resolve on the element; plain configs also accept a leading ``config.``, results accept a missing one.
+
+    ``tail`` is ``path[1:]`` precomputed by callers that resolve one path on many elements.
+    """
+    if isinstance(x, dict):
+        if path[0] == "config" and "config" not in x:
+            return _resolve(x, path[1:] if tail is None else tail)
+        return _resolve(x, path)
     got = _resolve(x, path)
-    if got is not _MISSING:
-        return got
-    if path and path[0] == "config" and isinstance(x, Mapping) and "config" not in x:
-        return _resolve(x, path[1:])
-    if not isinstance(x, Mapping) and path and path[0] != "config":
+    if got is _MISSING and path[0] != "config":
         config = getattr(x, "config", _MISSING)
         if isinstance(config, Mapping):
             return _resolve(config, path)
-    return _MISSING
+    return got
 
 
 def _equal(got: Any, expected: Any) -> bool:
+    if got is expected:
+        return True
     # JSON round trips (runs.json, config.json) turn tuples into lists.
     if isinstance(got, (list, tuple)) and isinstance(expected, (list, tuple)):
         return len(got) == len(expected) and all(_equal(a, b) for a, b in zip(got, expected))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -113,6 +112,8 @@ class Config(dict):
 
 
 def _missing_message(cfg: Config, key: str) -> str:
+    import difflib
+
     keys = [k for k in cfg if isinstance(k, str)]
     message = f"config has no key {key!r}"
     close = difflib.get_close_matches(key, keys, n=1)

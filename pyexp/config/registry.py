@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Mapping
 from typing import Any, Callable, TypeVar, overload
 
@@ -92,6 +91,8 @@ def build(cls_or_base: type[T], cfg: Any = None, /, **overrides: Any) -> T:
     kwargs = {k: v for k, v in (cfg or {}).items() if k != "type"}
     kwargs.update(overrides)
     chosen = _choose(cls_or_base, (cfg or {}).get("type"))
+    import inspect  # only here: importing it costs more than the rest of pyexp.config
+
     try:
         inspect.signature(chosen).bind(**kwargs)
     except TypeError as exc:
