@@ -7,7 +7,7 @@ see :mod:`pyexp.config.hydra_bridge`.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, NoReturn
 
 #: Runner settings and their defaults, in priority order CLI > run() > decorator > these.
 DEFAULTS: dict[str, Any] = {
@@ -28,8 +28,15 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line (no usage block), exit code 2."""
+
+    def error(self, message: str) -> "NoReturn":
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=prog, argument_default=argparse.SUPPRESS, allow_abbrev=False,
         description="Run this pyexp experiment. Extra key=value arguments are Hydra overrides "
         "applied to every config; with -m, comma lists / range() / choice() add sweep axes.",
@@ -51,7 +58,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, metavar="N", help="run N configs at once (default 1)")
     p.add_argument("-m", "--multirun", action="store_true", help="let overrides sweep (lr=0.1,0.01)")
     p.add_argument("--skip-failed", dest="skip_failed", action="store_true",
-                   help="with --continue: keep failed configs as they are, run only pending ones")
+                   help="with --continue: keep failed configs as they are (their error stays in the "
+                   "results) and run only pending ones; without it --continue re-runs failed and "
+                   "pending configs, never finished ones")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="Hydra override")
     return p
 

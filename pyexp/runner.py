@@ -7,6 +7,7 @@ import inspect
 import os
 import re
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from .cli import DEFAULTS, parse_cli
 from .errors import ConfigError, PyexpError
 from .executors.base import Executor, Task, get_executor
 from .result import Result
-from .store import Run, RunStore, sanitize_name
+from .store import Run, RunStore, plan_dirs, result_stamp, sanitize_name
 
 
 class ExperimentRunner:
@@ -103,6 +104,11 @@ class ExperimentRunner:
         given = {k: v for k, v in settings.items() if v is not None}
         cli = parse_cli(argv, prog=Path(sys.argv[0]).name) if cli_mode else {"overrides": []}
         resolved = {**DEFAULTS, **self._settings, **given, **cli}
+        if resolved["filter"]:
+            try:
+                re.compile(resolved["filter"])
+            except re.error as exc:
+                raise ConfigError(f"--filter {resolved['filter']!r} is not a valid regular expression: {exc}") from None
         for key in ("continue", "report"):
             if resolved[key] is True:
                 resolved[key] = "latest"
@@ -134,16 +140,23 @@ class ExperimentRunner:
             if s["overrides"]:
                 print(f"pyexp: warning: overrides {' '.join(s['overrides'])} are ignored with "
                       "--continue (the run's configs are frozen in its config.json files)", file=sys.stderr)
-        else:
-            run = self._phase_configs(store, configs_fn, s)
-        viewer = self._start_viewer(store, s) if s["viewer"] else None
+        # An unknown executor is reported before phase 1 writes anything.
+        executor = get_executor(s["executor"]) if s["report"] is None else None
         try:
-            if s["report"] is None:
-                self._phase_execute(run, s, cli_mode)
-            return self._phase_report(run, report_fn)
+            if s["report"] is None and s["continue"] is None:
+                run = self._phase_configs(store, configs_fn, s)
+            viewer = self._start_viewer(store, s) if s["viewer"] else None
+            try:
+                if executor is not None:
+                    executor, running = None, executor
+                    self._phase_execute(run, s, cli_mode, running, argv)
+                return self._phase_report(run, report_fn)
+            finally:
+                if viewer is not None:
+                    _stop_viewer(viewer, s["viewer_port"])
         finally:
-            if viewer is not None:
-                _stop_viewer(viewer, s["viewer_port"])
+            if executor is not None:
+                executor.close()
 
     def _phase_configs(self, store: RunStore, configs_fn: Any, s: dict[str, Any]) -> Run:
         from .generate import generate
@@ -154,13 +167,19 @@ class ExperimentRunner:
         where = f"{getattr(configs_fn, '__qualname__', 'configs')}() in {self.file}"
         tensor = generate(configs_fn, overrides=s["overrides"], multirun=s["multirun"],
                           config_dir=config_dir, config_name=self._settings.get("config_name"), where=where)
+        configs = list(tensor)
+        plan_dirs(configs)  # duplicate names and non-JSON values fail before any folder exists
         run = store.create_run()
-        meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "argv": sys.argv, "git_commit": self._snapshot(store, run, s)}
-        axis_values = getattr(tensor, "axis_values", None)
-        if axis_values:
-            meta["axis_values"] = axis_values
-        run.write(list(tensor), tuple(tensor.shape), tuple(tensor.axes), meta)
+        try:
+            meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "argv": sys.argv, "git_commit": self._snapshot(store, run, s)}
+            axis_values = getattr(tensor, "axis_values", None)
+            if axis_values:
+                meta["axis_values"] = axis_values
+            run.write(configs, tuple(tensor.shape), tuple(tensor.axes), meta)
+        except BaseException:
+            shutil.rmtree(run.path, ignore_errors=True)  # a run without runs.json is useless
+            raise
         return run
 
     def _snapshot(self, store: RunStore, run: Run, s: dict[str, Any]) -> str | None:
@@ -172,17 +191,20 @@ class ExperimentRunner:
             return None
         return snapshot(self.file.parent, f"{store.root.name}/{run.timestamp}")
 
-    def _phase_execute(self, run: Run, s: dict[str, Any], cli_mode: bool) -> None:
+    def _phase_execute(self, run: Run, s: dict[str, Any], cli_mode: bool, executor: Executor,
+                       argv: list[str]) -> None:
         from .scheduler import execute
 
         manifest = run.manifest()
         pattern = re.compile(s["filter"]) if s["filter"] else None
-        todo, cached = [], 0
+        todo, cached, stamps = [], 0, {}
         for dirname in manifest.dirs:
             config = _as_config(run.read_config(dirname))
             name = str(config.get("name", dirname))
             if pattern is not None and not pattern.search(name):
                 continue
+            # Stamp before status: a result another process writes in between is noticed later.
+            stamps[run.config_dir(dirname)] = result_stamp(run.config_dir(dirname))
             status = run.status(dirname)
             if status == "done" or (status == "failed" and s["skip_failed"]):
                 cached += 1
@@ -190,14 +212,14 @@ class ExperimentRunner:
             todo.append(Task(fn=self.fn, config=config, name=name, out=run.config_dir(dirname),
                              capture=s["capture"], with_logger=self.with_logger,
                              git_commit=manifest.meta.get("git_commit")))
-        executor = get_executor(s["executor"])
         started = time.monotonic()
+        command = continue_command([sys.argv[0], *(argv if cli_mode else [])], run.timestamp)
         try:
-            counts = execute(todo, executor, jobs=int(s["jobs"]), progress=s["capture"], cached=cached)
+            counts = execute(todo, executor, jobs=int(s["jobs"]), progress=s["capture"], cached=cached,
+                             stamps=stamps, continue_hint=command)
         except KeyboardInterrupt:
-            command = shlex.join(["python", sys.argv[0] or "main.py", f"--continue={run.timestamp}"])
             print(f"\npyexp: interrupted; finished configs are saved. Continue with:\n    {command}",
-                  file=sys.stderr)
+                  file=sys.stderr, flush=True)
             if cli_mode:
                 raise SystemExit(130) from None
             raise
@@ -231,6 +253,28 @@ def _stop_viewer(proc: Any, port: int) -> None:
             pass
     proc.terminate()
     proc.wait()
+
+
+#: Flags that do not carry over to the command that continues a run (flag -> takes a value).
+_NOT_CONTINUED = {"--continue": None, "--report": None, "-m": False, "--multirun": False, "--list": False}
+
+
+def continue_command(argv: list[str], timestamp: str) -> str:
+    """The shell command that continues run ``timestamp``: ``argv`` without overrides/--continue."""
+    script = argv[0] if argv and argv[0] else "main.py"
+    kept, rest = [], list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        flag = arg.split("=", 1)[0]
+        if flag in _NOT_CONTINUED:
+            # --continue/--report take an optional timestamp as the next word.
+            if "=" not in arg and _NOT_CONTINUED[flag] is None and rest and re.match(r"^\d{4}-", rest[0]):
+                rest.pop(0)
+            continue
+        if not arg.startswith("-") and "=" in arg:
+            continue  # an override: the run's configs are frozen
+        kept.append(arg)
+    return shlex.join(["python", script, *kept, f"--continue={timestamp}"])
 
 
 def _as_config(data: dict[str, Any]) -> Any:

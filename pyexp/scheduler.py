@@ -10,13 +10,19 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from .errors import StoreError
 from .executors.base import DoneJob, Executor, Job, Task
-from .executors.outcome import Outcome
+from .executors.outcome import Outcome, read_status
+from .store import Claim, result_stamp
 
 #: Seconds a cancelled task gets to exit after SIGTERM before it is killed.
 CANCEL_GRACE = 3.0
+
+#: Seconds between attempts to claim a config that another process is running.
+CLAIM_POLL = 0.2
 
 
 @dataclass
@@ -56,6 +62,18 @@ class _Progress:
         self._postfix()
         self.bar.update(1)
 
+    def cached(self) -> None:
+        self.counts.cached += 1
+        if self.bar is not None:
+            self._postfix()
+            self.bar.update(1)
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -69,42 +87,117 @@ def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None
     done.put((job, outcome))
 
 
-def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool, cached: int) -> Counts:
-    """Run ``tasks`` on ``executor``; returns the counts. Ctrl-C cancels running tasks and re-raises."""
+def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool, cached: int,
+            stamps: dict[Path, Any] | None = None, continue_hint: str | None = None) -> Counts:
+    """Run ``tasks`` on ``executor``; returns the counts. Ctrl-C cancels running tasks and re-raises.
+
+    Each task is claimed (:class:`pyexp.store.Claim`) before it starts, so another process
+    continuing the same run never runs it too: a task claimed elsewhere is put aside and
+    waited for, then counted as cached if that process stored a result for it, or run here
+    if it did not (it was killed). ``stamps`` maps each task's folder to the
+    :func:`~pyexp.store.result_stamp` seen when the task was planned (default: now); a
+    different stamp after claiming means another process ran the task meanwhile.
+    ``continue_hint`` is the command printed if a second Ctrl-C kills everything at once.
+    """
     counts = Counts(cached=cached)
     limit = max(1, executor.max_workers or jobs)
     bar = _Progress(len(tasks) + cached, counts, progress)
     done: "queue.SimpleQueue[tuple[Job, Outcome]]" = queue.SimpleQueue()
+    if stamps is None:
+        stamps = {task.out: result_stamp(task.out) for task in tasks}
     pending = deque(tasks)
-    running: dict[int, Job] = {}
+    deferred: list[Task] = []  # claimed by another process: retried until free
+    running: dict[int, tuple[Job, Claim]] = {}
+    told_waiting = False
     try:
-        while pending or running:
+        while pending or running or deferred:
             while pending and len(running) < limit:
-                job = executor.submit(pending.popleft())
-                running[id(job)] = job
+                task = pending.popleft()
+                claim = Claim.acquire(task.out)
+                if claim is None:
+                    deferred.append(task)
+                    continue
+                if result_stamp(task.out) != stamps.get(task.out) and _has_result(task):
+                    claim.release()  # another process ran it after we planned: not again
+                    bar.cached()
+                    continue
+                task.claim_fd = claim.fd
+                try:
+                    job = executor.submit(task)
+                except Exception as exc:  # noqa: BLE001 - one broken submit must not end the sweep
+                    claim.release()
+                    counts.failed += 1
+                    bar.done(task, Outcome.from_exception(exc))
+                    continue
+                running[id(job)] = (job, claim)
                 if isinstance(job, DoneJob):
                     done.put((job, job.wait()))
                 else:
                     threading.Thread(target=_wait_into, args=(job, done), daemon=True).start()
-            job, outcome = done.get()
-            del running[id(job)]
+            if deferred and not told_waiting:
+                told_waiting = True
+                holders = sorted({Claim.holder(t.out) for t in deferred})
+                bar.note(f"pyexp: {len(deferred)} config(s) are being run by another pyexp process "
+                         f"(pid {', '.join(holders)}); waiting for them")
+            try:
+                job, outcome = done.get(timeout=CLAIM_POLL if deferred else None)
+            except queue.Empty:
+                pending.extend(deferred)
+                deferred.clear()
+                continue
+            _, claim = running.pop(id(job))
+            claim.release()
             if outcome.ok:
                 counts.passed += 1
             else:
                 counts.failed += 1
             bar.done(job.task, outcome)
+            if deferred and len(running) < limit:
+                pending.extend(deferred)
+                deferred.clear()
     except KeyboardInterrupt:
-        _cancel_all(running, done)
+        _cancel_all(running, done, continue_hint)
         raise
     finally:
         bar.close()
+        for _, claim in running.values():
+            claim.release()
     return counts
 
 
-def _cancel_all(running: dict[int, Job], done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None:
-    """Stop every running task: SIGTERM, a short grace period, then SIGKILL. A 2nd Ctrl-C exits now."""
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
-    for job in running.values():
+def _has_result(task: Task) -> bool:
+    """True if the folder holds a readable result (a corrupt one counts as none)."""
+    try:
+        return read_status(task.result_path) is not None
+    except StoreError:
+        return False
+
+
+def _finish(running: dict[int, tuple[Job, Claim]], job: Job) -> None:
+    entry = running.pop(id(job), None)
+    if entry is not None:
+        entry[1].release()
+
+
+def _cancel_all(running: dict[int, tuple[Job, Claim]], done: "queue.SimpleQueue[tuple[Job, Outcome]]",
+                continue_hint: str | None) -> None:
+    """Stop every running task: SIGTERM, a short grace period, then SIGKILL. A 2nd Ctrl-C kills now."""
+
+    def kill_now(*_: Any) -> None:
+        for job, _claim in list(running.values()):
+            try:
+                job.cancel(force=True)
+            except Exception:  # noqa: BLE001 - exiting anyway
+                pass
+        hint = f" Continue with:\n    {continue_hint}" if continue_hint else ""
+        os.write(2, f"\npyexp: killed the running configs.{hint}\n".encode())
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, kill_now)
+    if running:
+        print(f"\npyexp: interrupted; stopping {len(running)} running config(s) "
+              "(press Ctrl-C again to kill them at once)", file=sys.stderr, flush=True)
+    for job, _claim in running.values():
         job.cancel()
     deadline = time.monotonic() + CANCEL_GRACE
     while running:
@@ -112,13 +205,13 @@ def _cancel_all(running: dict[int, Job], done: "queue.SimpleQueue[tuple[Job, Out
             job, _ = done.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
             break
-        running.pop(id(job), None)
-    for job in running.values():
+        _finish(running, job)
+    for job, _claim in running.values():
         job.cancel(force=True)
     while running:
         try:
             job, _ = done.get(timeout=5.0)
         except queue.Empty:
             break
-        running.pop(id(job), None)
+        _finish(running, job)
     signal.signal(signal.SIGINT, signal.default_int_handler)

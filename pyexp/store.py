@@ -22,9 +22,9 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
-from .errors import RunNotFoundError, StoreError
+from .errors import ConfigError, RunNotFoundError, StoreError
 from .executors.outcome import atomic_write_bytes, read_status
 
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
@@ -56,14 +56,65 @@ def _json_default(value: Any) -> Any:
 def config_hash(config: Mapping[str, Any]) -> str:
     """Stable 8-hex-digit hash of the task config: sorted JSON without ``out``, ``hydra``, ``pyexp``."""
     body = {k: v for k, v in config.items() if k not in HASH_EXCLUDED_KEYS}
-    text = json.dumps(body, sort_keys=True, default=_json_default, separators=(",", ":"))
+    try:
+        text = json.dumps(body, sort_keys=True, default=_json_default, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"config {config.get('name')!r}: {_unjsonable_key(body)} holds a value that cannot be "
+            f"stored in config.json ({exc}); use numbers, strings, bools, None, lists and dicts"
+        ) from None
     return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _unjsonable_key(value: Any, path: str = "") -> str:
+    """Dotted path of the first value json.dumps would reject (for the error message)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                return f"key {path + str(key)!r}"
+            found = _unjsonable_key(item, f"{path}{key}.")
+            if found:
+                return found
+        return ""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        for i, item in enumerate(value):
+            found = _unjsonable_key(item, f"{path}{i}.")
+            if found:
+                return found
+        return ""
+    if value is None or isinstance(value, (str, int, float, bool, Path)):
+        return ""
+    return f"key {path[:-1]!r}" if path else "a value"
+
+
+#: Longest config folder name prefix in bytes: file systems cap a name at 255 bytes.
+_MAX_PREFIX_BYTES = 200
 
 
 def config_dirname(config: Mapping[str, Any]) -> str:
     name = config.get("name")
     prefix = sanitize_name(name) if name not in (None, "") else "config"
+    # The hash keeps a truncated name unique.
+    prefix = prefix.encode()[:_MAX_PREFIX_BYTES].decode(errors="ignore") or "config"
     return f"{prefix}-{config_hash(config)}"
+
+
+def plan_dirs(configs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The folder name of each config; raises ConfigError on a duplicate name (before anything is written)."""
+    dirs, seen = [], set()
+    for cfg in configs:
+        dirname = config_dirname(cfg)
+        name = cfg.get("name")
+        key = ("name", name) if name not in (None, "") else ("dir", dirname)
+        if key in seen or ("dir", dirname) in seen:
+            raise ConfigError(
+                f"two configs share the name {name!r}: every config needs a unique 'name' "
+                "(give each variation of a sweep its own name)"
+            )
+        seen.add(key)
+        seen.add(("dir", dirname))
+        dirs.append(dirname)
+    return dirs
 
 
 def dump_json(obj: Any) -> bytes:
@@ -119,26 +170,22 @@ class Run:
               axes: tuple[str, ...], meta: dict[str, Any] | None = None) -> list[Path]:
         """Phase 1: one folder + ``config.json`` per config, then ``runs.json``. Returns the folders."""
         configs = list(configs)
-        dirs, seen = [], set()
-        for cfg in configs:
-            dirname = config_dirname(cfg)
-            name = cfg.get("name")
-            key = ("name", name) if name not in (None, "") else ("dir", dirname)
-            if key in seen:
-                raise StoreError(
-                    f"two configs share the name {name!r}: every config needs a unique 'name' "
-                    "(give each variation of a sweep its own name)"
-                )
-            seen.add(key)
-            dirs.append(dirname)
-        for cfg, dirname in zip(configs, dirs):
-            folder = self.config_dir(dirname)
-            folder.mkdir(parents=True, exist_ok=True)
-            body = dict(cfg)
-            body["out"] = str(folder)
-            atomic_write_bytes(folder / CONFIG_FILE, dump_json(body))
-        record = {"format": 1, "shape": list(shape), "axes": list(axes), "runs": dirs, **(meta or {})}
-        atomic_write_bytes(self.runs_file, dump_json(record))
+        dirs = plan_dirs(configs)
+        try:
+            for cfg, dirname in zip(configs, dirs):
+                folder = self.config_dir(dirname)
+                folder.mkdir(parents=True, exist_ok=True)
+                body = dict(cfg)
+                body["out"] = str(folder)
+                atomic_write_bytes(folder / CONFIG_FILE, dump_json(body))
+            record = {"format": 1, "shape": list(shape), "axes": list(axes), "runs": dirs, **(meta or {})}
+            atomic_write_bytes(self.runs_file, dump_json(record))
+        except OSError as exc:
+            # Without runs.json the folder is ignored, so a retry starts clean.
+            raise StoreError(
+                f"{self.path}: cannot write the run's configs ({exc.strerror or exc}); "
+                "free some space or choose another --output-dir, then start a fresh run"
+            ) from None
         return [self.config_dir(d) for d in dirs]
 
     def manifest(self) -> Manifest:
@@ -182,6 +229,74 @@ class Run:
         return "done" if found[0] == "ok" else "failed"
 
 
+CLAIM_FILE = ".claim"
+
+
+class Claim:
+    """The right to run one config now: an exclusive ``flock`` on ``<config folder>/.claim``.
+
+    Two processes continuing the same run each claim a config before running it, so
+    every config runs once. The lock lives on the open file, which the child running
+    the config inherits: it stays held until both this process and that child are
+    gone, and the kernel drops it when they die, so a killed run leaves no stale claim.
+    Without ``fcntl`` (Windows) claims always succeed.
+    """
+
+    #: Descriptors of the claims this process holds; a forked child closes all but its own.
+    open_fds: ClassVar[set[int]] = set()
+
+    def __init__(self, folder: Path, fd: int | None):
+        self.folder = folder
+        self.fd = fd
+
+    @classmethod
+    def acquire(cls, folder: Path) -> "Claim | None":
+        """Claim ``folder``, or None if another process (or its child) holds it."""
+        try:
+            import fcntl
+        except ImportError:
+            return cls(folder, None)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / CLAIM_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass  # the pid is only a hint for humans; the lock is what counts
+        cls.open_fds.add(fd)
+        return cls(folder, fd)
+
+    @staticmethod
+    def holder(folder: Path) -> str:
+        """The pid that last claimed ``folder`` (a hint for messages), or "?"."""
+        try:
+            return (folder / CLAIM_FILE).read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    def release(self) -> None:
+        if self.fd is not None:
+            Claim.open_fds.discard(self.fd)
+            os.close(self.fd)
+            self.fd = None
+
+
+def result_stamp(folder: Path) -> tuple[int, int, int] | None:
+    """Identity of the folder's result file (changes whenever a new result replaces it), or None."""
+    from .executors.base import RESULT_FILE
+
+    try:
+        st = os.stat(Path(folder) / RESULT_FILE)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 class RunStore:
     """All runs of one experiment: ``<output_dir>/<name>/``."""
 
@@ -190,15 +305,21 @@ class RunStore:
 
     def create_run(self, now: float | None = None) -> Run:
         """A new, unique timestamped folder (``_1``, ``_2``... when one exists for this second)."""
-        self.root.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime(TIMESTAMP_FORMAT, time.localtime(now))
-        for n in range(10_000):
-            path = self.root / (stamp if n == 0 else f"{stamp}_{n}")
-            try:
-                os.mkdir(path)
-            except FileExistsError:
-                continue
-            return Run(path)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for n in range(10_000):
+                path = self.root / (stamp if n == 0 else f"{stamp}_{n}")
+                try:
+                    os.mkdir(path)
+                except FileExistsError:
+                    continue
+                return Run(path)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.root}: cannot create a run folder ({exc.strerror or exc}); "
+                "choose a writable --output-dir"
+            ) from None
         raise StoreError(f"{self.root}: cannot create a unique run folder for {stamp}")
 
     def runs(self) -> list[Run]:

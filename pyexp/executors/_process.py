@@ -6,11 +6,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO
 
 from .base import Job, Task
-from .outcome import Outcome, read_outcome, write_outcome
+from .outcome import Outcome, describe_exception, read_outcome, write_outcome
 from ..errors import StoreError
 
 
@@ -21,6 +22,54 @@ def prepare(task: Task) -> None:
         task.result_path.unlink()
     except FileNotFoundError:
         pass
+    # Temp files of a result write that a kill interrupted.
+    for leftover in task.out.glob(f".{task.result_path.name}.*.tmp"):
+        try:
+            leftover.unlink()
+        except OSError:
+            pass
+
+
+#: Seconds between a child's checks that the pyexp process that started it still lives.
+WATCH_INTERVAL = 0.2
+
+
+def watch_parent(parent: int) -> None:
+    """In a child: once ``parent`` dies (even by ``kill -9``), kill this child's process group.
+
+    The config then stays pending instead of running on as an orphan that could race
+    the ``--continue`` run taking it over.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_INTERVAL)
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="pyexp-watch-parent").start()
+
+
+def store_outcome(task: Task, outcome: Outcome) -> None:
+    """Write the outcome; if that fails (disk full, file size limit) leave a small error record."""
+    try:
+        write_outcome(task.result_path, outcome)
+    except OSError as exc:
+        write_outcome(task.result_path, Outcome(
+            "error", error=f"could not store the result in {task.result_path}: {describe_exception(exc)}",
+            started=outcome.started, finished=outcome.finished,
+        ))
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""
 
 
 def start_tee(source: IO[bytes], log_path: Path) -> threading.Thread:
@@ -72,6 +121,10 @@ class ProcessJob(Job):
             if self.cancelled:  # stopped by us: leave no result, so --continue runs it again
                 return Outcome("error", error="cancelled")
             outcome = Outcome.from_exit(returncode)
+            # Exit code 1 is an uncaught exception in the worker itself: its last line says which.
+            last = _last_line(self.task.log_path) if returncode == 1 else ""
+            if last:
+                outcome.error += f" (last output: {last})"
             write_outcome(self.task.result_path, outcome)
         return outcome
 

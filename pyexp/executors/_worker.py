@@ -10,18 +10,26 @@ import sys
 def main(payload_path: str) -> int:
     with open(payload_path, "rb") as f:
         header = pickle.load(f)
+        if header.get("parent"):
+            from pyexp.executors._process import watch_parent
+
+            watch_parent(header["parent"])
+        if header.get("claim_fd") is not None:
+            # Held open until we exit, but not handed on to programs the experiment starts.
+            os.set_inheritable(header["claim_fd"], False)
         # User modules must be importable before the task (which may reference them) is unpickled.
         sys.path[:] = header["sys_path"]
         os.chdir(header["cwd"])
         task = pickle.load(f)
     os.unlink(payload_path)
 
-    from pyexp.executors.outcome import run_task, write_outcome
+    from pyexp.executors._process import store_outcome
+    from pyexp.executors.outcome import run_task
 
     outcome = run_task(task)
     if outcome.traceback:
         sys.stderr.write(outcome.traceback)
-    write_outcome(task.result_path, outcome)
+    store_outcome(task, outcome)
     sys.stdout.flush()
     sys.stderr.flush()
     return 0

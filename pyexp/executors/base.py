@@ -43,6 +43,9 @@ class Task:
     capture: bool = True  # False: stream output live to the terminal as well
     with_logger: bool = False  # call fn(config, logger) instead of fn(config)
     git_commit: str | None = None
+    #: Descriptor of the runner's claim on ``out`` (see pyexp.store.Claim); a child process
+    #: keeps it open so the claim outlives a killed runner only as long as the child runs.
+    claim_fd: int | None = None
     sys_path: list[str] = field(default_factory=lambda: list(sys.path))
     cwd: str = field(default_factory=os.getcwd)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ExecutorError
+from ..store import Claim
 from .base import Executor, Job, Task
-from ._process import ProcessJob, prepare, start_tee
-from .outcome import run_task, write_outcome
+from ._process import ProcessJob, prepare, start_tee, store_outcome, watch_parent
+from .outcome import run_task
 
 
 class _ForkJob(ProcessJob):
@@ -42,6 +44,7 @@ class ForkExecutor(Executor):
         # Anything buffered now would otherwise be written twice, once by each process.
         sys.stdout.flush()
         sys.stderr.flush()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # child: never returns
             code = 1
@@ -49,6 +52,11 @@ class ForkExecutor(Executor):
                 os.setsid()
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                watch_parent(parent)
+                # Claims on the configs of sibling tasks belong to the parent, not to us.
+                for fd in Claim.open_fds - {task.claim_fd}:
+                    os.close(fd)
+                Claim.open_fds.clear()
                 if write_end is not None:
                     os.close(read_end)
                     target = write_end
@@ -63,8 +71,10 @@ class ForkExecutor(Executor):
                 outcome = run_task(task)
                 if outcome.traceback:
                     sys.stderr.write(outcome.traceback)
-                write_outcome(task.result_path, outcome)
+                store_outcome(task, outcome)
                 code = 0
+            except BaseException:  # noqa: BLE001 - the parent reads the exit code; show why in log.out
+                traceback.print_exc()
             finally:
                 try:
                     sys.stdout.flush()

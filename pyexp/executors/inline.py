@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .base import DoneJob, Executor, Job, Task, redirect_output
-from .outcome import Outcome, run_task, write_outcome
+from .outcome import Outcome, describe_exception, run_task, write_outcome
 
 
 class InlineExecutor(Executor):
@@ -24,5 +24,9 @@ class InlineExecutor(Executor):
             outcome = run_task(task)
             if outcome.traceback:
                 print(outcome.traceback, end="", file=sys.stderr)
-        write_outcome(task.result_path, outcome)
+        try:
+            write_outcome(task.result_path, outcome)
+        except OSError as exc:  # disk full: report it; with no result the config stays pending
+            outcome = Outcome("error", error=f"could not store the result in {task.result_path}: "
+                              f"{describe_exception(exc)}; it stays pending for --continue")
         return DoneJob(task, outcome)

@@ -16,6 +16,7 @@ import signal as _signal
 import tempfile
 import time
 import traceback as _traceback
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -108,11 +109,10 @@ def dump_outcome(outcome: Outcome) -> bytes:
     """Pickle ``outcome``; an unpicklable result becomes an error outcome instead."""
     import cloudpickle
 
-    header = pickle.dumps({_MARK: 1, "status": outcome.status, "error": outcome.error})
     try:
-        return header + cloudpickle.dumps(outcome.to_record())
+        body = cloudpickle.dumps(outcome.to_record())
     except Exception as exc:  # noqa: BLE001 - any pickling failure is the user's result's fault
-        bad = Outcome(
+        outcome = Outcome(
             "error",
             error=f"result of type {type(outcome.result).__name__} could not be pickled: "
             f"{describe_exception(exc)}",
@@ -120,8 +120,11 @@ def dump_outcome(outcome: Outcome) -> bytes:
             started=outcome.started,
             finished=outcome.finished,
         )
-        header = pickle.dumps({_MARK: 1, "status": bad.status, "error": bad.error})
-        return header + cloudpickle.dumps(bad.to_record())
+        body = cloudpickle.dumps(outcome.to_record())
+    # The body's size and CRC let a reader reject a truncated or damaged file.
+    header = pickle.dumps({_MARK: 1, "status": outcome.status, "error": outcome.error,
+                           "size": len(body), "crc": zlib.crc32(body)})
+    return header + body
 
 
 def write_outcome(path: Path, outcome: Outcome) -> None:
@@ -146,8 +149,11 @@ def read_status(path: Path) -> tuple[str, str | None] | None:
             head = pickle.load(f)
         except Exception as exc:  # noqa: BLE001
             raise _corrupt(path, exc) from exc
-    if isinstance(head, dict) and head.get(_MARK) == 1 and "result" not in head:
-        return head["status"], head["error"]
+        if isinstance(head, dict) and head.get(_MARK) == 1 and "result" not in head:
+            size = head.get("size")
+            if size is not None and f.tell() + size != os.fstat(f.fileno()).st_size:
+                raise _corrupt(path, EOFError("file is truncated or has trailing data"))
+            return head["status"], head["error"]
     return "ok", None  # a bare value written by a custom executor
 
 
@@ -161,7 +167,12 @@ def read_outcome(path: Path) -> Outcome | None:
         try:
             first = pickle.load(f)
             if isinstance(first, dict) and first.get(_MARK) == 1 and "result" not in first:
-                return Outcome.from_record(pickle.load(f))
+                if first.get("size") is None:
+                    return Outcome.from_record(pickle.load(f))
+                body = f.read()
+                if len(body) != first["size"] or zlib.crc32(body) != first.get("crc"):
+                    raise EOFError("file is truncated or damaged (size/checksum mismatch)")
+                return Outcome.from_record(pickle.loads(body))
             return Outcome.from_record(first)
         except Exception as exc:  # noqa: BLE001
             raise _corrupt(path, exc) from exc

@@ -44,20 +44,22 @@ class SubprocessExecutor(Executor):
         payload = task.out / PAYLOAD_FILE
         # First a plain-pickle header (where to import from), then the task itself: the
         # worker must fix sys.path before unpickling functions that live in user modules.
-        header = pickle.dumps({"sys_path": task.sys_path, "cwd": task.cwd})
+        header = pickle.dumps({"sys_path": task.sys_path, "cwd": task.cwd, "parent": os.getpid(),
+                               "claim_fd": task.claim_fd})
         atomic_write_bytes(payload, header + cloudpickle.dumps(task))
         # Unbuffered, so log.out holds everything printed up to a crash.
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         cmd = [sys.executable, "-m", "pyexp.executors._worker", str(payload)]
+        fds = (task.claim_fd,) if task.claim_fd is not None else ()
         if task.capture:
             with open(task.log_path, "wb") as log:
                 proc = subprocess.Popen(
                     cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    cwd=task.cwd, env=env, start_new_session=True,
+                    cwd=task.cwd, env=env, start_new_session=True, pass_fds=fds,
                 )
             return _PopenJob(task, proc, None)
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=task.cwd, env=env, start_new_session=True,
+            cwd=task.cwd, env=env, start_new_session=True, pass_fds=fds,
         )
         return _PopenJob(task, proc, start_tee(proc.stdout, task.log_path))
