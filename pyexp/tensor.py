@@ -140,7 +140,7 @@ class Tensor:
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             pattern = re.compile(fnmatch.translate(key), re.DOTALL)
-            return self._filter(lambda x: _matches_glob(x, pattern))
+            return self._select([_matches_glob(x, pattern) for x in self._data])
         if isinstance(key, Mapping):
             return self._filter_dict(key)
         return self._index(key if isinstance(key, tuple) else (key,))
@@ -190,9 +190,9 @@ class Tensor:
                 values[axis] = [self._axis_values[axis][i] for i in picks[d]]
         return Tensor(data, [len(picks[d]) for d in kept], [self._axes[d] for d in kept], axis_values=values)
 
-    def _filter(self, keep: Callable[[Any], bool]) -> Tensor:
+    def _select(self, mask: list[bool]) -> Tensor:
         """Matches as a sub-grid when they form one (mask == product of per-axis index sets), else 1-D."""
-        hits = [i for i, x in enumerate(self._data) if keep(x)]
+        hits = [i for i, keep in enumerate(mask) if keep]
         if hits and self.ndim:
             per_axis: list[set[int]] = [set() for _ in self._shape]
             for flat in hits:
@@ -203,38 +203,19 @@ class Tensor:
         return Tensor([self._data[i] for i in hits], axes=("match",))
 
     def _filter_dict(self, query: Mapping[Any, Any]) -> Tensor:
-        if not query:
-            return self._filter(lambda x: True)
-        paths = [(str(k).split("."), v) for k, v in query.items()]
-        tails = [p[1:] for p, _ in paths]
-        seen = [False] * len(paths)
-        unseen = [len(paths)]
-
-        def keep(x: Any) -> bool:
-            ok = True
-            for n, (path, expected) in enumerate(paths):
-                if not ok and not unseen[0]:
-                    return False  # the rest is resolved only to learn whether each key exists anywhere
-                got = _resolve_element(x, path, tails[n])
-                if got is _MISSING:
-                    ok = False
-                    continue
-                if not seen[n]:
-                    seen[n] = True
-                    unseen[0] -= 1
-                if ok and not (expected(got) if callable(expected) else _equal(got, expected)):
-                    ok = False
-            return ok
-
-        result = self._filter(keep)
-        missing = [".".join(p) for (p, _), s in zip(paths, seen) if not s]
-        if missing and self._data:
-            example = self._data[0]
-            raise ConfigError(
-                f"no element has {missing[0]!r}: check the spelling of the filter key "
-                f"(paths are dotted, e.g. 'config.mlp.width'; the first element is {_describe(example)})"
-            )
-        return result
+        keep = [True] * len(self._data)
+        for key, expected in query.items():
+            column = _column(self._data, str(key).split("."))
+            if self._data and all(v is _MISSING for v in column):
+                raise ConfigError(
+                    f"no element has {str(key)!r}: check the spelling of the filter key "
+                    f"(paths are dotted, e.g. 'config.mlp.width'; the first element is {_describe(self._data[0])})"
+                )
+            test = expected if callable(expected) else None
+            for i, got in enumerate(column):
+                if keep[i] and (got is _MISSING or not (test(got) if test else _equal(got, expected))):
+                    keep[i] = False
+        return self._select(keep)
 
     def sel(self, **selection: Any) -> Any:
         """Select along named axes by the value that produced each index.
@@ -392,6 +373,25 @@ def _resolve(obj: Any, path: list[str]) -> Any:
         if obj is _MISSING:
             return _MISSING
     return obj
+
+
+def _column(data: list[Any], path: list[str]) -> list[Any]:
+    """``_resolve_element`` of one path on every element, inlined for dict nodes (the hot loop of dict filters)."""
+    tail = path[1:]
+    leading_config = path[0] == "config"
+    out = []
+    append = out.append
+    for x in data:
+        if isinstance(x, dict):
+            node: Any = x
+            for part in tail if leading_config and "config" not in x else path:
+                node = node.get(part, _MISSING) if isinstance(node, dict) else _resolve(node, [part])
+                if node is _MISSING:
+                    break
+            append(node)
+        else:
+            append(_resolve_element(x, path, tail))
+    return out
 
 
 def _resolve_element(x: Any, path: list[str], tail: list[str] | None = None) -> Any:

@@ -221,3 +221,8 @@ def test_to_pandas_for_results_and_configs(results):
     assert frame["error"].isna().all()
     config_frame = spec_configs().to_pandas()
     assert list(config_frame.columns) == ["name", "base_lr", "mlp.width", "learning_rate", "epochs"]
+
+
+def test_empty_dict_query_keeps_everything():
+    cfgs = spec_configs()
+    assert cfgs[{}].shape == cfgs.shape and cfgs[{}].flat == cfgs.flat

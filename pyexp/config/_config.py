@@ -18,6 +18,9 @@ class Config(dict):
     and ``json.dumps`` like one. Building a Config copies every nested container
     (dicts, lists, tuples); leaf values are shared.
 
+    Keys that are also dict methods (``items``, ``keys``, ``values``, ``get``,
+    ``copy``, ``update``, ``pop``...) read as the method: use ``cfg["items"]``.
+
     Args:
         mapping: A mapping (or iterable of key/value pairs) to copy.
         **kwargs: More keys, applied after ``mapping``.

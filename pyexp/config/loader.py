@@ -175,4 +175,18 @@ def _yaml_safe(value: Any) -> Any:
         return [_yaml_safe(v) for v in value]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
+    item = getattr(value, "item", None)  # numpy/torch scalars: log the number, not its repr
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        try:
+            plain = item()
+        except Exception:
+            plain = None
+        if isinstance(plain, (bool, int, float, str)):
+            return plain
+    tolist = getattr(value, "tolist", None)  # small arrays logged as lists
+    if callable(tolist) and getattr(value, "ndim", 0) > 0:
+        try:
+            return _yaml_safe(tolist())
+        except Exception:
+            pass
     return str(value)

@@ -151,3 +151,10 @@ def test_dotted_key_of_a_later_import_reaches_into_an_earlier_import(tmp_path):
     write(tmp_path, "deeper.yaml", "model.num_layers: 8\n")
     write(tmp_path, "exp.yaml", "imports: [base.yaml, deeper.yaml]\n")
     assert load_config(tmp_path / "exp.yaml").model == {"hidden_size": 256, "num_layers": 8}
+
+
+def test_to_yaml_logs_numpy_scalars_and_arrays_as_numbers():
+    np = pytest.importorskip("numpy")
+    text = to_yaml({"lr": np.float32(0.5), "n": np.int64(3), "grid": np.arange(3), "obj": object})
+    assert "lr: 0.5\n" in text and "n: 3\n" in text and "grid:\n- 0\n- 1\n- 2\n" in text
+    assert "obj: <class 'object'>" in text
