@@ -101,6 +101,8 @@ def _read_yaml(file: Path, importer: Path | None) -> dict[Any, Any]:
         context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         if context and start is not None and start is not mark:
             problem += f" ({context} at line {start.line + 1})"
+        if mark is not None and _line(file, mark.line).lstrip().startswith("**"):
+            problem += "; YAML reads a leading '*' as an alias: quote deep-merge keys, e.g. '**model': {...}"
         raise ConfigFileError(f"{file}{line}: invalid YAML: {problem}") from None
     except OSError as exc:
         raise ConfigFileError(f"cannot read config file {file}: {exc.strerror or exc}") from None
@@ -113,6 +115,14 @@ def _read_yaml(file: Path, importer: Path | None) -> dict[Any, Any]:
         )
     data = OmegaConf.to_container(loaded, resolve=False)
     return dict(data) if isinstance(data, Mapping) else {}
+
+
+def _line(file: Path, index: int) -> str:
+    try:
+        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return lines[index] if 0 <= index < len(lines) else ""
 
 
 def _resolve_interpolations(config: Config, paths: list[Any]) -> Config:

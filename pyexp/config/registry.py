@@ -24,11 +24,11 @@ def register(cls: type[T], /) -> type[T]: ...
 def register(*, name: str | None = None) -> Callable[[type[T]], type[T]]: ...
 
 
-def register(cls: type[T] | None = None, /, *, name: str | None = None) -> Any:
+def register(cls: type[T] | str | None = None, /, *, name: str | None = None) -> Any:
     """Make a class buildable from a config whose ``type`` is its name.
 
     Use bare (``@register``, registered under the class name) or with a name
-    (``@register(name="mlp")``).
+    (``@register(name="mlp")`` or ``@register("mlp")``).
 
     Args:
         cls: The class (when used as a bare decorator).
@@ -45,6 +45,8 @@ def register(cls: type[T] | None = None, /, *, name: str | None = None) -> Any:
         _REGISTRY[key] = same + [target]
         return target
 
+    if isinstance(cls, str):  # @register("mlp") reads naturally too
+        name, cls = cls, None
     if cls is not None:
         return add(cls)
     return add
@@ -109,12 +111,16 @@ def _choose(base: type, wanted: Any) -> type:
         candidates = [wanted]
     elif isinstance(wanted, str):
         candidates = list(_REGISTRY.get(wanted, []))
+        if not candidates and wanted in (base.__name__, base.__qualname__):
+            candidates = [base]
         if not candidates and "." in wanted:
             candidates = _import_class(wanted)
         if not candidates:
+            fitting = sorted(k for k, v in _REGISTRY.items() if any(issubclass(c, base) for c in v))
             raise RegistryError(
-                f"unknown type {wanted!r} for {base.__name__}; registered types are "
-                f"{sorted(_REGISTRY) or '(none)'}; decorate the class with @register or fix 'type'"
+                f"unknown type {wanted!r} for {base.__name__}; registered {base.__name__} types are "
+                f"{fitting or '(none)'} (all registered: {sorted(_REGISTRY) or '(none)'}); "
+                "decorate the class with @register or fix 'type'"
             )
     else:
         raise RegistryError(f"config key 'type' must be a class name, got {type(wanted).__name__}: {wanted!r}")

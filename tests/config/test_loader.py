@@ -158,3 +158,9 @@ def test_to_yaml_logs_numpy_scalars_and_arrays_as_numbers():
     text = to_yaml({"lr": np.float32(0.5), "n": np.int64(3), "grid": np.arange(3), "obj": object})
     assert "lr: 0.5\n" in text and "n: 3\n" in text and "grid:\n- 0\n- 1\n- 2\n" in text
     assert "obj: <class 'object'>" in text
+
+
+def test_unquoted_double_star_key_gets_a_quoting_hint(tmp_path):
+    path = write(tmp_path, "star.yaml", "model:\n  a: 1\n**model:\n  b: 2\n")
+    with pytest.raises(ConfigFileError, match=rf"{path}:3: invalid YAML.*quote deep-merge keys"):
+        load_config(path)

@@ -99,9 +99,6 @@ def test_unexpected_config_key_names_the_class_and_key():
 
 
 def test_two_classes_with_one_name_pick_the_one_fitting_the_base():
-    class Other:
-        pass
-
     def make():
         @register(name="MLP")
         class Unrelated:
@@ -111,7 +108,6 @@ def test_two_classes_with_one_name_pick_the_one_fitting_the_base():
     unrelated = make()
     assert type(build(Model, {"type": "MLP"})) is MLP
     assert type(build(object, {"type": "MLP"})) is unrelated
-    assert Other  # keeps flake8 quiet about the local class
 
 
 def test_dotted_module_path_type():
@@ -123,3 +119,21 @@ def test_dotted_module_path_type():
 def test_register_rejects_non_classes():
     with pytest.raises(RegistryError):
         register(lambda: None)  # type: ignore[arg-type]
+
+
+def test_register_with_positional_name_and_unregistered_base_by_its_own_name():
+    @register("positional-name")
+    class Named(Model):
+        pass
+
+    class Plain:
+        def __init__(self, k: int = 0):
+            self.k = k
+
+    assert type(build(Model, {"type": "positional-name"})) is Named
+    assert build(Plain, {"type": "Plain", "k": 2}).k == 2
+
+
+def test_unknown_type_lists_the_fitting_names_first():
+    with pytest.raises(RegistryError, match=r"registered Optimizer types are \['Optimizer'\]"):
+        build(Optimizer, {"type": "Adam"})
