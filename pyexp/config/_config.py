@@ -132,13 +132,14 @@ def _copy(value: Any) -> Any:
     if kind in _ATOMS:
         return value
     if kind is Config or kind is dict or isinstance(value, Mapping):
+        # Leaves are tested inline: this loop is most of the cost of a big sweep.
         new = dict.__new__(Config)
-        dict.update(new, {k: _copy(v) for k, v in value.items()})
+        dict.__init__(new, {k: v if type(v) in _ATOMS else _copy(v) for k, v in value.items()})
         return new
     if kind is list:
-        return [_copy(v) for v in value]
+        return [v if type(v) in _ATOMS else _copy(v) for v in value]
     if kind is tuple:
-        return tuple(_copy(v) for v in value)
+        return tuple([v if type(v) in _ATOMS else _copy(v) for v in value])
     return value
 
 

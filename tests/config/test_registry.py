@@ -137,3 +137,15 @@ def test_register_with_positional_name_and_unregistered_base_by_its_own_name():
 def test_unknown_type_lists_the_fitting_names_first():
     with pytest.raises(RegistryError, match=r"registered Optimizer types are \['Optimizer'\]"):
         build(Optimizer, {"type": "Adam"})
+
+
+def test_re_registering_the_same_class_path_replaces_it_like_a_rerun_notebook_cell():
+    rerun = type("MLP", (Model,), {"__module__": MLP.__module__, "__qualname__": MLP.__qualname__})
+    try:
+        register(rerun)
+        assert type(build(Model, {"type": "MLP"})) is rerun
+        with pytest.raises(RegistryError, match="not a subclass of MLP"):
+            build(MLP, {"type": "MLP"})  # the old class object is no longer registered under that path
+    finally:
+        register(MLP)
+    assert type(build(Model, {"type": "MLP"})) is MLP
