@@ -1,0 +1,125 @@
+"""Reproducible code snapshots: a commit of the work tree as it is, pinned under refs/pyexp/.
+
+``git stash create`` misses untracked files and its commits are garbage once unreferenced. Here
+the work tree (tracked and untracked-but-not-ignored files) is added to a *temporary* index
+(``GIT_INDEX_FILE``), written as a tree, committed with HEAD as parent (none in a repo without
+commits) and pinned as ``refs/pyexp/<ref_name>`` so ``git gc`` keeps it. The user's index,
+work tree, HEAD and branches are never touched. Browse a snapshot with
+``git show refs/pyexp/<name>`` or ``git checkout <hash> -- .``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+_BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]+")
+_FALLBACK_IDENTITY = {
+    "GIT_AUTHOR_NAME": "pyexp", "GIT_AUTHOR_EMAIL": "pyexp@localhost",
+    "GIT_COMMITTER_NAME": "pyexp", "GIT_COMMITTER_EMAIL": "pyexp@localhost",
+}
+
+
+class _GitFailed(Exception):
+    pass
+
+
+def sanitize_ref(name: str) -> str:
+    """Turn ``name`` into a valid ref suffix (``git check-ref-format`` rules)."""
+    parts = []
+    for part in _BAD_REF_CHARS.sub("_", name).split("/"):
+        part = part.replace("..", "_").replace("@{", "_")
+        part = part.lstrip(".").rstrip(".")
+        if part.endswith(".lock"):
+            part = part[:-5] + "_lock"
+        if part:
+            parts.append(part)
+    return "/".join(parts) or "snapshot"
+
+
+def snapshot(path: Path, ref_name: str, exclude: Sequence[str | os.PathLike[str]] = ()) -> str | None:
+    """Commit the work tree containing ``path`` without touching it; pin it at refs/pyexp/.
+
+    Args:
+        path: Any file or folder inside a git work tree.
+        ref_name: Name under ``refs/pyexp/`` (e.g. ``"<experiment>/<timestamp>"``); characters
+            git forbids in ref names are replaced by ``_``.
+        exclude: Paths (absolute or relative to the work tree) left out of the snapshot, e.g.
+            the experiment's output folder when it is not git-ignored.
+
+    Returns:
+        The commit hash, or None outside a git work tree or when git is not installed. Other
+        git failures warn and return None: a missing snapshot must not stop an experiment.
+    """
+    path = Path(path)
+    start = path if path.is_dir() else path.parent
+    if shutil.which("git") is None or not start.exists():
+        return None
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_INDEX_FILE", "GIT_WORK_TREE")}
+    try:
+        top = _git(["rev-parse", "--show-toplevel"], start, env).strip()
+    except _GitFailed:
+        return None  # not a work tree (or a bare repository)
+    if not top:
+        return None
+    try:
+        return _snapshot(Path(top), sanitize_ref(ref_name), exclude, env)
+    except (_GitFailed, OSError) as exc:
+        warnings.warn(f"pyexp could not snapshot the git state of {top}: {exc}", stacklevel=2)
+        return None
+
+
+def _snapshot(top: Path, ref: str, exclude: Sequence[str | os.PathLike[str]],
+              env: dict[str, str]) -> str:
+    index = top / _git(["rev-parse", "--git-path", "index"], top, env).strip()
+    with tempfile.TemporaryDirectory(prefix="pyexp-git-") as tmp:
+        tmp_index = Path(tmp) / "index"
+        if index.exists():
+            # Starting from the user's index lets git reuse its cached file stats (fast); the
+            # copy is what gets modified, never the original.
+            shutil.copyfile(index, tmp_index)
+        genv = dict(env, GIT_INDEX_FILE=str(tmp_index))
+        pathspec = ["--", "."]
+        for item in exclude:
+            item_path = Path(item)
+            if item_path.is_absolute():
+                try:
+                    item_path = item_path.resolve().relative_to(top.resolve())
+                except ValueError:
+                    continue  # outside the work tree: nothing to exclude
+            pathspec.append(f":(exclude){item_path.as_posix()}")
+        _git(["add", "-A", *pathspec], top, genv)
+        tree = _git(["write-tree"], top, genv).strip()
+    try:
+        parent = _git(["rev-parse", "--verify", "-q", "HEAD^{commit}"], top, env).strip()
+    except _GitFailed:
+        parent = ""  # a repository without commits yet
+    args = ["commit-tree", tree, "-m", f"pyexp snapshot {ref}"]
+    if parent:
+        args[2:2] = ["-p", parent]
+    cenv = env
+    try:
+        _git(["var", "GIT_COMMITTER_IDENT"], top, env)
+        _git(["var", "GIT_AUTHOR_IDENT"], top, env)
+    except _GitFailed:
+        cenv = {**_FALLBACK_IDENTITY, **env}  # no user.name/email configured
+    commit = _git(args, top, cenv).strip()
+    _git(["update-ref", "-m", "pyexp snapshot", f"refs/pyexp/{ref}", commit], top, env)
+    return commit
+
+
+def _git(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise _GitFailed(f"git {args[0]}: {exc}") from exc
+    if done.returncode != 0:
+        raise _GitFailed(f"git {' '.join(args[:2])} failed: {done.stderr.strip()[:500]}")
+    return done.stdout

@@ -1,0 +1,44 @@
+"""Make pyexp logs openable by TensorBoard: ``python -m pyexp.log.tensorboard DIR``.
+
+Every protobuf run below DIR gets an ``events.out.tfevents.*.pyexp`` hard link to its
+``events.pb`` (the file name TensorBoard scans for); the link keeps following appends. Then run
+``tensorboard --logdir DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .logger import EVENTS_FILE, link_tensorboard
+from .reader import LogReader
+
+
+def link_all(root: Path) -> list[Path]:
+    """Link every protobuf run at or below ``root``; return the aliases."""
+    reader = LogReader(root)
+    runs = [root] if reader.is_run else []
+    runs += [root / name for name in reader.runs]
+    return [alias for run in runs if (run / EVENTS_FILE).exists()
+            for alias in [link_tensorboard(run)] if alias is not None]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pyexp.log.tensorboard", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("log_dir", type=Path, help="a run folder or a folder above runs")
+    args = parser.parse_args(argv)
+    from ..errors import PyexpError
+
+    try:
+        aliases = link_all(args.log_dir)
+    except PyexpError as exc:
+        print(f"pyexp: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(aliases)} run(s) ready: tensorboard --logdir {args.log_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
