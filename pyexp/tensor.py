@@ -193,6 +193,8 @@ class Tensor:
     def _select(self, mask: list[bool]) -> Tensor:
         """Matches as a sub-grid when they form one (mask == product of per-axis index sets), else 1-D."""
         hits = [i for i, keep in enumerate(mask) if keep]
+        if len(hits) == len(self._data) and self.ndim:
+            return Tensor(self._data, self._shape, self._axes, axis_values=self._axis_values)
         if hits and self.ndim:
             per_axis: list[set[int]] = [set() for _ in self._shape]
             for flat in hits:
