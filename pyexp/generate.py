@@ -21,9 +21,9 @@ def as_config_tensor(value: Any, where: str) -> Any:
     if isinstance(value, Tensor):
         tensor = value
     elif isinstance(value, Mapping):
-        tensor = Tensor([value])
+        tensor = Tensor([value], axes=("configs",))
     elif isinstance(value, (list, tuple)):
-        tensor = Tensor(list(value))
+        tensor = Tensor(list(value), axes=("configs",))
     else:
         raise ConfigError(
             f"{where} must return a list of config dicts or a sweep() result, "
