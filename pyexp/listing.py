@@ -29,3 +29,8 @@ def print_runs(store: RunStore, file: TextIO | None = None) -> None:
         started = str(manifest.meta.get("created", "?"))
         print(f"{run.timestamp:<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
               f"{counts['failed']:>6} {counts['pending']:>7}", file=file)
+        if counts["done"] < len(manifest.dirs):  # unfinished configs: what --continue resumes from
+            from ._chkpt_store import listing_lines
+
+            for line in listing_lines(run, manifest.dirs):
+                print(line, file=file)

@@ -37,7 +37,14 @@ class ExperimentRunner:
         self._report_fn: Callable[..., Any] | None = None
         self.file = _defining_file(fn)
         self.with_logger = _wants_logger(fn)
-        functools.update_wrapper(self, fn)
+        # A class's __dict__ (its methods) must not land on the runner.
+        functools.update_wrapper(self, fn, updated=() if isinstance(fn, type) else functools.WRAPPER_UPDATES)
+        self._task_fn: Callable[..., Any] = fn  # what a Task calls with the config
+        self._make_result: Callable[..., Any] = Result  # what the report gets per config
+        if isinstance(fn, type):
+            from .checkpoint import bind_class
+
+            bind_class(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -88,7 +95,7 @@ class ExperimentRunner:
         if output_dir is not None:
             settings["output_dir"] = output_dir
         run = self._store(settings).get(timestamp)
-        return load_results(run)
+        return load_results(run, self._make_result)
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -209,7 +216,7 @@ class ExperimentRunner:
             if status == "done" or (status == "failed" and s["skip_failed"]):
                 cached += 1
                 continue
-            todo.append(Task(fn=self.fn, config=config, name=name, out=run.config_dir(dirname),
+            todo.append(Task(fn=self._task_fn, config=config, name=name, out=run.config_dir(dirname),
                              capture=s["capture"], with_logger=self.with_logger,
                              git_commit=manifest.meta.get("git_commit")))
         started = time.monotonic()
@@ -228,7 +235,7 @@ class ExperimentRunner:
         print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
 
     def _phase_report(self, run: Run, report_fn: Any) -> Any:
-        results = load_results(run)
+        results = load_results(run, self._make_result)
         if report_fn is None:
             return results
         run.report_dir.mkdir(exist_ok=True)
@@ -283,7 +290,7 @@ def _as_config(data: dict[str, Any]) -> Any:
     return Config(data)
 
 
-def load_results(run: Run) -> Any:
+def load_results(run: Run, make: Callable[..., Any] = Result) -> Any:
     """All results of ``run`` as a Tensor of Result with the run's shape and axes."""
     from .tensor import Tensor
 
@@ -291,7 +298,7 @@ def load_results(run: Run) -> Any:
     results = []
     for dirname in manifest.dirs:
         config = _as_config(run.read_config(dirname))
-        results.append(Result(str(config.get("name", dirname)), config, run.config_dir(dirname)))
+        results.append(make(str(config.get("name", dirname)), config, run.config_dir(dirname)))
     extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
     return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .. import _chkpt_scope
 from ..errors import StoreError
 
 if TYPE_CHECKING:
@@ -185,6 +186,7 @@ def run_task(task: "Task", call: Callable[[Callable[[Any], Any]], Any] | None = 
     """
     started = time.time()
     logger = None
+    leave_checkpoint_scope = _chkpt_scope.enter(task.out)  # where @chkpt helper functions save
     try:
         fn = task.fn
         if task.with_logger:
@@ -202,6 +204,7 @@ def run_task(task: "Task", call: Callable[[Callable[[Any], Any]], Any] | None = 
     except BaseException as exc:  # noqa: BLE001 - SystemExit and MemoryError are results too
         outcome = Outcome.from_exception(exc, started=started)
     finally:
+        leave_checkpoint_scope()
         if logger is not None:
             try:
                 logger.close()
