@@ -180,7 +180,11 @@ def _pack(folder: Path, skip: set[str]) -> bytes | None:
 
 
 def _signal_group(pid: int, signum: int) -> None:
+    """Signal the child's whole process group (it leads one: ``start_new_session``)."""
     try:
-        os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
+        if hasattr(os, "killpg"):
+            os.killpg(pid, signum)
+        else:  # Windows: no process groups to signal; terminate the child itself
+            os.kill(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError, OSError):
         pass

@@ -73,6 +73,12 @@ class RayExecutor(Executor):
     def __repr__(self) -> str:
         return f"RayExecutor(address={self.address!r})"
 
+    def _name(self) -> str:
+        """How the user would have spelled this executor's name."""
+        if not self.address:
+            return "ray"
+        return self.address if self.address.startswith("ray://") else f"ray:{self.address}"
+
     # -- connection --------------------------------------------------------------------
 
     @property
@@ -113,8 +119,9 @@ class RayExecutor(Executor):
                     ray.init(address=address, runtime_env=runtime_env, **kwargs)
                 except ConnectionError as exc:
                     raise ExecutorError(
-                        f"executor='ray:{self.address}': cannot connect to a Ray cluster ({exc}); start one "
-                        "with `ray start --head` or set RAY_ADDRESS"
+                        f"executor={self._name()!r}: cannot connect to a Ray cluster "
+                        f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}); "
+                        "start one with `ray start --head`, or fix the address / RAY_ADDRESS"
                     ) from exc
                 self._owned = True
             from . import _ray_node
@@ -130,11 +137,15 @@ class RayExecutor(Executor):
         self._connect()
         ray = _import_ray()
         resources = ray.cluster_resources()
-        slots = int(resources.get("CPU", 1) // (self.num_cpus or 1))
+        cpus = resources.get("CPU", 0)
+        slots = int(cpus // (self.num_cpus or 1))
+        if self.num_cpus and cpus < self.num_cpus:
+            print(f"pyexp: warning: each config asks for num_cpus={self.num_cpus:g} but the Ray cluster "
+                  f"has {cpus:g} CPU(s); configs wait until a big enough node joins", file=sys.stderr)
         if self.num_gpus:
             gpus = resources.get("GPU", 0)
             if gpus < self.num_gpus:
-                print(f"pyexp: warning: each config asks for num_gpus={self.num_gpus} but the Ray "
+                print(f"pyexp: warning: each config asks for num_gpus={self.num_gpus:g} but the Ray "
                       f"cluster has {gpus:g} GPU(s); configs wait until a GPU node joins", file=sys.stderr)
             else:
                 slots = min(slots, int(gpus // self.num_gpus))
