@@ -134,6 +134,8 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
                     done.put((job, job.wait()))
                 else:
                     threading.Thread(target=_wait_into, args=(job, done), daemon=True).start()
+            if not running and not deferred:
+                continue  # the last tasks were skipped or failed to start: nothing to wait for
             if deferred and not told_waiting:
                 told_waiting = True
                 holders = sorted({Claim.holder(t.out) for t in deferred})

@@ -1,0 +1,141 @@
+"""``kill -9`` of the runner at random moments, then ``--continue``, until the run is complete.
+
+Every config must end with exactly one valid result, a config whose result was stored is
+never run again, no child outlives its killed runner, and no file is ever half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+from _faults import Script, assert_all_dead, outcome_of, read_pids
+
+N_CONFIGS = 50
+KILLS = 5  # per test; after that the run may finish
+
+SCRIPT = '''
+import os, pathlib, time
+import pyexp
+
+HERE = pathlib.Path(__file__).parent
+
+@pyexp.experiment(name="k")
+def exp(config):
+    with open(HERE / "pids.txt", "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    token = f"{os.getpid()}-{time.time_ns()}"
+    with open(HERE / "starts.txt", "a") as f:
+        f.write(f"{config.name} {token}\\n")
+    time.sleep(config.ms / 1000)  # a few configs outlast the 0.2 s a child needs to notice a dead runner
+    return {"token": token, "i": config.i}
+
+@exp.configs
+def configs():
+    return [{"name": f"c{i:02d}", "i": i, "ms": 400 if i % 7 == 3 else 5 + (i * 7) % 25} for i in range(N_CONFIGS)]
+
+if __name__ == "__main__":
+    exp.run()
+'''.replace("N_CONFIGS", str(N_CONFIGS))
+
+
+def _starts(s: Script) -> list[tuple[str, str]]:
+    path = s.dir / "starts.txt"
+    return [tuple(line.split()) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _check_files_parse(run) -> None:
+    """Whatever a kill left behind: runs.json and every config.json present must parse."""
+    json.loads((run / "runs.json").read_text())
+    for cfg in run.glob("*/config.json"):
+        json.loads(cfg.read_text())
+
+
+def _kill_at_random_moment(proc: subprocess.Popen, s: Script, rng: random.Random, max_delay: float) -> bool:
+    """SIGKILL the runner at a random time (maybe while it generates configs or starts up), or,
+    more often, once a random number of further configs has started. False if it finished first."""
+    if rng.random() < 0.25:
+        delay = rng.uniform(0.05, max_delay)
+    else:
+        target = len(_starts(s)) + rng.randint(1, N_CONFIGS // 3)
+        deadline = time.monotonic() + 60
+        while len(_starts(s)) < target and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        delay = rng.uniform(0, 0.03)  # land anywhere: in the function, writing, between configs
+    try:
+        proc.wait(timeout=delay)
+        return False
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        return True
+
+
+@pytest.mark.parametrize("executor,seed,max_delay", [
+    ("fork", 1, 0.6), ("fork", 2, 0.6), ("fork", 3, 0.6), ("subprocess", 4, 1.0),
+])
+def test_kill9_then_continue_loses_nothing_and_reruns_nothing(tmp_path, executor, seed, max_delay):
+    rng = random.Random(seed)
+    s = Script(tmp_path, SCRIPT)
+    frozen: dict[str, str] = {}  # config -> token of its stored result, as seen after a kill
+    frozen_at: dict[str, int] = {}  # config -> number of start lines when it was first seen done
+    kills = 0
+    timestamp = None
+    for attempt in range(12):
+        args = ["--executor", executor, "-j", "2", "--no-stash"]
+        if timestamp:
+            args.append(f"--continue={timestamp}")
+        proc = s.start(*args, stderr=subprocess.PIPE)
+        if attempt < KILLS and _kill_at_random_moment(proc, s, rng, max_delay):
+            kills += 1
+        proc.wait(timeout=120)
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == -signal.SIGKILL, err
+        # No child outlives its runner (it would race the --continue that takes its config over).
+        assert_all_dead(read_pids(s.dir / "pids.txt"))
+        runs = s.runs("k")
+        assert len(runs) <= 1
+        if not runs:
+            continue  # killed during config generation: nothing usable, start afresh
+        timestamp = runs[0].name
+        _check_files_parse(runs[0])
+        seen_starts = len(_starts(s))
+        for name, folder in s.config_dirs(runs[0]).items():
+            outcome = outcome_of(folder)
+            if outcome is None:
+                assert name not in frozen, f"{name}: its stored result disappeared"
+                continue
+            assert outcome.ok, outcome.error
+            token = outcome.result["token"]
+            assert frozen.setdefault(name, token) == token, f"{name} ran again after completing"
+            frozen_at.setdefault(name, seen_starts)
+    else:
+        pytest.fail("the run never completed")
+
+    (run,) = s.runs("k")
+    starts = _starts(s)
+    folders = s.config_dirs(run)
+    assert sorted(folders) == [f"c{i:02d}" for i in range(N_CONFIGS)]
+    for name, folder in folders.items():
+        assert len(list(folder.glob("result.pkl"))) == 1
+        assert not list(folder.glob(".result.pkl.*.tmp")), f"{name}: temp file left behind"
+        outcome = outcome_of(folder)
+        assert outcome is not None and outcome.ok, (name, outcome)
+        mine = [token for n, token in starts if n == name]
+        # The stored result comes from the last start: nothing ran after it completed.
+        assert outcome.result["token"] == mine[-1], (name, mine)
+        if name in frozen:
+            assert outcome.result["token"] == frozen[name]
+            later = [n for n, _ in starts[frozen_at[name]:] if n == name]
+            assert not later, f"{name} started again after its result was stored"
+    assert_all_dead(read_pids(s.dir / "pids.txt"))
+    print(f"FAULTS kill9 executor={executor} seed={seed}: {kills} kills, "
+          f"{len(starts) - N_CONFIGS} interrupted runs redone, 0 results lost")
