@@ -72,8 +72,8 @@ class Experiment:
 
     In the report, ``results`` is a Tensor of instances with the sweep's shape: each has
     its stored attributes plus ``name``, ``cfg`` (alias ``config``), ``out``, ``error``
-    (None on success), ``status`` (``"done"``, ``"failed"`` or ``"pending"``), ``log``,
-    ``traceback`` and ``logger``. A config that failed carries the attributes of its last
+    (None on success), ``status`` (``"done"``, ``"failed"`` or ``"pending"``), ``result``
+    (what ``experiment()`` returned), ``log``, ``traceback`` and ``logger``. A config that failed carries the attributes of its last
     checkpoint, if it saved one; a declared attribute it never set reads as None.
 
     Run it with ``MyExperiment.run(...)`` or ``ExperimentRunner(MyExperiment, ...).run(...)``;
@@ -143,6 +143,11 @@ class Experiment:
     def config(self) -> Any:
         """The config (same as ``cfg``)."""
         return self.__dict__.get("cfg")
+
+    @_Derived
+    def result(self) -> Any:
+        """What ``experiment()`` returned (None if it failed or has not run)."""
+        return self.__dict__.get("_pyexp_value")
 
     @_Derived
     def log(self) -> str:
@@ -292,8 +297,10 @@ def load_instance(cls: type[Experiment], name: str, config: Any, out: Path) -> E
     if result.status == "done":
         value = result.result
         if isinstance(value, dict) and value.get(_STATE_MARK) == 1:
+            exp.__dict__["_pyexp_value"] = value.get("value")
             try:
-                state = pickle.loads(value["state"])
+                # Popped so the pickled bytes are not kept alongside the objects they became.
+                state = pickle.loads(value.pop("state"))
             except Exception as exc:  # noqa: BLE001 - e.g. a class the state refers to was renamed
                 exp.__dict__.update(status="failed", error=f"{out / 'result.pkl'}: cannot load the stored "
                                     f"attributes ({store.describe_exception(exc)}); re-run this config")

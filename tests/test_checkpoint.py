@@ -75,7 +75,7 @@ class Train(Experiment, name="cls", executor=os.environ.get("EXECUTOR", "subproc
             print("RESULT", exp.name, type(exp).__name__, exp.status, exp.results,
                   getattr(exp, "model", None), getattr(exp, "token", None), exp.error)
             assert exp.cfg is exp.config and exp.out == pathlib.Path(exp.cfg.out)
-            assert exp.log is not None
+            assert exp.log is not None and exp.result == ("done" if exp.error is None else None)
             cloudpickle.loads(cloudpickle.dumps(exp))  # instances travel
         print("FILTER", [e.name for e in results[{"config.lr": 0.2}]], [e.name for e in results["*_y"]])
 
@@ -439,3 +439,41 @@ def test_instance_by_hand_and_decorator_errors(tmp_path):
     assert [p.name.split("-")[0] for p in (tmp_path / ".checkpoints").iterdir()] == ["step"]
     assert fresh.step(k=6) == 12 and runs == [5, 5, 6]
     json.dumps(exp.cfg)
+
+
+LOGGER_SCRIPT = '''
+from pyexp.checkpoint import Experiment, chkpt
+
+
+class Logged(Experiment, name="logged", executor="fork"):
+    @chkpt
+    def fit(self):
+        for it in range(3):
+            self.logger.set_global_it(it)
+            self.logger.add_scalar("loss", 1.0 / 2 ** it)
+        self.fitted = True
+
+    def experiment(self):
+        self.fit()
+
+    @staticmethod
+    def configs():
+        return [{"name": "one", "lr": 0.5}]
+
+    @staticmethod
+    def report(results, out):
+        exp = results[0]
+        print("LOSS", exp.logger["loss"], exp.fitted, exp.logger.load_scalars("loss"))
+        print("CONFIG", "lr: 0.5" in exp.logger["config"][1])
+
+
+if __name__ == "__main__":
+    Logged.run()
+'''
+
+
+def test_logger_while_running_and_log_reader_in_the_report(script):
+    s = script(LOGGER_SCRIPT)
+    proc = s.run()
+    assert "LOSS (2, 0.25) True [(0, 1.0), (1, 0.5), (2, 0.25)]" in proc.stdout
+    assert "CONFIG True" in proc.stdout
