@@ -34,7 +34,10 @@ def chkpt(fn: Any = None, *, retry: int = 1) -> Any:
     runs and ``self``'s attributes and its return value are saved there atomically. So
     after a failure, ``--continue`` skips every checkpointed method that had finished.
     A method called with arguments is keyed by its name plus a hash of them
-    (``<method>-<hash>.pkl``), so each distinct call has its own checkpoint.
+    (``<method>-<hash>.pkl``), so each distinct call has its own checkpoint. The n-th call
+    of the same method with the same arguments (a loop of ``self.train_epoch()``) is saved
+    as ``<method>-call<n>.pkl``: a resumed run replays the calls in the same order and
+    restores each one in turn, up to the first that had not finished.
 
     On a plain function called inside a ``@pyexp.experiment`` function (or anywhere
     during a config's run): its return value is saved in the running config's
@@ -98,13 +101,21 @@ def _call_method(fn: Callable[..., Any], retry: int, exp: Experiment, args: tupl
     key = fn.__name__
     if args or kwargs:
         key += f"-{store.digest(_arguments(fn, (exp, *args), kwargs, 1))}"
+    # The n-th call with the same key (a method called in a loop) gets its own file, so a
+    # resumed run, replaying the same calls in the same order, restores each one in turn.
+    calls = exp.__dict__.setdefault("_pyexp_calls", {})
+    calls[key] = calls.get(key, 0) + 1
+    if calls[key] > 1:
+        key += f"-call{calls[key]}"
     path = store.folder(out) / f"{key}{store.SUFFIX}"
     found = store.load(path, f"{label} runs again")
     if found is not None:
         exp.__dict__.update(found.state or {})
+        # Calls made inside the skipped method count too, or later calls would get wrong keys.
+        exp.__dict__["_pyexp_calls"] = dict(found.calls or calls)
         return found.value
     value = _attempts(lambda: fn(exp, *args, **kwargs), retry, label, exp)
-    store.save(path, exp._pyexp_state(), value, label)
+    store.save(path, exp._pyexp_state(), value, label, calls=dict(exp.__dict__["_pyexp_calls"]))
     return value
 
 
@@ -136,6 +147,7 @@ def _arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
 def _attempts(call: Callable[[], Any], retry: int, label: str, exp: Experiment | None) -> Any:
     for attempt in range(1, retry + 1):
         before = dict(exp.__dict__) if exp is not None else None
+        calls_before = dict(exp.__dict__.get("_pyexp_calls", {})) if exp is not None else {}
         try:
             return call()
         except Exception as exc:
@@ -147,6 +159,7 @@ def _attempts(call: Callable[[], Any], retry: int, label: str, exp: Experiment |
                   "retrying", file=sys.stderr, flush=True)
             if exp is not None and before is not None:
                 _roll_back(exp, before)
+                exp.__dict__["_pyexp_calls"] = calls_before
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -2,7 +2,7 @@
 
 A file holds two pickles back to back, like ``result.pkl``: a small plain-pickle header
 ``{"pyexp_checkpoint": 1, "label", "saved", "size", "crc"}`` and then the cloudpickled body
-``{"state": dict | None, "value": Any}``. The header lets ``--list`` and "which checkpoint is
+``{"state": dict | None, "value": Any, "calls": dict | None}``. The header lets ``--list`` and "which checkpoint is
 the latest" avoid unpickling user objects; size and CRC reject a truncated or damaged file.
 """
 
@@ -30,6 +30,7 @@ _MARK = "pyexp_checkpoint"
 class Loaded(NamedTuple):
     state: dict[str, Any] | None
     value: Any
+    calls: dict[str, int] | None  # per-key call counts of the instance when it was saved
 
 
 def folder(out: Path | str) -> Path:
@@ -59,10 +60,11 @@ def dump_state(state: dict[str, Any], label: str) -> bytes:
         raise _unpicklable(state, None, label, exc) from None
 
 
-def save(path: Path, state: dict[str, Any] | None, value: Any, label: str) -> None:
+def save(path: Path, state: dict[str, Any] | None, value: Any, label: str,
+         calls: dict[str, int] | None = None) -> None:
     """Write a checkpoint atomically. Unpicklable state or value raises CheckpointError."""
     try:
-        body = _dumps({"state": state, "value": value})
+        body = _dumps({"state": state, "value": value, "calls": calls})
     except Exception as exc:  # noqa: BLE001
         raise _unpicklable(state or {}, value, label, exc) from None
     header = pickle.dumps({_MARK: 1, "label": label, "saved": time.time(), "size": len(body),
@@ -132,7 +134,7 @@ def load(path: Path, consequence: str) -> Loaded | None:
         if len(body) != head["size"] or zlib.crc32(body) != head.get("crc"):
             raise EOFError("file is truncated or damaged (size/checksum mismatch)")
         data = pickle.loads(body)
-        return Loaded(data.get("state"), data.get("value"))
+        return Loaded(data.get("state"), data.get("value"), data.get("calls"))
     except Exception as exc:  # noqa: BLE001 - a bad checkpoint only costs re-running the method
         print(f"pyexp: warning: ignoring corrupt checkpoint {path} ({describe_exception(exc)}); "
               f"{consequence}", file=sys.stderr, flush=True)

@@ -477,3 +477,40 @@ def test_logger_while_running_and_log_reader_in_the_report(script):
     proc = s.run()
     assert "LOSS (2, 0.25) True [(0, 1.0), (1, 0.5), (2, 0.25)]" in proc.stdout
     assert "CONFIG True" in proc.stdout
+
+
+def test_repeated_and_nested_method_calls_resume_in_order(tmp_path):
+    from pyexp.checkpoint import Experiment, chkpt
+
+    ran = []
+
+    class Loop(Experiment):
+        @chkpt
+        def epoch(self):
+            ran.append("epoch")
+            self.step = getattr(self, "step", 0) + 1
+            if self.step == self.cfg.crash_at:
+                raise RuntimeError("crash")
+
+        @chkpt
+        def warmup(self):
+            ran.append("warmup")
+            self.epoch()  # a checkpointed call inside another one
+
+        def experiment(self):
+            self.warmup()
+            for _ in range(3):
+                self.epoch()
+            return self.step
+
+    first = Loop({"name": "loop", "crash_at": 3}, out=tmp_path)
+    with pytest.raises(RuntimeError):
+        first.experiment()
+    assert ran == ["warmup", "epoch", "epoch", "epoch"]
+    assert sorted(p.name for p in (tmp_path / ".checkpoints").iterdir()) == [
+        "epoch-call2.pkl", "epoch.pkl", "warmup.pkl"]
+    ran.clear()
+    again = Loop({"name": "loop", "crash_at": 0}, out=tmp_path)
+    assert again.experiment() == 4
+    # warmup (with its inner epoch) and epoch #2 were restored; only epochs #3 and #4 ran.
+    assert ran == ["epoch", "epoch"]
