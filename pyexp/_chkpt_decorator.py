@@ -150,6 +150,8 @@ def _attempts(call: Callable[[], Any], retry: int, label: str, exp: Experiment |
         calls_before = dict(exp.__dict__.get("_pyexp_calls", {})) if exp is not None else {}
         try:
             return call()
+        except CheckpointError:
+            raise  # a nested checkpoint that cannot be saved fails the same way every time
         except Exception as exc:
             if attempt == retry:
                 if retry > 1 and hasattr(exc, "add_note"):  # Python 3.11+

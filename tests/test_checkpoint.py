@@ -299,7 +299,7 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.parametrize("executor", ["subprocess", "fork"])
+@pytest.mark.parametrize("executor", EXECUTORS)
 def test_chkpt_on_helper_functions_in_decorator_api(script, executor):
     s = script(FUNCTION_SCRIPT)
     (s.dir / "fail-a").touch()
