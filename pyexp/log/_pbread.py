@@ -27,6 +27,8 @@ class ProtobufSource:
         self.offset = 0
         self._warned: set[int] = set()
         self._tags: dict[bytes, Any] = {}
+        # summary length -> (unpack, prefixes, column appenders) of a scalars-only event
+        self._layouts: dict[int, tuple[Any, tuple[bytes, ...], tuple[Any, ...]]] = {}
 
     def refresh(self, index: Any) -> bool:
         try:
@@ -68,6 +70,20 @@ class ProtobufSource:
         if pos + length != n:
             return self._ingest_generic(index, offset, data)
         index.iterations.add(step)
+        layout = self._layouts.get(n - pos)
+        if layout is not None:
+            # Same tags as an earlier event: one struct call decodes every value, and the
+            # unpacked prefixes (keys, lengths, tag bytes) must match byte for byte.
+            unpack, prefixes, appenders = layout
+            fields = unpack(data, pos)
+            if fields[0::2] == prefixes:
+                for (add_step, add_value, add_time), value in zip(appenders, fields[1::2]):
+                    add_step(step)
+                    add_value(value)
+                    add_time(wall_time)
+                return None
+        summary_start = pos
+        parts: list[tuple[bytes, Any]] | None = []
         scalars = index.scalars
         tags = self._tags
         while pos < n:
@@ -82,10 +98,13 @@ class ProtobufSource:
                     cols[0].append(step)
                     cols[1].append(_F32(data, pos + 5 + tag_len)[0])
                     cols[2].append(wall_time)
+                    if parts is not None:
+                        parts.append((data[pos:pos + 5 + tag_len], cols))
                     pos += 2 + size
                     continue
             except IndexError:
                 pass
+            parts = None  # not scalars only: no layout for this event
             # Anything else (text, long tags): one Summary.Value through protobuf.
             try:
                 size, start = _varint(data, pos + 1)
@@ -94,9 +113,15 @@ class ProtobufSource:
                 value = _pb().Summary.Value.FromString(data[start:start + size])
             except Exception as exc:  # noqa: BLE001 - checksum held: written by another tool
                 self._warn(offset, f"malformed summary value ({exc})")
-                return
+                return None
             self._value(index, value, step, wall_time)
             pos = start + size
+        if parts and len(self._layouts) < 1024:
+            fmt = "<" + "".join(f"{len(prefix)}sf" for prefix, _ in parts)
+            self._layouts[n - summary_start] = (
+                struct.Struct(fmt).unpack_from, tuple(prefix for prefix, _ in parts),
+                tuple((c[0].append, c[1].append, c[2].append) for _, c in parts))
+        return None
 
     def _columns(self, scalars: dict[str, Any], tag_bytes: bytes) -> Any:
         tag = tag_bytes.decode("utf-8", "replace")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import LogError
 from .logger import EVENTS_FILE, MARKER
@@ -109,8 +111,9 @@ class LogReader:
 
             self._sources = [ProtobufSource(self._path / EVENTS_FILE), JsonlSource(self._path)]
         new = False
-        for source in self._sources:
-            new = source.refresh(index) or new
+        with _gc_paused():
+            for source in self._sources:
+                new = source.refresh(index) or new
         return new
 
     # ----------------------------------------------------------------- tags
@@ -187,7 +190,8 @@ class LogReader:
         cols = self._load().scalars.get(tag)
         if cols is None:
             raise self._missing(tag, "scalar")
-        return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
+        with _gc_paused():
+            return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
 
     def scalar_columns(self, tag: str) -> tuple[list[int], list[float], list[float]]:
         """A scalar tag as three lists ``(iterations, values, wall_times)`` (for plotting)."""
@@ -281,6 +285,19 @@ class LogReader:
     def __repr__(self) -> str:
         kind = "run" if self.is_run else f"{len(self.runs)} runs"
         return f"LogReader({str(self._path)!r}, {kind})"
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of small tuples would trigger many useless collections: pause the collector."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _unpickle(data: bytes, what: str) -> Any:

@@ -192,3 +192,17 @@ def test_import_is_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout
     assert out.strip() == "[]"
+
+
+def test_events_with_same_size_but_different_tags(tmp_path: Path) -> None:
+    # Events of equal byte length whose tags differ must not be decoded with each other's layout.
+    with Logger(tmp_path) as logger:
+        for it in range(40):
+            logger.set_global_it(it)
+            logger.add_scalar("aa" if it % 2 else "bb", it)
+            logger.add_scalar("cc", -it)
+            logger.flush()
+    reader = LogReader(tmp_path)
+    assert reader.load_scalars("aa") == [(i, float(i)) for i in range(1, 40, 2)]
+    assert reader.load_scalars("bb") == [(i, float(i)) for i in range(0, 40, 2)]
+    assert reader.load_scalars("cc") == [(i, float(-i)) for i in range(40)]

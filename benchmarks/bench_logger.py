@@ -1,0 +1,157 @@
+"""pyexp Logger/LogReader vs tensorboardX SummaryWriter / TensorBoard EventAccumulator.
+
+    python benchmarks/bench_logger.py [--iterations 50000] [--tags 10]
+
+Every writer logs the same scalars: ``--iterations`` iterations x ``--tags`` tags. Measured:
+caller-side rate (the logging loop alone), to-disk rate (loop + flush/close until the bytes are
+in the file), bytes per scalar on disk; then read speed of LogReader (all scalars of all tags)
+vs TensorBoard's EventAccumulator (keeping every scalar). Each measurement is the best of
+``--repeat`` runs, so noise from other processes on the machine counts less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+TAGS = ["loss", "accuracy", "lr", "grad_norm", "train/loss", "train/acc", "val/loss", "val/acc",
+        "time/step", "mem/gpu", "throughput", "weight_decay", "epoch", "ppl", "bleu", "f1"]
+
+
+def tags_for(n: int) -> list[str]:
+    return [TAGS[i] if i < len(TAGS) else f"metric/{i}" for i in range(n)]
+
+
+def log_pyexp(path: Path, iterations: int, tags: list[str], use_protobuf: bool) -> tuple[float, float]:
+    from pyexp.log import Logger
+
+    logger = Logger(path, use_protobuf=use_protobuf)
+    add, set_it = logger.add_scalar, logger.set_global_it
+    start = time.perf_counter()
+    for it in range(iterations):
+        set_it(it)
+        for k, tag in enumerate(tags):
+            add(tag, it * 0.001 + k)
+    caller = time.perf_counter() - start
+    logger.close()
+    return caller, time.perf_counter() - start
+
+
+def log_tensorboardx(path: Path, iterations: int, tags: list[str]) -> tuple[float, float]:
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(str(path), max_queue=1000, flush_secs=120)
+    add = writer.add_scalar
+    start = time.perf_counter()
+    for it in range(iterations):
+        for k, tag in enumerate(tags):
+            add(tag, it * 0.001 + k, it)
+    caller = time.perf_counter() - start
+    writer.close()
+    return caller, time.perf_counter() - start
+
+
+def read_logreader(path: Path) -> int:
+    from pyexp.log import LogReader
+
+    reader = LogReader(path)
+    return sum(len(reader.load_scalars(tag)) for tag in reader.scalar_tags)
+
+
+def read_accumulator(path: Path) -> int:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
+    acc.Reload()
+    return sum(len(acc.Scalars(tag)) for tag in acc.Tags()["scalars"])
+
+
+def best(repeat: int, fn: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
+    results = []
+    for _ in range(repeat):
+        gc.collect()
+        results.append(fn())
+    return min(results)
+
+
+def dir_bytes(path: Path) -> int:
+    """Bytes of the log files (a pyexp alias of events.pb is the same file: counted once)."""
+    return sum(p.stat().st_size for p in path.rglob("*")
+               if p.is_file() and p.name != ".pyexp" and not p.name.endswith(".pyexp"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=50_000)
+    parser.add_argument("--tags", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    tags = tags_for(args.tags)
+    n = args.iterations * len(tags)
+    root = Path(tempfile.mkdtemp(prefix="bench-logger-"))
+    try:
+        print(f"{args.iterations} iterations x {len(tags)} tags = {n} scalars, best of {args.repeat}\n")
+        writers = {
+            "pyexp Logger (events.pb)": lambda p: log_pyexp(p, args.iterations, tags, True),
+            "pyexp Logger (JSONL)": lambda p: log_pyexp(p, args.iterations, tags, False),
+            "tensorboardX SummaryWriter": lambda p: log_tensorboardx(p, args.iterations, tags),
+        }
+        paths: dict[str, Path] = {}
+        rows = {}
+        for name, fn in writers.items():
+            counter = iter(range(1000))
+
+            def once(fn=fn, name=name) -> tuple[float, float]:
+                path = root / f"{name.split()[-1].strip('()')}-{next(counter)}"
+                paths[name] = path
+                return fn(path)
+
+            caller, disk = best(args.repeat, once)
+            size = dir_bytes(paths[name])
+            rows[name] = (n / caller, n / disk, size / n)
+        print(f"{'writer':32} {'caller scalars/s':>17} {'to disk scalars/s':>18} {'bytes/scalar':>13}")
+        for name, (caller, disk, per) in rows.items():
+            print(f"{name:32} {caller:17,.0f} {disk:18,.0f} {per:13.1f}")
+        pb, jl, tbx = rows.values()
+        print(f"\nevents.pb vs tensorboardX: caller x{pb[0] / tbx[0]:.1f}, to disk x{pb[1] / tbx[1]:.1f}, "
+              f"size x{tbx[2] / pb[2]:.2f} smaller")
+        print(f"events.pb vs JSONL:        caller x{pb[0] / jl[0]:.1f}, to disk x{pb[1] / jl[1]:.1f}, "
+              f"size x{jl[2] / pb[2]:.2f} smaller")
+
+        print(f"\n{'reader':48} {'scalars/s':>12}")
+        reads = {
+            "pyexp LogReader on events.pb": lambda: read_logreader(paths["pyexp Logger (events.pb)"]),
+            "pyexp LogReader on JSONL": lambda: read_logreader(paths["pyexp Logger (JSONL)"]),
+            "TensorBoard EventAccumulator on tensorboardX file":
+                lambda: read_accumulator(paths["tensorboardX SummaryWriter"]),
+        }
+        os.link(paths["pyexp Logger (events.pb)"] / "events.pb",
+                paths["pyexp Logger (events.pb)"] / "events.out.tfevents.0.bench.pyexp")
+        reads["TensorBoard EventAccumulator on events.pb"] = \
+            lambda: read_accumulator(paths["pyexp Logger (events.pb)"])
+        speeds = {}
+        for name, fn in reads.items():
+            def timed(fn=fn) -> tuple[float, int]:
+                start = time.perf_counter()
+                count = fn()
+                return time.perf_counter() - start, count
+
+            seconds, count = best(max(1, args.repeat - 1), timed)
+            assert count == n, (name, count, n)
+            speeds[name] = n / seconds
+            print(f"{name:48} {n / seconds:12,.0f}")
+        ratio = speeds["pyexp LogReader on events.pb"] / \
+            speeds["TensorBoard EventAccumulator on tensorboardX file"]
+        print(f"\nLogReader vs EventAccumulator: x{ratio:.1f}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
