@@ -95,6 +95,8 @@ def _parse(overrides: list[str], config_loader: Any = None) -> list[Any]:
                 f"cannot parse override {text!r} ({detail}); overrides look like key=value, "
                 "+key=value, ++key=value or ~key (quote values with spaces or ,)"
             ) from None
+        if not parsed[-1].key_or_group:  # Hydra's grammar lets "=3" through with an empty key
+            raise OverrideError(f"override {text!r} has no key; overrides look like key=value")
     return parsed
 
 
