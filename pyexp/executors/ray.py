@@ -147,6 +147,7 @@ class RayExecutor(Executor):
             if gpus < self.num_gpus:
                 print(f"pyexp: warning: each config asks for num_gpus={self.num_gpus:g} but the Ray "
                       f"cluster has {gpus:g} GPU(s); configs wait until a GPU node joins", file=sys.stderr)
+                slots = 1
             else:
                 slots = min(slots, int(gpus // self.num_gpus))
         return max(1, slots)

@@ -18,7 +18,8 @@ import pytest
 
 from _ray_head import RayHead, alive, pids_mentioning, ray_env, wait_until
 
-pytestmark = pytest.mark.ray
+# One head per module: with `pytest -n 2 --dist loadgroup` all of these run on one xdist worker.
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group(name="ray")]
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +215,7 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
             (config.out / "sub").mkdir()
             (config.out / "sub" / "metrics.json").write_text("{}")
             print("out is", config.out)
-            return {"out": str(config.out)}
+            return {"out": str(config.out), "env": os.environ.get("PYEXP_RAY_FORCE_REMOTE")}
 
         @exp.configs
         def configs():
@@ -224,6 +225,7 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
         def report(results, report_dir):
             r = results[0]
             print("RESULT", r.name, "|", r.result["out"], "|", r.error)
+            print("ENV", r.result["env"])
 
         if __name__ == "__main__":
             exp.run(executor=RayExecutor(
@@ -237,7 +239,25 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
     assert Path(out) != one  # it really ran somewhere else...
     assert (one / "model.txt").read_text() == "weights"  # ...and its files came back
     assert (one / "sub" / "metrics.json").read_text() == "{}"
+    assert "ENV 1" in proc.stdout  # runtime_env env_vars reach the experiment
     assert f"out is {out}" in (one / "log.out").read_text()
+
+
+def test_parallelism_follows_the_cluster_and_the_per_config_resources(head):
+    code = (
+        "import os\n"
+        "from pyexp import RayExecutor\n"
+        "for kw in ({}, {'num_cpus': 2}, {'num_cpus': 0.5}, {'num_gpus': 1}):\n"
+        "    ex = RayExecutor(address=os.environ['HEAD'], **kw)\n"
+        "    print('SLOTS', kw, ex.max_workers, flush=True)\n"
+        "    ex.close()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=ray_env(HEAD=head.address, RAY_TMPDIR=str(head.temp_dir)),
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    slots = [line.split()[-1] for line in proc.stdout.splitlines() if line.startswith("SLOTS")]
+    assert slots == ["2", "1", "4", "1"]
+    assert "num_gpus=1 but the Ray cluster has 0 GPU(s)" in proc.stderr
 
 
 def test_ctrl_c_cancels_the_ray_tasks(head, script):
