@@ -210,7 +210,8 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
         from pyexp import RayExecutor
 
         @pyexp.experiment(name="remote")
-        def exp(config):
+        def exp(config, logger):
+            logger.add_scalar("loss", 0.5)
             (config.out / "model.txt").write_text("weights")
             (config.out / "sub").mkdir()
             (config.out / "sub" / "metrics.json").write_text("{}")
@@ -226,6 +227,7 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
             r = results[0]
             print("RESULT", r.name, "|", r.result["out"], "|", r.error)
             print("ENV", r.result["env"])
+            print("LOSS", r.logger.load_scalars("loss"))
 
         if __name__ == "__main__":
             exp.run(executor=RayExecutor(
@@ -240,6 +242,7 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
     assert (one / "model.txt").read_text() == "weights"  # ...and its files came back
     assert (one / "sub" / "metrics.json").read_text() == "{}"
     assert "ENV 1" in proc.stdout  # runtime_env env_vars reach the experiment
+    assert "LOSS [(0, 0.5)]" in proc.stdout  # the event log came back too
     assert f"out is {out}" in (one / "log.out").read_text()
 
 
