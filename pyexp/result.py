@@ -43,7 +43,9 @@ class Result:
                 try:
                     self._outcome = read_outcome(self.out / RESULT_FILE) or Outcome("error", error=_PENDING)
                 except StoreError as exc:
+                    # Damage the header check could not see (the body's checksum failed).
                     self._outcome = Outcome("error", error=str(exc))
+                    self.status, self.error = "failed", str(exc)
         return self._outcome
 
     @property

@@ -68,8 +68,10 @@ class Script:
 
     def run(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None,
             **kw: object) -> subprocess.CompletedProcess:
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
         return subprocess.run(self.cmd(*args), cwd=self.dir, env=clean_env(**(env or {})),
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw)
 
     def start(self, *args: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.Popen:
         """Start in a new session, as a terminal's foreground job would have its own group."""

@@ -1,0 +1,139 @@
+"""Damaged result.pkl, config.json and runs.json: a clear one-line error, never a wrong value."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from _faults import Script, one_line_error, outcome_of
+
+SCRIPT = '''
+import pathlib
+import pyexp
+
+HERE = pathlib.Path(__file__).parent
+
+@pyexp.experiment(name="d", executor="inline")
+def exp(config):
+    with open(HERE / "calls.txt", "a") as f:
+        f.write(config.name + "\\n")
+    return {"value": config.name * 1000}
+
+@exp.configs
+def configs():
+    return [{"name": n} for n in ("a", "b", "c", "d")]
+
+@exp.report
+def report(results, report_dir):
+    for r in results:
+        print("RESULT", r.name, "ok" if r.error is None else "error", r.error)
+
+if __name__ == "__main__":
+    exp.run()
+'''
+
+
+def _made(tmp_path: Path) -> tuple[Script, Path, dict[str, Path]]:
+    s = Script(tmp_path, SCRIPT)
+    proc = s.run("--no-stash")
+    assert proc.returncode == 0, proc.stderr
+    (run,) = s.runs("d")
+    return s, run, s.config_dirs(run)
+
+
+def _calls(s: Script) -> Counter:
+    return Counter((s.dir / "calls.txt").read_text().split())
+
+
+def _report(stdout: str) -> dict[str, str]:
+    return {l.split()[1]: l.split(" ", 2)[2] for l in stdout.splitlines() if l.startswith("RESULT ")}
+
+
+DAMAGES = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "header only": lambda data: data[:60],
+    "empty": lambda data: b"",
+    "garbage": lambda data: b"\x00\xffnot a pickle at all" * 10,
+    "trailing junk": lambda data: data + b"junk",
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_result_is_reported_and_rerun_by_continue(tmp_path, damage):
+    s, run, dirs = _made(tmp_path)
+    path = dirs["b"] / "result.pkl"
+    path.write_bytes(DAMAGES[damage](path.read_bytes()))
+    proc = s.run("--report")
+    assert proc.returncode == 0, proc.stderr
+    report = _report(proc.stdout)
+    assert report["a"].startswith("ok") and report["c"].startswith("ok")
+    assert report["b"].startswith("error") and str(path) in report["b"] and "--continue" in report["b"]
+    assert "\n" not in report["b"]
+    proc = s.run("--continue")
+    assert proc.returncode == 0, proc.stderr
+    assert all(v.startswith("ok") for v in _report(proc.stdout).values())
+    assert _calls(s) == Counter({"a": 1, "b": 2, "c": 1, "d": 1})
+    assert outcome_of(dirs["b"]).result == {"value": "b" * 1000}
+
+
+def test_a_flipped_byte_in_a_result_is_caught_by_its_checksum(tmp_path):
+    s, run, dirs = _made(tmp_path)
+    path = dirs["c"] / "result.pkl"
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0x01  # inside the repeated value: unpickles fine, but to the wrong value
+    path.write_bytes(bytes(data))
+    loader = Script(tmp_path, '''
+        import sys
+        sys.path.insert(0, ".")
+        from main import exp
+        r = exp.results()[2]
+        print("VALUE", r.result)
+        print("ERROR", r.error)
+    ''', name="load.py")
+    proc = loader.run()
+    assert proc.returncode == 0, proc.stderr
+    assert "VALUE None" in proc.stdout
+    assert f"ERROR {path}: cannot read stored result" in proc.stdout
+
+
+@pytest.mark.parametrize("mode", ["--continue", "--report"])
+@pytest.mark.parametrize("damage", ["truncated", "not an object", "missing"])
+def test_a_damaged_config_json_is_a_one_line_error(tmp_path, mode, damage):
+    s, run, dirs = _made(tmp_path)
+    path = dirs["c"] / "config.json"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:10])
+    elif damage == "not an object":
+        path.write_text("[1, 2]")
+    else:
+        path.unlink()
+    proc = s.run(mode)
+    assert proc.returncode == 1
+    line = one_line_error(proc.stderr)
+    assert line.startswith("pyexp: error: ") and str(path) in line and "fresh run" in line
+    assert _calls(s) == Counter("abcd")  # nothing ran
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "wrong shape"])
+def test_a_damaged_runs_json_is_a_one_line_error(tmp_path, damage):
+    s, run, dirs = _made(tmp_path)
+    path = run / "runs.json"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:25])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_text(json.dumps({"shape": "x", "runs": 3}))
+    for mode in (f"--continue={run.name}", "--report", "--continue"):
+        proc = s.run(mode)
+        assert proc.returncode == 1, (mode, proc.stderr)
+        line = one_line_error(proc.stderr)
+        assert line.startswith("pyexp: error: ") and str(path) in line and "fresh run" in line
+    proc = s.run("--list")
+    assert proc.returncode == 0 and f"{run.name}" in proc.stdout and "unreadable" in proc.stdout
+    # A fresh run is not disturbed by the broken one.
+    assert s.run("--no-stash").returncode == 0
+    assert _calls(s) == Counter("abcd" * 2)
