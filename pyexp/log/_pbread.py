@@ -8,6 +8,7 @@ Figures and checkpoints are indexed by file offset and loaded on demand.
 
 from __future__ import annotations
 
+import os
 import struct
 import warnings
 from pathlib import Path
@@ -19,12 +20,31 @@ _F32 = struct.Struct("<f").unpack_from
 _F64 = struct.Struct("<d").unpack_from
 
 
+class LogRewritten(Exception):
+    """The file shrank or vanished since the last read: the run was started over."""
+
+
+def check_same_file(f: Any, offset: int, head: bytes, path: Path) -> bytes:
+    """Raise LogRewritten unless ``f`` is still the file read up to ``offset`` before.
+
+    The first bytes identify a log (its first record holds the creation time), which catches
+    a file deleted and re-created even when the file system reuses the inode number.
+    """
+    if os.fstat(f.fileno()).st_size < offset:
+        raise LogRewritten(path)
+    current = f.read(64)
+    if head and current[:len(head)] != head:
+        raise LogRewritten(path)
+    return current if len(current) > len(head) else head
+
+
 class ProtobufSource:
     """Reads the complete records appended to ``events.pb`` since the last refresh."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.offset = 0
+        self._head = b""
         self._warned: set[int] = set()
         self._tags: dict[bytes, Any] = {}
         # summary length -> (unpack, prefixes, column appenders) of a scalars-only event
@@ -33,9 +53,12 @@ class ProtobufSource:
     def refresh(self, index: Any) -> bool:
         try:
             with open(self.path, "rb") as f:
+                self._head = check_same_file(f, self.offset, self._head, self.path)
                 f.seek(self.offset)
                 buf = f.read()
         except FileNotFoundError:
+            if self.offset:
+                raise LogRewritten(self.path) from None
             return False
         if len(buf) < _framing.HEADER_SIZE:
             return False

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from ._pbread import LogRewritten, check_same_file
 from .logger import CHECKPOINT, FIGURE, TEXT
 
 SCALARS_FILE = "scalars.jsonl"
@@ -126,6 +127,7 @@ class JsonlSource:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self._offsets = {SCALARS_FILE: 0, TEXT_FILE: 0}
+        self._heads: dict[str, bytes] = {}
         self._dir_mtimes: dict[Path, int] = {}
         self._warned: set[tuple[str, int]] = set()
 
@@ -139,9 +141,12 @@ class JsonlSource:
         offset = self._offsets[name]
         try:
             with open(path, "rb") as f:
+                self._heads[name] = check_same_file(f, offset, self._heads.get(name, b""), path)
                 f.seek(offset)
                 data = f.read()
         except FileNotFoundError:
+            if offset:
+                raise LogRewritten(path) from None
             return False
         end = data.rfind(b"\n") + 1  # a line without its newline is still being written
         if end == 0:

@@ -25,6 +25,7 @@ MARKER = ".pyexp"
 EVENTS_FILE = "events.pb"
 FORMAT_VERSION = 1
 _INTERVAL = 0.25
+_MAX_PENDING = 4_000_000
 
 # Item kinds; a scalar is the plain 4-tuple (it, tag, value, wall_time) to keep enqueue cheap.
 TEXT, FIGURE, CHECKPOINT = 1, 2, 3
@@ -92,16 +93,26 @@ class Logger:
             self._it = operator.index(it)
         except TypeError:
             raise LogError(f"set_global_it({it!r}): the iteration must be an int") from None
+        if len(self._queue) > _MAX_PENDING:
+            self._wait_for_writer()
+
+    def _wait_for_writer(self) -> None:
+        # Back-pressure at iteration boundaries: a caller logging faster than the disk keeps
+        # at most ~_MAX_PENDING items (a few hundred MB) in memory.
+        with self._cond:
+            self._cond.notify_all()
+            while len(self._queue) > _MAX_PENDING // 2 and self._thread.is_alive():
+                self._cond.wait(0.5)
 
     def add_scalar(self, tag: str, value: float) -> None:
         """Log a number (anything ``float()`` accepts) under ``tag`` at the current iteration."""
         if self._closed:
             self._raise_closed("add_scalar", tag)
-        if tag.__class__ is not str:
-            raise LogError(f"add_scalar({tag!r}, ...): the tag must be a str")
+        if tag.__class__ is not str or not tag:
+            raise LogError(f"add_scalar({tag!r}, ...): the tag must be a non-empty str")
         try:
             self._append((self._it, tag, float(value), _now()))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise LogError(f"add_scalar({tag!r}, {value!r}): the value must be a number") from None
 
     def add_text(self, tag: str, text: str) -> None:
@@ -182,8 +193,11 @@ class Logger:
     def _check(self, tag: Any, method: str) -> None:
         if self._closed:
             self._raise_closed(method, tag)
-        if not isinstance(tag, str):
-            raise LogError(f"{method}({tag!r}, ...): the tag must be a str")
+        if not isinstance(tag, str) or not tag:
+            raise LogError(f"{method}({tag!r}, ...): the tag must be a non-empty str")
+        if not self.use_protobuf and len(tag.encode("utf-8", "surrogatepass")) > 180:
+            raise LogError(f"{method}({tag[:40]!r}...): JSONL logs use the tag as a file name; "
+                           "keep it under 180 bytes or use the protobuf format")
 
     def _raise_closed(self, method: str, tag: Any) -> None:
         raise LogError(f"{method}({tag!r}, ...): the Logger for {self.log_dir} is closed; "
@@ -289,9 +303,10 @@ class ProtobufSink:
 
         self._framing = _framing
         self._encoder = _framing.ScalarEncoder()
-        end = _whole_records_end(self.path)
+        # A crash may have left a partial record: cut it off so new records do not follow
+        # garbage. Only when no other Logger is appending to this file right now (flock).
+        end = _whole_records_end(self.path) if _lock(self._file) else None
         if end is not None:
-            # A crash left a partial record: cut it off so new records do not follow garbage.
             self._file.truncate(end)
         if os.fstat(self._file.fileno()).st_size == 0:
             self._emit(self._event(time.time(), 0, file_version=_framing.FILE_VERSION))
@@ -372,6 +387,19 @@ class ProtobufSink:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _lock(file: Any) -> bool:
+    """Take an exclusive advisory lock for this Logger's life; False if another holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks, assume we are alone
+        return True
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def _whole_records_end(path: Path) -> int | None:

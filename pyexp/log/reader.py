@@ -110,10 +110,19 @@ class LogReader:
             from .jsonl import JsonlSource
 
             self._sources = [ProtobufSource(self._path / EVENTS_FILE), JsonlSource(self._path)]
+        from ._pbread import LogRewritten
+
         new = False
-        with _gc_paused():
-            for source in self._sources:
-                new = source.refresh(index) or new
+        try:
+            with _gc_paused():
+                for source in self._sources:
+                    new = source.refresh(index) or new
+        except LogRewritten:
+            # Started over (e.g. a failed config re-run from scratch): read it anew.
+            self._index = _Index()
+            self._sources = []
+            self._refresh_sources(self._index)
+            return True
         return new
 
     # ----------------------------------------------------------------- tags

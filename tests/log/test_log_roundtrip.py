@@ -132,12 +132,14 @@ def test_bad_arguments_raise_log_errors(tmp_path: Path) -> None:
     with Logger(tmp_path) as logger:
         with pytest.raises(LogError, match="must be a number"):
             logger.add_scalar("a", "high")
-        with pytest.raises(LogError, match="tag must be a str"):
+        with pytest.raises(LogError, match="tag must be a non-empty str"):
             logger.add_scalar(3, 1.0)  # type: ignore[arg-type]
         with pytest.raises(LogError, match="must be a str"):
             logger.add_text("t", 3)  # type: ignore[arg-type]
         with pytest.raises(LogError, match="must be an int"):
             logger.set_global_it(1.5)  # type: ignore[arg-type]
+        with pytest.raises(LogError, match="non-empty"):
+            logger.add_checkpoint("", 1)
         with pytest.raises(LogError, match="cannot be pickled"):
             logger.add_checkpoint("lock", __import__("threading").Lock())
     with pytest.raises(LogError, match="tensorboard=True needs use_protobuf=True"):
@@ -206,3 +208,22 @@ def test_events_with_same_size_but_different_tags(tmp_path: Path) -> None:
     assert reader.load_scalars("aa") == [(i, float(i)) for i in range(1, 40, 2)]
     assert reader.load_scalars("bb") == [(i, float(i)) for i in range(0, 40, 2)]
     assert reader.load_scalars("cc") == [(i, float(-i)) for i in range(40)]
+
+
+@pytest.mark.parametrize("use_protobuf", FORMATS)
+def test_refresh_notices_a_run_started_over(tmp_path: Path, use_protobuf: bool) -> None:
+    import shutil
+
+    with Logger(tmp_path / "run", use_protobuf=use_protobuf) as logger:
+        for it in range(100):
+            logger.set_global_it(it)
+            logger.add_scalar("x", it)
+    reader = LogReader(tmp_path / "run")
+    assert len(reader.load_scalars("x")) == 100
+    shutil.rmtree(tmp_path / "run")
+    with Logger(tmp_path / "run", use_protobuf=use_protobuf) as logger:
+        for it in range(200):  # larger than before: the inode tells it is a new file
+            logger.set_global_it(it)
+            logger.add_scalar("y", 1)
+    assert reader.refresh() is True
+    assert reader.scalar_tags == {"y"}

@@ -1,0 +1,54 @@
+"""events_pb2.py matches events.proto and stays importable by older protobuf runtimes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pyexp.log
+
+LOG_DIR = Path(pyexp.log.__file__).parent
+REPO = LOG_DIR.parents[1]
+
+
+def descriptor_line(text: str) -> str:
+    return next(line for line in text.splitlines() if "AddSerializedFile(" in line)
+
+
+def test_generated_module_has_no_runtime_version_guard() -> None:
+    source = (LOG_DIR / "events_pb2.py").read_text()
+    assert "runtime_version" not in source  # the guard would reject protobuf < the generator
+
+
+def test_generated_module_matches_the_proto(tmp_path: Path) -> None:
+    pytest.importorskip("grpc_tools")
+    (tmp_path / "pyexp" / "log").mkdir(parents=True)
+    (tmp_path / "pyexp" / "log" / "events.proto").write_bytes((LOG_DIR / "events.proto").read_bytes())
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I.", "--python_out=.",
+                    "pyexp/log/events.proto"], cwd=tmp_path, check=True, timeout=60)
+    generated = tmp_path / "pyexp" / "log" / "events_pb2.py"
+    subprocess.run([sys.executable, str(LOG_DIR / "_strip_guard.py"), str(generated)], check=True,
+                   timeout=60)
+    assert "runtime_version" not in generated.read_text()
+    assert descriptor_line(generated.read_text()) == \
+        descriptor_line((LOG_DIR / "events_pb2.py").read_text()), "regenerate: see events.proto"
+
+
+def test_field_numbers_match_tensorboard() -> None:
+    from pyexp.log import events_pb2 as pb
+
+    def numbers(message) -> dict[str, int]:
+        return {f.name: f.number for f in message.DESCRIPTOR.fields}
+
+    assert {k: v for k, v in numbers(pb.Event).items() if v < 100} == {
+        "wall_time": 1, "step": 2, "file_version": 3, "summary": 5}
+    assert min(v for k, v in numbers(pb.Event).items() if k not in
+               ("wall_time", "step", "file_version", "summary")) >= 100
+    assert numbers(pb.Summary.Value) == {"tag": 1, "metadata": 9, "simple_value": 2, "tensor": 8}
+    assert numbers(pb.TensorProto) == {"dtype": 1, "tensor_shape": 2, "string_val": 8}
+    assert re.search(r"python -m grpc_tools.protoc .*_strip_guard.py",
+                     (LOG_DIR / "events.proto").read_text())
