@@ -1,0 +1,16 @@
+"""Hydra tests run in a temp folder: the launcher's run store ("out/") lands there, never in the repo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith(("PYEXP_", "RAY_")):
+            monkeypatch.delenv(key)
