@@ -40,16 +40,25 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main(task_file: str) -> int:
+    from pyexp.executors.outcome import Outcome, run_task, write_outcome
+
     with open(task_file, "rb") as f:
         header = pickle.load(f)
         _die_with_parent(header["parent"])
         # User modules must be importable before the task (which may reference them) is unpickled.
         sys.path[:] = header["sys_path"]
         os.chdir(header["cwd"])
-        task = pickle.load(f)
+        try:
+            task = pickle.load(f)
+        except Exception as exc:  # noqa: BLE001 - typically a user module missing on this node
+            outcome = Outcome.from_exception(exc)
+            outcome.error = (f"{outcome.error} (while loading the experiment on a Ray worker: is that "
+                             "module inside the working_dir sent to the cluster, or installed there?)")
+            sys.stderr.write(outcome.traceback or "")
+            Path(header["result"]).parent.mkdir(parents=True, exist_ok=True)
+            write_outcome(Path(header["result"]), outcome)
+            return 0
     os.unlink(task_file)
-
-    from pyexp.executors.outcome import run_task, write_outcome
 
     if header["out"] is not None:
         task.out = Path(header["out"])

@@ -64,7 +64,7 @@ def _run(header: dict[str, Any], payload: bytes, interval: float) -> Iterator[di
         out = Path(header["out"]) if shared else scratch / "out"
         cwd, sys_path = _local_paths(header)
         child_header = {"sys_path": sys_path, "cwd": cwd, "out": None if shared else str(out),
-                        "parent": os.getpid()}
+                        "result": str(out / RESULT_FILE), "parent": os.getpid()}
         task_file = scratch / "task.pkl"
         task_file.write_bytes(pickle.dumps(child_header) + payload)
         proc = subprocess.Popen(

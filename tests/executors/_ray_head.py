@@ -122,7 +122,7 @@ class RayHead:
             raise RuntimeError(f"ray start failed:\n{output}")
 
     def stop(self) -> None:
-        for signum, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
+        for signum, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
             for pid in session_pids(self.sid):
                 try:
                     os.kill(pid, signum)

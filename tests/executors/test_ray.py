@@ -246,6 +246,37 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
     assert f"out is {out}" in (one / "log.out").read_text()
 
 
+def test_a_module_missing_on_the_worker_is_named_in_the_error(head, script):
+    s = script('''
+        import os
+        import pyexp
+        from pyexp import RayExecutor
+        import helpers
+
+        @pyexp.experiment(name="missing")
+        def exp(config):
+            return helpers.double(1)
+
+        @exp.configs
+        def configs():
+            return [{"name": "one"}]
+
+        @exp.report
+        def report(results, report_dir):
+            print("RESULT", results[0].name, "|", results[0].result, "|", results[0].error)
+
+        if __name__ == "__main__":
+            exp.run(executor=RayExecutor(address=os.environ["HEAD"], runtime_env={"excludes": ["helpers.py"]}))
+    ''')
+    (s.dir / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    proc = s.run(env=_env(head, HEAD=head.client), timeout=180)
+    result, error = _results(proc.stdout)["one"]
+    assert result == "None"
+    assert error.startswith(
+        "ModuleNotFoundError: No module named 'helpers' (while loading the experiment on a Ray worker"
+    ), error
+
+
 def test_parallelism_follows_the_cluster_and_the_per_config_resources(head):
     code = (
         "import os\n"
