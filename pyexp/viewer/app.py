@@ -1,0 +1,253 @@
+"""The viewer page: a sidebar to find and select runs, and the Scalars / Text / Figures tabs.
+
+Also a Panel script: ``panel serve pyexp/viewer/app.py --args DIR``.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+
+# Absolute imports: `panel serve` runs this file as a script, outside its package.
+from pyexp.viewer.data import (
+    Catalog,
+    ViewerError,
+    filter_runs,
+    resolve_run,
+    run_colors,
+    shared_catalog,
+    varying_keys,
+)
+from pyexp.viewer.views import FiguresView, ScalarsView, TextView, short_names
+
+#: Runs selected when a page opens: those of the newest timestamp folder, at most this many.
+DEFAULT_SELECTION = 10
+
+
+
+def _default_selection(runs: list[str]) -> list[str]:
+    if not runs:
+        return []
+
+    def stamp(run: str) -> str:
+        parts = run.split("/")
+        return parts[-2] if len(parts) > 1 else ""
+
+    newest = max(stamp(r) for r in runs)
+    return [r for r in runs if stamp(r) == newest][:DEFAULT_SELECTION]
+
+
+class ViewerApp:
+    """One browser session of the viewer.
+
+    Args:
+        root: Folder whose runs are shown (only files inside it are ever read).
+        refresh_seconds: How often new data and new runs are looked for (0: never).
+        query: URL query arguments (``filter``, ``config``, ``run``); default: the session's.
+    """
+
+    def __init__(self, root: str | Path, refresh_seconds: float = 1.0,
+                 query: dict[str, list[str]] | None = None) -> None:
+        self.catalog: Catalog = shared_catalog(root)
+        self.root = self.catalog.root
+        query = _session_query() if query is None else query
+        self.scalars = ScalarsView(self.catalog)
+        self.text = TextView(self.catalog)
+        self.figures = FiguresView(self.catalog)
+
+        self.name_filter = pn.widgets.TextInput(name="Filter runs (regex)", placeholder="e.g. lr0\\.1",
+                                                value=_first(query, "filter"),
+                                                css_classes=["pyexp-filter"])
+        self.config_filter = pn.widgets.TextInput(
+            name="Filter by config", placeholder="e.g. lr=0.01, model.depth>=2",
+            value=_first(query, "config"), css_classes=["pyexp-config-filter"])
+        self.color_by = pn.widgets.Select(name="Colour by", options=["run"], value="run",
+                                          css_classes=["pyexp-color-by"])
+        self.selector = pn.widgets.MultiSelect(name="Runs", options=[], size=12,
+                                               css_classes=["pyexp-runs"])
+        self.select_all = pn.widgets.Button(name="Select shown", button_type="light")
+        self.select_none = pn.widgets.Button(name="Clear", button_type="light")
+        self.smoothing = pn.widgets.FloatSlider(name="Smoothing", start=0.0, end=0.99, step=0.01,
+                                                value=0.0, css_classes=["pyexp-smoothing"])
+        self.x_mode = pn.widgets.RadioButtonGroup(
+            name="x axis", options={"Step": "step", "Relative": "relative", "Wall": "wall"},
+            value="step", css_classes=["pyexp-xmode"])
+        self.notice = pn.pane.Alert("", alert_type="warning", visible=False,
+                                    css_classes=["pyexp-notice"])
+        self.legend = pn.pane.HTML("", css_classes=["pyexp-legend"], sizing_mode="stretch_width")
+        self.tabs = pn.Tabs(("Scalars", self.scalars.sections.layout),
+                            ("Text", self.text.sections.layout),
+                            ("Figures", self.figures.sections.layout),
+                            sizing_mode="stretch_width", dynamic=False)
+        self._refused: list[str] = []
+        self._stale = {1: True, 2: True}
+        self._updating = False
+        self._user_picked = False
+
+        wanted = [n for v in query.get("run", []) for n in v.split(",") if n]
+        self._apply_filters(initial=wanted or None)
+
+        for w in (self.name_filter, self.config_filter):
+            w.param.watch(lambda _e: self._apply_filters(), "value")
+        self.color_by.param.watch(lambda _e: self._on_selection(), "value")
+        self.selector.param.watch(self._on_pick, "value")
+        self.select_all.on_click(lambda _e: self._set_selection(list(self.selector.options)))
+        self.select_none.on_click(lambda _e: self._set_selection([]))
+        self.smoothing.param.watch(lambda _e: self._on_settings(), "value_throttled")
+        self.x_mode.param.watch(lambda _e: self._on_settings(), "value")
+        self.tabs.param.watch(lambda _e: self._render_tab(), "active")
+        self._refresh_seconds = refresh_seconds
+
+    # ----------------------------------------------------------------- layout
+    def panel(self) -> Any:
+        """The page as a Panel layout (starts the live refresh when served)."""
+        sidebar = pn.Column(
+            pn.pane.HTML(f"<h3 style='margin:4px 0'>pyexp viewer</h3>"
+                         f"<small>{html.escape(str(self.root))}</small>"),
+            self.name_filter, self.config_filter, self.color_by, self.selector,
+            pn.Row(self.select_all, self.select_none), self.legend,
+            pn.layout.Divider(), self.smoothing, self.x_mode, width=320,
+            css_classes=["pyexp-sidebar"])
+        page = pn.Row(sidebar, pn.Column(self.notice, self.tabs, sizing_mode="stretch_width"),
+                      sizing_mode="stretch_width")
+        if self._refresh_seconds and pn.state.curdoc is not None:
+            pn.state.add_periodic_callback(self.tick, period=int(self._refresh_seconds * 1000))
+        return page
+
+    # ----------------------------------------------------------------- selection
+    def _apply_filters(self, initial: list[str] | None = None) -> None:
+        runs = self.catalog.runs
+        errors = []
+        try:
+            shown = filter_runs(runs, self.catalog.configs(), self.name_filter.value,
+                                self.config_filter.value)
+        except ViewerError as exc:
+            shown, errors = runs, [str(exc)]
+        keys = varying_keys(self.catalog.configs())
+        self.color_by.options = ["run", *keys]
+        if initial is not None:
+            selected = []
+            for name in initial:
+                try:
+                    resolve_run(self.root, name)
+                except ViewerError as exc:
+                    self._refused.append(str(exc))
+                    continue
+                if name in runs:
+                    selected.append(name)
+        elif self._user_picked:
+            selected = [r for r in self.selector.value if r in shown]
+        else:
+            selected = _default_selection(shown)
+        self._updating = True
+        try:
+            self.selector.options = shown
+            self.selector.value = [r for r in selected if r in shown]
+        finally:
+            self._updating = False
+        self._show_notice(errors)
+        self._on_selection()
+
+    def _on_pick(self, _event: Any) -> None:
+        if not self._updating:
+            self._user_picked = True
+            self._on_selection()
+
+    def _set_selection(self, runs: list[str]) -> None:
+        self._user_picked = True
+        self.selector.value = runs
+
+    def _show_notice(self, errors: list[str]) -> None:
+        lines = list(self._refused) + errors
+        if not self.catalog.runs:
+            lines.insert(0, f"No runs found under {self.root}. A run is a folder with a .pyexp "
+                            "marker, written by pyexp.Logger (or an experiment with a logger "
+                            "parameter); this page updates when one appears.")
+        bad = [f"{r}: {e}" for r, e in self.catalog.errors.items() if r in self.selector.value]
+        lines += [f"could not read {b}" for b in bad[:5]]
+        self.notice.object = "<br>".join(html.escape(line) for line in lines)
+        self.notice.visible = bool(lines)
+
+    @property
+    def selected(self) -> list[str]:
+        """Names of the selected runs, in list order."""
+        return [r for r in self.selector.options if r in set(self.selector.value)]
+
+    def _on_selection(self) -> None:
+        runs = self.selected
+        colors = run_colors(runs, self.catalog.configs(runs), self.color_by.value)
+        names = short_names(runs)
+        self.legend.object = "".join(
+            f"<div title='{html.escape(r)}' style='font:12px sans-serif;white-space:nowrap'>"
+            f"<span style='display:inline-block;width:10px;height:10px;margin-right:4px;"
+            f"background:{colors[r]}'>"
+            f"</span>{html.escape(names[r])}</div>" for r in runs)
+        self._colors = colors
+        self.scalars.update(runs, colors)
+        self._stale = {1: True, 2: True}
+        self._render_tab()
+        self._show_notice([])
+
+    def _on_settings(self) -> None:
+        self.scalars.settings.update(smoothing=float(self.smoothing.value),
+                                     x_mode=self.x_mode.value)
+        self.scalars.redraw_all()
+
+    def _render_tab(self, changed: set[str] | None = None) -> None:
+        active = self.tabs.active
+        if active == 0:
+            return
+        view = self.text if active == 1 else self.figures
+        if self._stale.get(active):
+            view.update(self.selected)
+            self._stale[active] = False
+        elif changed:
+            view.update(self.selected, changed)
+
+    # ----------------------------------------------------------------- live updates
+    def tick(self) -> None:
+        """Look for new runs and new data of the selected runs; redraw what changed."""
+        if self.catalog.refresh_runs():
+            before = set(self.selector.options)
+            self._apply_filters()
+            fresh = [r for r in self.selector.options if r not in before]
+            if fresh and not self._user_picked:
+                self.selector.value = _default_selection(list(self.selector.options))
+                self._on_selection()
+        runs = self.selected
+        changed = self.catalog.refresh(runs)
+        if changed:
+            self.scalars.update(runs, self._colors, changed)
+            self._stale = {k: True for k in self._stale}
+            if self.tabs.active:
+                self._stale[self.tabs.active] = False
+                self._render_tab_changed(changed)
+
+    def _render_tab_changed(self, changed: set[str]) -> None:
+        view = self.text if self.tabs.active == 1 else self.figures
+        view.update(self.selected, changed)
+
+
+def _first(query: dict[str, list[str]], key: str) -> str:
+    values = query.get(key) or [""]
+    return values[0]
+
+
+def _session_query() -> dict[str, list[str]]:
+    args = getattr(pn.state, "session_args", None) or {}
+    return {k: [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in vals]
+            for k, vals in args.items()}
+
+
+def create_app(root: str | Path, refresh_seconds: float = 1.0) -> Any:
+    """Build the viewer page for one session (what the server calls per browser tab)."""
+    pn.extension("plotly")
+    return ViewerApp(root, refresh_seconds=refresh_seconds).panel()
+
+
+if __name__.startswith("bokeh"):  # `panel serve pyexp/viewer/app.py --args DIR`
+    create_app(sys.argv[1] if len(sys.argv) > 1 else ".").servable(title="pyexp viewer")

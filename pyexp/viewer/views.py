@@ -1,0 +1,299 @@
+"""The three tabs of the viewer: Scalars, Text, Figures.
+
+Each view keeps its widgets per tag and updates them in place, so a live refresh changes the
+data of a chart without rebuilding the page (and Plotly's ``uirevision`` keeps the user's zoom).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import panel as pn
+
+from .data import Catalog, group_tags, prepare_series, value_at
+
+_AXIS_TITLES = {"step": "step", "relative": "seconds since start", "wall": "wall time"}
+
+
+def short_names(runs: list[str]) -> dict[str, str]:
+    """Run names without the path prefix they all share (what a legend needs)."""
+    parts = [r.split("/") for r in runs]
+    common = 0
+    if len(parts) > 1:
+        for column in zip(*[p[:-1] for p in parts]):
+            if len(set(column)) != 1:
+                break
+            common += 1
+    return {r: "/".join(p[common:]) or r for r, p in zip(runs, parts)}
+
+
+class _Sections:
+    """Collapsible cards grouped by tag prefix; rebuilt only when the set of tags changes."""
+
+    def __init__(self, empty: str) -> None:
+        self.layout = pn.Column(sizing_mode="stretch_width")
+        self._tags: tuple[str, ...] | None = None
+        self._empty = empty
+        self._cards: dict[str, Any] = {}
+
+    def arrange(self, tags: set[str], item: Any) -> None:
+        key = tuple(sorted(tags))
+        if key == self._tags:
+            return
+        self._tags = key
+        if not key:
+            self.layout.objects = [pn.pane.Alert(self._empty, alert_type="light")]
+            return
+        cards = []
+        for prefix, members in group_tags(tags).items():
+            title = f"{prefix or 'ungrouped'} ({len(members)})"
+            old = self._cards.get(prefix)
+            collapsed = old.collapsed if old is not None else False
+            card = pn.Card(*[item(tag) for tag in members], title=title, collapsed=collapsed,
+                           sizing_mode="stretch_width", css_classes=["pyexp-section"])
+            self._cards[prefix] = card
+            cards.append(card)
+        self.layout.objects = cards
+
+
+class ScalarsView:
+    """One Plotly chart per scalar tag, every selected run on it."""
+
+    def __init__(self, catalog: Catalog, max_points: int = 2000) -> None:
+        self.catalog = catalog
+        self.max_points = max_points
+        self.sections = _Sections("No scalars logged by the selected runs yet.")
+        self._charts: dict[str, Any] = {}
+        self._log: dict[str, Any] = {}
+        self._boxes: dict[str, Any] = {}
+        self._cache: dict[tuple[Any, ...], Any] = {}
+        self.settings: dict[str, Any] = {"smoothing": 0.0, "x_mode": "step"}
+
+    def _box(self, tag: str) -> Any:
+        if tag not in self._boxes:
+            log = pn.widgets.Checkbox(name="log scale", value=False, css_classes=["pyexp-log"])
+            chart = pn.pane.Plotly(None, height=320, sizing_mode="stretch_width",
+                                   config={"displaylogo": False, "responsive": True},
+                                   css_classes=["pyexp-chart"])
+            log.param.watch(lambda _e, t=tag: self._redraw_tag(t), "value")
+            self._log[tag], self._charts[tag] = log, chart
+            self._boxes[tag] = pn.Column(log, chart, sizing_mode="stretch_width",
+                                         css_classes=["pyexp-scalar"], name=tag)
+        return self._boxes[tag]
+
+    def update(self, runs: list[str], colors: dict[str, str], changed: set[str] | None = None) -> None:
+        """Redraw the charts of ``runs`` (only tags touched by ``changed`` runs, if given)."""
+        self._runs, self._colors = runs, colors
+        tags_by_run = {r: self.catalog.safe(r, lambda rd: rd.scalar_tags, set()) for r in runs}
+        tags = set().union(*tags_by_run.values()) if tags_by_run else set()
+        self.sections.arrange(tags, self._box)
+        if changed is None:
+            touched = tags
+        else:
+            touched = set().union(set(), *(tags_by_run.get(r, set()) for r in changed))
+        for tag in sorted(touched):
+            self._redraw_tag(tag)
+
+    def _series(self, run: str, tag: str) -> Any:
+        s = self.settings
+        key = (run, tag, self.catalog.version(run), s["smoothing"], s["x_mode"], self.max_points)
+        hit = self._cache.get(key)
+        if hit is None:
+            def load(reader: Any) -> Any:
+                if tag not in reader.scalar_tags:
+                    return None
+                return prepare_series(reader.scalar_columns(tag), smoothing=s["smoothing"],
+                                      x_mode=s["x_mode"], max_points=self.max_points,
+                                      start_time=reader.start_time)
+            hit = self.catalog.safe(run, load)
+            self._cache = {k: v for k, v in self._cache.items() if k[:2] != (run, tag)}
+            self._cache[key] = hit
+        return hit
+
+    def figure(self, tag: str) -> dict[str, Any]:
+        """The Plotly figure (as a dict) of ``tag`` for the current runs and settings."""
+        smoothing, x_mode = self.settings["smoothing"], self.settings["x_mode"]
+        names = short_names(self._runs)
+        data = []
+        for run in self._runs:
+            series = self._series(run, tag)
+            if series is None:
+                continue
+            color = self._colors.get(run, "#1f77b4")
+            hover = (f"<b>{html.escape(names[run])}</b><br>step %{{customdata}}<br>"
+                     "%{y}<extra></extra>")
+            raw = {"type": "scatter", "mode": "lines", "x": series.x, "y": series.y,
+                   "customdata": series.iterations, "name": names[run], "legendgroup": run,
+                   "line": {"color": color, "width": 1.5}, "hovertemplate": hover,
+                   "meta": {"run": run, "kind": "raw"}}
+            data.append(raw)
+            if smoothing > 0:
+                raw.update(opacity=0.25, showlegend=False)
+                data.append({"type": "scatter", "mode": "lines", "x": series.x_smooth,
+                             "y": series.y_smooth, "name": names[run], "legendgroup": run,
+                             "line": {"color": color, "width": 2},
+                             "hovertemplate": f"<b>{html.escape(names[run])}</b> (smoothed)"
+                                              "<br>x %{x}<br>%{y}<extra></extra>",
+                             "meta": {"run": run, "kind": "smoothed"}})
+        log = self._log[tag].value if tag in self._log else False
+        layout = {"title": {"text": html.escape(tag), "font": {"size": 14}},
+                  "uirevision": tag, "hovermode": "closest", "showlegend": False,
+                  "margin": {"l": 50, "r": 10, "t": 36, "b": 40},
+                  "xaxis": {"title": {"text": _AXIS_TITLES[x_mode]},
+                            "type": "date" if x_mode == "wall" else "linear"},
+                  "yaxis": {"type": "log" if log else "linear", "exponentformat": "e"},
+                  "template": "plotly_white"}
+        return {"data": data, "layout": layout}
+
+    def _redraw_tag(self, tag: str) -> None:
+        if tag in self._charts and hasattr(self, "_runs"):
+            self._charts[tag].object = self.figure(tag)
+
+    def redraw_all(self) -> None:
+        """Redraw every chart (after a change of smoothing or x axis)."""
+        for tag in list(self._charts):
+            self._redraw_tag(tag)
+
+
+class _SliderTagView:
+    """A tag with an iteration slider and one column per run (the Text and Figures tabs)."""
+
+    kind = ""
+
+    def __init__(self, catalog: Catalog, empty: str) -> None:
+        self.catalog = catalog
+        self.sections = _Sections(empty)
+        self._boxes: dict[str, Any] = {}
+        self._sliders: dict[str, Any] = {}
+        self._rows: dict[str, Any] = {}
+        self._runs: list[str] = []
+        self._quiet = False
+
+    def tags(self, reader: Any) -> set[str]:
+        raise NotImplementedError
+
+    def iterations(self, reader: Any, tag: str) -> list[int]:
+        raise NotImplementedError
+
+    def cell(self, run: str, tag: str, iteration: int) -> Any:
+        raise NotImplementedError
+
+    def _box(self, tag: str) -> Any:
+        if tag not in self._boxes:
+            slider = pn.widgets.DiscreteSlider(name="iteration", options=[0], value=0,
+                                               css_classes=[f"pyexp-{self.kind}-slider"],
+                                               width=360)
+            slider.param.watch(lambda _e, t=tag: self._quiet or self._render(t), "value")
+            row = pn.FlexBox(sizing_mode="stretch_width", css_classes=[f"pyexp-{self.kind}-row"])
+            self._sliders[tag], self._rows[tag] = slider, row
+            self._boxes[tag] = pn.Column(pn.pane.HTML(f"<b>{html.escape(tag)}</b>"), slider, row,
+                                         sizing_mode="stretch_width",
+                                         css_classes=[f"pyexp-{self.kind}"])
+        return self._boxes[tag]
+
+    def update(self, runs: list[str], changed: set[str] | None = None) -> None:
+        self._runs = runs
+        tags_by_run = {r: self.catalog.safe(r, self.tags, set()) for r in runs}
+        tags = set().union(*tags_by_run.values()) if tags_by_run else set()
+        self.sections.arrange(tags, self._box)
+        for tag in sorted(tags):
+            if changed is not None and not any(tag in tags_by_run.get(r, ()) for r in changed):
+                continue
+            its = sorted(set().union(*(
+                self.catalog.safe(r, lambda rd, t=tag: self.iterations(rd, t), []) or []
+                for r in runs if tag in tags_by_run[r])))
+            slider = self._sliders[tag]
+            follow = slider.value == slider.options[-1] if slider.options else True
+            options = its or [0]
+            value = options[-1] if follow or slider.value not in options else slider.value
+            self._quiet = True
+            try:
+                slider.options = options
+                slider.value = value
+            finally:
+                self._quiet = False
+            slider.visible = len(options) > 1
+            self._render(tag)
+
+    def _render(self, tag: str) -> None:
+        iteration = self._sliders[tag].value
+        cells = []
+        for run in self._runs:
+            cell = self.catalog.safe(run, lambda rd: self.cell(run, tag, iteration) if
+                                     tag in self.tags(rd) else None)
+            if cell is not None:
+                cells.append(cell)
+        self._rows[tag].objects = cells
+
+
+class TextView(_SliderTagView):
+    """Logged text per tag; the slider picks the iteration (the latest at or before it)."""
+
+    kind = "text"
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog, "No text logged by the selected runs yet.")
+
+    def tags(self, reader: Any) -> set[str]:
+        return reader.text_tags
+
+    def iterations(self, reader: Any, tag: str) -> list[int]:
+        return [it for it, _ in reader.load_text(tag)]
+
+    def cell(self, run: str, tag: str, iteration: int) -> Any:
+        hit = value_at(self.catalog.reader(run).load_text(tag), iteration)
+        body = "<i>nothing logged yet</i>" if hit is None else \
+            f"<small>it {hit[0]}</small><pre class='pyexp-text-body'>{html.escape(hit[1])}</pre>"
+        return pn.pane.HTML(f"<div class='pyexp-text-cell'><b>{html.escape(run)}</b><br>{body}</div>",
+                            width=380, styles={"overflow": "auto", "max-height": "420px"})
+
+
+class FiguresView(_SliderTagView):
+    """Logged figures: the PNG for ``interactive=False``, a live canvas for ``interactive=True``."""
+
+    kind = "figure"
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog, "No figures logged by the selected runs yet.")
+        self._live: dict[tuple[str, str, int], Any] = {}
+
+    def tags(self, reader: Any) -> set[str]:
+        return reader.figure_tags
+
+    def iterations(self, reader: Any, tag: str) -> list[int]:
+        return reader.figure_iterations(tag)
+
+    def cell(self, run: str, tag: str, iteration: int) -> Any:
+        reader = self.catalog.reader(run)
+        its = [it for it in reader.figure_iterations(tag) if it <= iteration]
+        title = pn.pane.HTML(f"<b>{html.escape(run)}</b>")
+        if not its:
+            return pn.Column(title, pn.pane.HTML("<i>not logged yet</i>"))
+        it = its[-1]
+        title.object += f" <small>it {it}</small>"
+        notice = None
+        if reader.figure_interactive(tag, it):
+            key = (run, tag, it)
+            if key not in self._live:
+                try:
+                    from .mplcanvas import MplFigure
+
+                    self._live = dict(list(self._live.items())[-15:])
+                    self._live[key] = MplFigure(reader.load_figure(tag, it),
+                                                css_classes=["pyexp-mpl-figure"])
+                except ImportError:
+                    notice = "matplotlib is not installed: showing the static image " \
+                             '(pip install "pyexp[viewer]")'
+                except Exception as exc:  # noqa: BLE001 - e.g. the pickle needs a missing class
+                    notice = f"cannot load the interactive figure ({type(exc).__name__}: " \
+                             f"{html.escape(str(exc))[:200]}); showing the static image"
+            if key in self._live:
+                return pn.Column(title, self._live[key])
+        png = reader.load_figure_png(tag, it)
+        parts = [title]
+        if notice:
+            parts.append(pn.pane.Alert(notice, alert_type="warning"))
+        parts.append(pn.pane.PNG(png, width=480, css_classes=["pyexp-png"]) if png
+                     else pn.pane.HTML("<i>no image stored for this figure</i>"))
+        return pn.Column(*parts)

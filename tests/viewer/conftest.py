@@ -1,0 +1,59 @@
+"""Fixtures for the viewer tests: realistic experiment folders written with the real Logger."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from pyexp.log import Logger
+
+
+def write_run(root: Path, experiment: str, stamp: str, name: str, config: dict, *,
+              steps: int = 50, figures: bool = False, use_protobuf: bool = True) -> Path:
+    """One run folder as the runner lays it out, with scalars, text and (optionally) figures."""
+    run = root / experiment / stamp / f"{name}-{abs(hash(name)) % 10**6:06d}"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.json").write_text(json.dumps({"name": name, **config, "out": str(run)}))
+    lr = float(config.get("lr", 0.1))
+    with Logger(run, use_protobuf=use_protobuf) as logger:
+        for it in range(steps):
+            logger.set_global_it(it)
+            logger.add_scalar("loss", math.exp(-lr * it) + 0.05 * math.sin(it))
+            logger.add_scalar("train/acc", 1 - math.exp(-lr * it))
+            logger.add_scalar("train/lr", lr)
+            if it % 10 == 0:
+                logger.add_text("sample", f"{name} says hello at {it}")
+        if figures:
+            add_figures(logger)
+    return run
+
+
+def add_figures(logger: Logger) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    for it in (0, 10):
+        logger.set_global_it(it)
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.plot(np.arange(10), np.arange(10) ** (1 + it / 10))
+        logger.add_figure("curve", fig, interactive=False)
+        fig3 = plt.figure(figsize=(4, 3))
+        ax3 = fig3.add_subplot(111, projection="3d")
+        x, y = np.meshgrid(np.linspace(-2, 2, 20), np.linspace(-2, 2, 20))
+        ax3.plot_surface(x, y, np.exp(-(x ** 2 + y ** 2)) * (1 + it))
+        logger.add_figure("landscape", fig3, interactive=True)
+        plt.close("all")
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    root = tmp_path / "out"
+    for i, lr in enumerate((0.1, 0.01)):
+        write_run(root, "mnist", "2024-01-25_14-30-00", f"lr{lr}", {"lr": lr, "model": {"depth": 2 + i}})
+    return root
