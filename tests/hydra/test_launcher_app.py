@@ -1,0 +1,117 @@
+"""``hydra/launcher=pyexp`` driving a plain ``@hydra.main`` app, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pyexp.executors.outcome import read_status
+
+APP = """
+import hydra
+from omegaconf import DictConfig
+
+CALLS = {calls!r}
+
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg: DictConfig) -> int:
+    with open(CALLS, "a") as f:
+        f.write(f"{{cfg.x}} {{'pyexp' in cfg}}\\n")
+    if cfg.x == cfg.get("crash_at"):
+        import ctypes
+
+        ctypes.string_at(0)
+    print(f"job x={{cfg.x}}")
+    return cfg.x * 10
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.fixture
+def app(script, tmp_path: Path):
+    calls = tmp_path / "calls.txt"
+    made = script(APP.format(calls=str(calls)), name="app.py")
+    made.calls = lambda: [line.split()[0] for line in calls.read_text().splitlines()] if calls.exists() else []
+    made.pyexp_flags = lambda: [line.split()[1] for line in calls.read_text().splitlines()]
+    return made
+
+
+def _runs(tmp_path: Path) -> list[Path]:
+    root = tmp_path / "out" / "app"
+    return sorted(p for p in root.iterdir() if (p / "runs.json").exists()) if root.exists() else []
+
+
+def _statuses(run: Path) -> dict[str, str | None]:
+    manifest = json.loads((run / "runs.json").read_text())
+    out = {}
+    for dirname in manifest["runs"]:
+        found = read_status(run / dirname / "result.pkl")
+        out[dirname.rsplit("-", 1)[0]] = found[0] if found else None
+    return out
+
+
+LAUNCH = ["-m", "hydra/launcher=pyexp", "hydra.launcher.executor=fork"]
+
+
+def test_rerun_with_continue_runs_only_new_jobs(app, tmp_path: Path) -> None:
+    app.run(*LAUNCH, "+x=1,2")
+    assert sorted(app.calls()) == ["1", "2"]
+    (run,) = _runs(tmp_path)
+    assert _statuses(run) == {"+x=1": "ok", "+x=2": "ok"}
+    assert "job x=1" in (run / next(d for d in json.loads((run / "runs.json").read_text())["runs"]
+                                    if d.startswith("+x=1")) / "log.out").read_text()
+
+    app.run(*LAUNCH, "+x=1,2,3", f"+pyexp.continue={run.name}")
+    assert sorted(app.calls()) == ["1", "2", "3"]  # 1 and 2 came from the cache
+    assert _runs(tmp_path) == [run]
+    assert _statuses(run) == {"+x=1": "ok", "+x=2": "ok", "+x=3": "ok"}
+    assert set(app.pyexp_flags()) == {"False"}  # the pyexp node never reaches the app's config
+
+    # Without continue a sweep is a fresh run: everything runs again.
+    app.run(*LAUNCH, "+x=1")
+    assert sorted(app.calls()) == ["1", "1", "2", "3"]
+    assert len(_runs(tmp_path)) == 2
+
+
+def test_segfault_fails_alone_and_continue_reruns_it(app, tmp_path: Path) -> None:
+    proc = app.run(*LAUNCH, "+x=1,2,3", "+crash_at=2", check=False)
+    assert proc.returncode == 1, proc.stderr  # Hydra reports the failed job; nothing was killed
+    assert "SIGSEGV" in proc.stderr + proc.stdout
+    assert sorted(app.calls()) == ["1", "2", "3"]
+    (run,) = _runs(tmp_path)
+    assert _statuses(run) == {"+x=1,+crash_at=2": "ok", "+x=2,+crash_at=2": "error", "+x=3,+crash_at=2": "ok"}
+
+    # The crashing job is not cached: after a fix, continuing runs only that one.
+    app.run(*LAUNCH, "+x=1,2,3", "+crash_at=2", "+pyexp.continue=latest", "+pyexp.crash_guard=1",
+            check=False)  # an unknown pyexp key is refused before anything runs
+    assert sorted(app.calls()) == ["1", "2", "3"]
+    app.run(*LAUNCH, "+x=1,2,3", "+crash_at=0", "+pyexp.continue=latest")
+    assert sorted(app.calls()) == ["1", "1", "2", "2", "3", "3"]  # new overrides: new jobs
+
+
+def test_basic_launcher_dies_with_the_segfault(app) -> None:
+    proc = app.run("-m", "+x=1,2,3", "+crash_at=2", check=False)
+    assert proc.returncode in (-11, 139)
+    assert app.calls() == ["1", "2"]  # job 3 never ran
+
+
+def test_unknown_pyexp_key_lists_valid_ones(app) -> None:
+    proc = app.run(*LAUNCH, "+x=1", "+pyexp.bogus=1", check=False)
+    assert proc.returncode == 1
+    assert "pyexp.bogus" in proc.stderr and "continue" in proc.stderr
+    assert app.calls() == []
+
+
+@pytest.mark.slow
+def test_subprocess_executor_in_parallel(app, tmp_path: Path) -> None:
+    app.run("-m", "hydra/launcher=pyexp", "hydra.launcher.executor=subprocess", "hydra.launcher.jobs=2",
+            "+x=range(1,5)")
+    assert sorted(app.calls()) == ["1", "2", "3", "4"]
+    (run,) = _runs(tmp_path)
+    assert set(_statuses(run).values()) == {"ok"}
