@@ -78,12 +78,13 @@ FAULTS = '''
 
     @exp.configs
     def configs():
-        return [{"name": k, "kind": k} for k in ("ok", "segfault", "raise")]
+        hostile = {"name": "we'ird \\"name\\"; echo $HOME\\nsecond line", "kind": "hostile"}
+        return [{"name": k, "kind": k} for k in ("ok", "segfault", "raise")] + [hostile]
 
     @exp.report
     def report(results, report_dir):
         for r in results:
-            print("RESULT", r.name, "|", repr(r.result), "|", r.error)
+            print("RESULT", r.config.kind, "|", repr(r.result), "|", r.error)
 
     if __name__ == "__main__":
         exp.run()
@@ -102,6 +103,7 @@ def test_ray_client_syncs_the_working_dir_and_isolates_crashes(head, script):
     # helpers.py came from Ray's uploaded copy of the working dir, not from the script's folder.
     assert Path(ok["helpers_file"]).parent != s.dir and Path(ok["helpers_file"]).name == "helpers.py"
     assert Path(ok["cwd"]) != s.dir
+    assert r["hostile"][1] == "None" and eval(r["hostile"][0])["double"] == 42  # noqa: S307
     (run,) = s.runs("faults")
     logs = _logs(run)
     assert "start ok" in logs["ok"] and "to stderr ok" in logs["ok"]
