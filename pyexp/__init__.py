@@ -13,6 +13,7 @@ from .experiment import experiment
 from .sweep import sweep
 
 if TYPE_CHECKING:  # what static tools see; at run time the table below is used
+    from .checkpoint import Experiment, chkpt
     from .config import Config, build, load_config, merge, register
     from .errors import PyexpError
     from .executors.base import Executor, ExecutorName, get_executor
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # what static tools see; at run time the table below is used
     from .executors.inline import InlineExecutor
     from .executors.ray import RayExecutor
     from .executors.subprocess import SubprocessExecutor
+    from .log import LogReader, Logger
     from .result import Result
     from .runner import ExperimentRunner
     from .tensor import Tensor
@@ -28,15 +30,19 @@ _WHERE = {
     "Config": "config",
     "Executor": "executors.base",
     "ExecutorName": "executors.base",
+    "Experiment": "checkpoint",
     "ExperimentRunner": "runner",
     "ForkExecutor": "executors.fork",
     "InlineExecutor": "executors.inline",
+    "LogReader": "log",
+    "Logger": "log",
     "PyexpError": "errors",
     "RayExecutor": "executors.ray",
     "Result": "result",
     "SubprocessExecutor": "executors.subprocess",
     "Tensor": "tensor",
     "build": "config",
+    "chkpt": "checkpoint",
     "get_executor": "executors.base",
     "load_config": "config",
     "merge": "config",
