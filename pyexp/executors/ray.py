@@ -84,7 +84,9 @@ class RayExecutor(Executor):
     @property
     def is_client(self) -> bool:
         """True when this executor talks to the cluster through Ray Client (``ray://``)."""
-        address = self.address or os.environ.get("RAY_ADDRESS") or ""
+        address = self.address or ""
+        if address in ("", "auto"):  # ray.init() then honours RAY_ADDRESS
+            address = os.environ.get("RAY_ADDRESS") or address
         return address.startswith("ray://")
 
     def _effective_runtime_env(self) -> dict[str, Any] | None:
@@ -114,10 +116,9 @@ class RayExecutor(Executor):
                     # pyexp captures each config's output itself; Ray's copy would only be noise.
                     kwargs = {"log_to_driver": False, "include_dashboard": False}
                 kwargs.update(self.init_kwargs)
-                address = None if self.address in (None, "", "local") else self.address
                 try:
-                    ray.init(address=address, runtime_env=runtime_env, **kwargs)
-                except ConnectionError as exc:
+                    ray.init(address=self.address or None, runtime_env=runtime_env, **kwargs)
+                except (ConnectionError, ValueError) as exc:  # unreachable, or a malformed address
                     raise ExecutorError(
                         f"executor={self._name()!r}: cannot connect to a Ray cluster "
                         f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}); "

@@ -73,13 +73,18 @@ FAULTS = '''
             ctypes.string_at(0)
         if config.kind == "raise":
             raise KeyError("missing thing")
+        if config.kind == "killworker":  # the Ray worker that started this process dies
+            import signal, time
+            (config.out / "pid").write_text(str(os.getpid()))
+            os.kill(os.getppid(), signal.SIGKILL)
+            time.sleep(60)
         (config.out / "artifact.txt").write_text("made by " + config.kind)
         return {"double": helpers.double(21), "helpers_file": helpers.__file__, "cwd": os.getcwd()}
 
     @exp.configs
     def configs():
         hostile = {"name": "we'ird \\"name\\"; echo $HOME\\nsecond line", "kind": "hostile"}
-        return [{"name": k, "kind": k} for k in ("ok", "segfault", "raise")] + [hostile]
+        return [{"name": k, "kind": k} for k in ("ok", "segfault", "raise", "killworker")] + [hostile]
 
     @exp.report
     def report(results, report_dir):
@@ -98,6 +103,7 @@ def test_ray_client_syncs_the_working_dir_and_isolates_crashes(head, script):
     r = _results(proc.stdout)
     assert r["segfault"] == ("None", "killed by SIGSEGV (signal 11)")
     assert r["raise"] == ("None", "KeyError: 'missing thing'")
+    assert r["killworker"][1].startswith("the Ray worker running this config died (WorkerCrashedError"), r
     ok = eval(r["ok"][0])  # noqa: S307 - our own repr of a small dict
     assert r["ok"][1] == "None" and ok["double"] == 42
     # helpers.py came from Ray's uploaded copy of the working dir, not from the script's folder.
@@ -112,6 +118,8 @@ def test_ray_client_syncs_the_working_dir_and_isolates_crashes(head, script):
     (ok_dir,) = run.glob("ok-*")
     assert (ok_dir / "artifact.txt").read_text() == "made by ok"
     assert not list(run.glob("*/.pyexp-ray-probe"))
+    (orphan,) = run.glob("killworker-*/pid")  # ...and the config's process died with its worker
+    wait_until(lambda: not alive(int(orphan.read_text())), 30, "the orphaned config to exit")
 
 
 COUNTED = '''
