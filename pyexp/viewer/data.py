@@ -273,13 +273,16 @@ X_MODES = ("step", "relative", "wall")
 
 @dataclass
 class Series:
-    """One run's scalar tag, ready to plot: the raw and the smoothed line (both downsampled)."""
+    """One run's scalar tag, ready to plot: the raw and the smoothed line (both downsampled).
 
-    x: list[Any]
-    y: list[float]
-    x_smooth: list[Any]
-    y_smooth: list[float]
-    iterations: list[int]
+    All fields but ``n_points`` (the length before downsampling) are numpy arrays.
+    """
+
+    x: Any
+    y: Any
+    x_smooth: Any
+    y_smooth: Any
+    iterations: Any
     n_points: int
 
 
@@ -318,15 +321,15 @@ def prepare_series(columns: tuple[list[int], list[float], list[float]], *, smoot
     smooth = ema(y, smoothing) if smoothing > 0 else y
     keep = downsample_indices(y, max_points)
     keep_s = downsample_indices(smooth, max_points) if smoothing > 0 else keep
-    return Series(x=_tolist(x[keep]), y=_tolist(y[keep]), x_smooth=_tolist(x[keep_s]),
-                  y_smooth=_tolist(smooth[keep_s]), iterations=its[keep].tolist(), n_points=n)
+    return Series(x=x[keep], y=_finite(y[keep]), x_smooth=x[keep_s],
+                  y_smooth=_finite(smooth[keep_s]), iterations=its[keep], n_points=n)
 
 
-def _tolist(a: Any) -> list[Any]:
+def _finite(a: Any) -> Any:
     import numpy as np
 
-    # JSON has no NaN/inf; None makes Plotly draw a gap.
-    return [None if not math.isfinite(v) else v for v in np.asarray(a, dtype=float).tolist()]
+    # Arrays travel to the browser as binary buffers; NaN there makes Plotly draw a gap.
+    return np.where(np.isfinite(a), a, np.nan)
 
 
 def group_tags(tags: list[str] | set[str]) -> dict[str, list[str]]:

@@ -31,7 +31,8 @@ def short_names(runs: list[str]) -> dict[str, str]:
 class _Sections:
     """Collapsible cards grouped by tag prefix; rebuilt only when the set of tags changes."""
 
-    def __init__(self, empty: str) -> None:
+    def __init__(self, empty: str, columns: int = 1) -> None:
+        self.columns = columns
         self.layout = pn.Column(sizing_mode="stretch_width")
         self._tags: tuple[str, ...] | None = None
         self._empty = empty
@@ -50,7 +51,10 @@ class _Sections:
             title = f"{prefix or 'ungrouped'} ({len(members)})"
             old = self._cards.get(prefix)
             collapsed = old.collapsed if old is not None else False
-            card = pn.Card(*[item(tag) for tag in members], title=title, collapsed=collapsed,
+            items = [item(tag) for tag in members]
+            if self.columns > 1:
+                items = [pn.GridBox(*items, ncols=self.columns, sizing_mode="stretch_width")]
+            card = pn.Card(*items, title=title, collapsed=collapsed,
                            sizing_mode="stretch_width", css_classes=["pyexp-section"])
             self._cards[prefix] = card
             cards.append(card)
@@ -63,7 +67,7 @@ class ScalarsView:
     def __init__(self, catalog: Catalog, max_points: int = 2000) -> None:
         self.catalog = catalog
         self.max_points = max_points
-        self.sections = _Sections("No scalars logged by the selected runs yet.")
+        self.sections = _Sections("No scalars logged by the selected runs yet.", columns=2)
         self._charts: dict[str, Any] = {}
         self._log: dict[str, Any] = {}
         self._boxes: dict[str, Any] = {}

@@ -1,4 +1,7 @@
-"""Fixtures for the viewer tests: realistic experiment folders written with the real Logger."""
+"""Helpers for the viewer tests: realistic experiment folders written with the real Logger.
+
+Not a conftest.py: tests elsewhere do ``from conftest import ...`` and must get the top one.
+"""
 
 from __future__ import annotations
 

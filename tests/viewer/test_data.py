@@ -1,0 +1,231 @@
+"""The viewer's data layer without a server: series maths, discovery, filters, path safety."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from viewer_helpers import logs, write_run  # noqa: F401 - logs is a fixture
+from pyexp.errors import MissingExtraError, PyexpError
+from pyexp.viewer import start_background
+from pyexp.viewer.data import (
+    Catalog,
+    ViewerError,
+    downsample_indices,
+    ema,
+    filter_runs,
+    group_tags,
+    parse_config_query,
+    prepare_series,
+    resolve_run,
+    run_colors,
+    value_at,
+    varying_keys,
+)
+
+
+def reference_ema(values: list[float], weight: float) -> list[float]:
+    """TensorBoard's loop, written out plainly."""
+    last, n, out = 0.0, 0, []
+    for v in values:
+        if not np.isfinite(v):
+            out.append(v)
+            continue
+        last = last * weight + (1 - weight) * v
+        n += 1
+        out.append(last / (1 - weight ** n))
+    return out
+
+
+# --------------------------------------------------------------------------- series maths
+@pytest.mark.parametrize("weight", [0.1, 0.6, 0.9, 0.99, 0.999])
+def test_ema_matches_tensorboards_debiased_loop(weight: float) -> None:
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=3000).cumsum()
+    assert np.allclose(ema(values, weight), reference_ema(list(values), weight), rtol=1e-9, atol=1e-9)
+
+
+def test_ema_is_debiased_and_skips_non_finite_values() -> None:
+    smoothed = ema([5.0, 5.0, float("nan"), 5.0, float("inf")], 0.9)
+    assert smoothed[0] == pytest.approx(5.0)  # not pulled towards 0
+    assert smoothed[1] == pytest.approx(5.0) and smoothed[3] == pytest.approx(5.0)
+    assert np.isnan(smoothed[2]) and np.isinf(smoothed[4])
+    assert list(ema([1.0, 2.0], 0.0)) == [1.0, 2.0]
+
+
+def test_downsampling_keeps_extremes_first_and_last() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=100_003)
+    values[12_345], values[77_777] = 50.0, -50.0
+    keep = downsample_indices(values, 1000)
+    assert len(keep) <= 1002 and np.all(np.diff(keep) > 0)
+    assert {0, 12_345, 77_777, len(values) - 1} <= set(keep.tolist())
+    # every bucket's own min and max survive
+    size = -(-len(values) // 500)
+    for start in range(0, len(values), size * 37):
+        bucket = values[start:start + size]
+        assert start + int(bucket.argmax()) in keep and start + int(bucket.argmin()) in keep
+    assert list(downsample_indices([3.0, 1.0], 10)) == [0, 1]
+
+
+def test_smoothing_is_computed_before_downsampling() -> None:
+    n = 50_000
+    its = list(range(n))
+    values = list(np.sin(np.arange(n) / 50.0) + np.random.default_rng(2).normal(size=n))
+    times = [1000.0 + i for i in range(n)]
+    series = prepare_series((its, values, times), smoothing=0.95, max_points=800)
+    full = np.asarray(reference_ema(values, 0.95))
+    steps = series.x_smooth.astype(int)
+    assert np.allclose(series.y_smooth, full[steps])
+    assert len(series.x) <= 802 and series.x[-1] == n - 1 and series.n_points == n
+    assert series.y[-1] == pytest.approx(values[-1])
+    rel = prepare_series((its, values, times), x_mode="relative", max_points=800)
+    assert rel.x[0] == 0.0 and rel.x[-1] == pytest.approx(n - 1)
+    wall = prepare_series((its, values, times), x_mode="wall", max_points=800)
+    assert wall.x[-1] == pytest.approx((1000.0 + n - 1) * 1000)
+    with pytest.raises(ViewerError, match="x axis 'days'"):
+        prepare_series((its, values, times), x_mode="days")
+
+
+def test_group_tags_and_value_at() -> None:
+    assert group_tags({"loss", "train/acc", "train/lr", "val/acc"}) == {
+        "": ["loss"], "train": ["train/acc", "train/lr"], "val": ["val/acc"]}
+    pairs = [(0, "a"), (10, "b"), (20, "c")]
+    assert value_at(pairs, 15) == (10, "b") and value_at(pairs, 20) == (20, "c")
+    assert value_at(pairs, -1) is None
+
+
+# --------------------------------------------------------------------------- discovery, configs
+def test_catalog_discovers_nested_runs_and_loads_only_what_is_asked(logs: Path) -> None:
+    write_run(logs, "cifar", "2024-02-01_09-00-00", "base", {"lr": 0.5}, steps=3)
+    catalog = Catalog(logs)
+    runs = catalog.runs
+    assert len(runs) == 3 and all(r.count("/") == 2 for r in runs)
+    assert {r.split("/")[0] for r in runs} == {"mnist", "cifar"}
+    assert all(catalog.version(r) == -1 for r in runs)  # nothing read yet
+    first = runs[-1]
+    assert catalog.reader(first).scalar_tags == {"loss", "train/acc", "train/lr"}
+    assert catalog.version(first) == 0 and all(catalog.version(r) == -1 for r in runs[:-1])
+    assert catalog.config(first)["model.depth"] in (2, 3) and "out" not in catalog.config(first)
+
+
+def test_catalog_refresh_sees_appends_and_new_runs(logs: Path) -> None:
+    from pyexp.log import Logger
+
+    catalog = Catalog(logs)
+    run = catalog.runs[0]
+    before = len(catalog.reader(run).scalar_columns("loss")[0])
+    assert catalog.refresh([run]) == set()
+    with Logger(logs / run) as logger:
+        logger.set_global_it(1000)
+        logger.add_scalar("loss", 0.5)
+    assert catalog.refresh([run]) == {run} and catalog.version(run) == 1
+    assert len(catalog.reader(run).scalar_columns("loss")[0]) == before + 1
+    write_run(logs, "mnist", "2024-03-01_00-00-00", "new", {"lr": 1.0}, steps=2)
+    assert catalog.refresh_runs() and len(catalog.runs) == 3
+    assert not catalog.refresh_runs()
+
+
+def test_filter_by_name_and_config(logs: Path) -> None:
+    write_run(logs, "mnist", "2024-01-25_14-30-00", "adam", {"lr": 0.01, "opt": {"name": "adam"}})
+    catalog = Catalog(logs)
+    configs = catalog.configs()
+    runs = catalog.runs
+    assert [r for r in filter_runs(runs, configs, "lr0\\.1")] == [r for r in runs if "lr0.1-" in r]
+    small = filter_runs(runs, configs, config_query="lr=0.01")
+    assert len(small) == 2 and all(configs[r]["lr"] == 0.01 for r in small)
+    assert filter_runs(runs, configs, config_query="config.lr<0.05, opt.name~ad") == \
+        [r for r in runs if "adam" in r]
+    assert len(filter_runs(runs, configs, config_query="model.depth>=3")) == 1
+    assert len(filter_runs(runs, configs, config_query="opt.name!=adam")) == 2
+    with pytest.raises(ViewerError, match="config filter 'lr'"):
+        parse_config_query("lr")
+    with pytest.raises(ViewerError, match="bad regex"):
+        filter_runs(runs, configs, name_regex="(")
+    keys = varying_keys(configs)
+    assert "lr" in keys and "model.depth" in keys and "opt.name" in keys
+    colors = run_colors(runs, configs, "lr")
+    same = [colors[r] for r in runs if configs[r]["lr"] == 0.01]
+    assert len(set(same)) == 1 and len(set(colors.values())) == 2
+
+
+# --------------------------------------------------------------------------- path safety
+def test_paths_outside_the_root_are_refused(tmp_path: Path, logs: Path) -> None:
+    outside = write_run(tmp_path / "elsewhere", "secret", "2024-01-01_00-00-00", "s", {}, steps=2)
+    inside = Catalog(logs).runs[0]
+    assert resolve_run(logs, inside) == (logs / inside).resolve()
+    rel = os.path.relpath(outside, logs)
+    for bad in (rel, str(outside), "../elsewhere", "", "/etc", "mnist/../../elsewhere"):
+        with pytest.raises(ViewerError, match="refused|no run"):
+            resolve_run(logs, bad)
+    (logs / "linked").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ViewerError, match="outside"):
+        resolve_run(logs, "linked")
+    sneaky = logs / "mnist" / "sneaky"
+    sneaky.mkdir()
+    (sneaky / ".pyexp").write_text("{}")
+    (sneaky / "events.pb").symlink_to(outside / "events.pb")
+    with pytest.raises(ViewerError, match="events.pb points outside"):
+        resolve_run(logs, "mnist/sneaky")
+    catalog = Catalog(logs)
+    assert "linked" not in catalog.runs and "mnist/sneaky" not in catalog.runs
+    with pytest.raises(ViewerError):
+        catalog.reader(rel)
+
+
+def test_malformed_and_half_written_files_do_not_raise(logs: Path) -> None:
+    bad = logs / "mnist" / "2024-01-25_14-30-00" / "broken-1"
+    bad.mkdir()
+    (bad / ".pyexp").write_text("not json")
+    (bad / "events.pb").write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00garbage-and-more-garbage")
+    (bad / "config.json").write_text("{half")
+    jsonl = logs / "mnist" / "2024-01-25_14-30-00" / "halfjsonl-1"
+    jsonl.mkdir()
+    (jsonl / ".pyexp").write_text("")
+    (jsonl / "scalars.jsonl").write_text('{"it": 0, "tag": "loss", "value": 1.0}\n{"it": 1, "ta')
+    catalog = Catalog(logs)
+    assert {"mnist/2024-01-25_14-30-00/broken-1", "mnist/2024-01-25_14-30-00/halfjsonl-1"} <= set(catalog.runs)
+    assert catalog.config("mnist/2024-01-25_14-30-00/broken-1") == {}
+    tags = catalog.safe("mnist/2024-01-25_14-30-00/broken-1", lambda r: r.scalar_tags, set())
+    assert tags == set()
+    half = catalog.safe("mnist/2024-01-25_14-30-00/halfjsonl-1", lambda r: r.scalar_columns("loss"))
+    assert half is not None and half[0] == [0]
+
+
+def test_viewer_rejects_missing_dir_and_busy_port(tmp_path: Path) -> None:
+    with pytest.raises(ViewerError, match="no such folder"):
+        Catalog(tmp_path / "nope")
+    with pytest.raises(PyexpError, match="is not a folder"):
+        start_background(tmp_path / "nope", port=1)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(PyexpError, match=f"port {port} is already in use"):
+            start_background(tmp_path, port=port)
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYEXP_", "RAY_"))}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def test_import_is_light_and_missing_panel_names_the_extra(tmp_path: Path) -> None:
+    proc = _python("import sys, pyexp.viewer; heavy = [m for m in ('panel', 'bokeh', 'plotly', "
+                   "'matplotlib') if m in sys.modules]; print(heavy)")
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
+    proc = _python(f"import sys; sys.modules['panel'] = None\nfrom pyexp.viewer import run\n"
+                   f"run({str(tmp_path)!r})")
+    assert proc.returncode == 1 and "MissingExtraError" in proc.stderr
+    assert 'pip install "pyexp[viewer]"' in proc.stderr
+    assert issubclass(MissingExtraError, PyexpError)
+    proc = subprocess.run([sys.executable, "-m", "pyexp.viewer", str(tmp_path / "nope")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "is not a folder" in proc.stderr
