@@ -79,7 +79,8 @@ FAULTS = '''
             os.kill(os.getppid(), signal.SIGKILL)
             time.sleep(60)
         (config.out / "artifact.txt").write_text("made by " + config.kind)
-        return {"double": helpers.double(21), "helpers_file": helpers.__file__, "cwd": os.getcwd()}
+        return {"double": helpers.double(21), "helpers_file": helpers.__file__, "cwd": os.getcwd(),
+                "listing": sorted(os.listdir("."))}
 
     @exp.configs
     def configs():
@@ -109,6 +110,7 @@ def test_ray_client_syncs_the_working_dir_and_isolates_crashes(head, script):
     # helpers.py came from Ray's uploaded copy of the working dir, not from the script's folder.
     assert Path(ok["helpers_file"]).parent != s.dir and Path(ok["helpers_file"]).name == "helpers.py"
     assert Path(ok["cwd"]) != s.dir
+    assert ok["listing"] == ["helpers.py", "main.py"]  # the run folders (out/) were not uploaded
     assert r["hostile"][1] == "None" and eval(r["hostile"][0])["double"] == 42  # noqa: S307
     (run,) = s.runs("faults")
     logs = _logs(run)
