@@ -51,8 +51,20 @@ def watch_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="pyexp-watch-parent").start()
 
 
-def store_outcome(task: Task, outcome: Outcome) -> None:
-    """Write the outcome; if that fails (disk full, file size limit) leave a small error record."""
+def store_outcome(task: Task, outcome: Outcome, parent: int | None = None) -> None:
+    """Write the outcome; if that fails (disk full, file size limit) leave a small error record.
+
+    A failure seen after the runner ``parent`` died is not stored: it may be the runner's death
+    itself (a broken output pipe), so the config stays pending for ``--continue``.
+    """
+    if parent is not None and not outcome.ok and os.getppid() != parent:
+        return
+    if outcome.traceback:
+        try:
+            sys.stderr.write(outcome.traceback)
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # the log is gone (pipe closed, disk full): the result matters more
     try:
         write_outcome(task.result_path, outcome)
     except OSError as exc:

@@ -27,9 +27,7 @@ def main(payload_path: str) -> int:
     from pyexp.executors.outcome import run_task
 
     outcome = run_task(task)
-    if outcome.traceback:
-        sys.stderr.write(outcome.traceback)
-    store_outcome(task, outcome)
+    store_outcome(task, outcome, header.get("parent"))
     sys.stdout.flush()
     sys.stderr.flush()
     return 0

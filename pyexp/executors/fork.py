@@ -69,9 +69,7 @@ class ForkExecutor(Executor):
                 sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")
                 sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")
                 outcome = run_task(task)
-                if outcome.traceback:
-                    sys.stderr.write(outcome.traceback)
-                store_outcome(task, outcome)
+                store_outcome(task, outcome, parent)
                 code = 0
             except BaseException:  # noqa: BLE001 - the parent reads the exit code; show why in log.out
                 traceback.print_exc()

@@ -121,3 +121,20 @@ def test_ctrl_c_with_stubborn_children_still_leaves_no_orphans(tmp_path):
     assert proc.wait(timeout=30) == 130  # SIGTERM ignored: SIGKILL after the grace period
     err.close()
     assert_all_dead(pids, timeout=3)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_runner_terminated_by_a_signal_leaves_no_orphans_and_can_continue(tmp_path, signum):
+    s = Script(tmp_path, SCRIPT)
+    proc, err = _start(s, "fork")
+    pids = _two_slow_running(s, "fork")
+    os.kill(proc.pid, signum)  # e.g. a batch scheduler's SIGTERM, or the terminal closing
+    assert proc.wait(timeout=20) == -signum
+    err.close()
+    assert_all_dead(pids)
+    (run,) = s.runs("i")
+    done = s.run("--executor", "fork", f"--continue={run.name}", env={"FAST": "1"})
+    assert done.returncode == 0, done.stderr
+    calls = _calls(s)
+    assert calls.count("quick1") == 1 and calls.count("quick2") == 1, calls
+    assert all(outcome_of(folder).ok for folder in s.config_dirs(run).values())

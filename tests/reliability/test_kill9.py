@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from _faults import Script, assert_all_dead, outcome_of, read_pids
+from _faults import Script, assert_all_dead, outcome_of, read_pids, wait_until
 
 N_CONFIGS = 50
 KILLS = 5  # per test; after that the run may finish
@@ -34,6 +34,7 @@ def exp(config):
     with open(HERE / "starts.txt", "a") as f:
         f.write(f"{config.name} {token}\\n")
     time.sleep(config.ms / 1000)  # a few configs outlast the 0.2 s a child needs to notice a dead runner
+    print("finished", config.name, flush=True)
     return {"token": token, "i": config.i}
 
 @exp.configs
@@ -76,10 +77,13 @@ def _kill_at_random_moment(proc: subprocess.Popen, s: Script, rng: random.Random
         return True
 
 
-@pytest.mark.parametrize("executor,seed,max_delay", [
-    ("fork", 1, 0.6), ("fork", 2, 0.6), ("fork", 3, 0.6), ("subprocess", 4, 1.0),
+@pytest.mark.parametrize("executor,seed,max_delay,live", [
+    ("fork", 1, 0.6, False), ("fork", 2, 0.6, False), ("fork", 3, 0.6, False),
+    ("subprocess", 4, 1.0, False), ("inline", 5, 0.6, False),
+    # -s: children print into a pipe the killed runner no longer reads.
+    ("fork", 6, 0.6, True), ("subprocess", 7, 1.0, True),
 ])
-def test_kill9_then_continue_loses_nothing_and_reruns_nothing(tmp_path, executor, seed, max_delay):
+def test_kill9_then_continue_loses_nothing_and_reruns_nothing(tmp_path, executor, seed, max_delay, live):
     rng = random.Random(seed)
     s = Script(tmp_path, SCRIPT)
     frozen: dict[str, str] = {}  # config -> token of its stored result, as seen after a kill
@@ -87,7 +91,7 @@ def test_kill9_then_continue_loses_nothing_and_reruns_nothing(tmp_path, executor
     kills = 0
     timestamp = None
     for attempt in range(12):
-        args = ["--executor", executor, "-j", "2", "--no-stash"]
+        args = ["--executor", executor, "-j", "2", "--no-stash"] + (["-s"] if live else [])
         if timestamp:
             args.append(f"--continue={timestamp}")
         proc = s.start(*args, stderr=subprocess.PIPE)
@@ -139,3 +143,51 @@ def test_kill9_then_continue_loses_nothing_and_reruns_nothing(tmp_path, executor
     assert_all_dead(read_pids(s.dir / "pids.txt"))
     print(f"FAULTS kill9 executor={executor} seed={seed}: {kills} kills, "
           f"{len(starts) - N_CONFIGS} interrupted runs redone, 0 results lost")
+
+
+ORPHAN_SCRIPT = '''
+import os, pathlib, sys, time
+import pyexp
+
+HERE = pathlib.Path(__file__).parent
+
+@pyexp.experiment(name="o")
+def exp(config):
+    parent = os.getppid()
+    (HERE / "started").write_text(str(os.getpid()))
+    if not os.environ.get("FAST"):
+        while os.getppid() == parent:  # the runner is killed now
+            time.sleep(0.001)
+    sys.stderr = open(os.devnull, "w")  # only the output pipe breaks, not the error report
+    try:
+        print("the runner is gone; this goes into a pipe nobody reads", flush=True)
+    except BrokenPipeError:
+        raise RuntimeError("my output went nowhere")
+    return "done"
+
+@exp.configs
+def configs():
+    return [{"name": "only"}]
+
+if __name__ == "__main__":
+    exp.run()
+'''
+
+
+@pytest.mark.parametrize("executor", ["fork", "subprocess"])
+def test_a_child_whose_runner_died_does_not_store_a_failure_it_caused(tmp_path, executor):
+    s = Script(tmp_path, ORPHAN_SCRIPT)
+    proc = s.start("--executor", executor, "-s", "--no-stash")
+    pid = int(wait_until(lambda: (s.dir / "started").exists() and (s.dir / "started").read_text(), 30,
+                         "the config to start"))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stderr.close()
+    assert_all_dead([pid])
+    (run,) = s.runs("o")
+    (folder,) = s.config_dirs(run).values()
+    outcome = outcome_of(folder)
+    # Either it finished (ok) or it stays pending; a BrokenPipeError is not the config's failure.
+    assert outcome is None or outcome.ok, outcome.error
+    done = s.run("--executor", executor, "--continue", env={"FAST": "1"})
+    assert done.returncode == 0 and outcome_of(folder).ok
