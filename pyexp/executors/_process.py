@@ -41,6 +41,9 @@ def watch_parent(parent: int) -> None:
     the ``--continue`` run taking it over.
     """
 
+    if os.name != "posix":
+        return  # no process groups to kill; Windows children are not watched
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(WATCH_INTERVAL)
