@@ -6,7 +6,8 @@ Every writer logs the same scalars: ``--iterations`` iterations x ``--tags`` tag
 caller-side rate (the logging loop alone), to-disk rate (loop + flush/close until the bytes are
 in the file), bytes per scalar on disk; then read speed of LogReader (all scalars of all tags)
 vs TensorBoard's EventAccumulator (keeping every scalar). Each measurement is the best of
-``--repeat`` runs, so noise from other processes on the machine counts less.
+``--repeat`` runs, so noise from other processes on the machine counts less; rates are also
+given per CPU second of this process (all its threads), which a busy machine distorts less.
 """
 
 from __future__ import annotations
@@ -28,33 +29,34 @@ def tags_for(n: int) -> list[str]:
     return [TAGS[i] if i < len(TAGS) else f"metric/{i}" for i in range(n)]
 
 
-def log_pyexp(path: Path, iterations: int, tags: list[str], use_protobuf: bool) -> tuple[float, float]:
+def log_pyexp(path: Path, iterations: int, tags: list[str],
+              use_protobuf: bool) -> tuple[float, ...]:
     from pyexp.log import Logger
 
     logger = Logger(path, use_protobuf=use_protobuf)
     add, set_it = logger.add_scalar, logger.set_global_it
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for it in range(iterations):
         set_it(it)
         for k, tag in enumerate(tags):
             add(tag, it * 0.001 + k)
-    caller = time.perf_counter() - start
+    caller, caller_cpu = time.perf_counter() - start, time.process_time() - cpu
     logger.close()
-    return caller, time.perf_counter() - start
+    return caller, time.perf_counter() - start, caller_cpu, time.process_time() - cpu
 
 
-def log_tensorboardx(path: Path, iterations: int, tags: list[str]) -> tuple[float, float]:
+def log_tensorboardx(path: Path, iterations: int, tags: list[str]) -> tuple[float, ...]:
     from tensorboardX import SummaryWriter
 
     writer = SummaryWriter(str(path), max_queue=1000, flush_secs=120)
     add = writer.add_scalar
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for it in range(iterations):
         for k, tag in enumerate(tags):
             add(tag, it * 0.001 + k, it)
-    caller = time.perf_counter() - start
+    caller, caller_cpu = time.perf_counter() - start, time.process_time() - cpu
     writer.close()
-    return caller, time.perf_counter() - start
+    return caller, time.perf_counter() - start, caller_cpu, time.process_time() - cpu
 
 
 def read_logreader(path: Path) -> int:
@@ -73,11 +75,12 @@ def read_accumulator(path: Path) -> int:
 
 
 def best(repeat: int, fn: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
+    """Column-wise minimum over ``repeat`` runs."""
     results = []
     for _ in range(repeat):
         gc.collect()
         results.append(fn())
-    return min(results)
+    return tuple(min(column) for column in zip(*results))
 
 
 def dir_bytes(path: Path) -> int:
@@ -107,24 +110,26 @@ def main() -> None:
         for name, fn in writers.items():
             counter = iter(range(1000))
 
-            def once(fn=fn, name=name) -> tuple[float, float]:
+            def once(fn=fn, name=name) -> tuple[float, ...]:
                 path = root / f"{name.split()[-1].strip('()')}-{next(counter)}"
                 paths[name] = path
                 return fn(path)
 
-            caller, disk = best(args.repeat, once)
+            caller, disk, caller_cpu, disk_cpu = best(args.repeat, once)
             size = dir_bytes(paths[name])
-            rows[name] = (n / caller, n / disk, size / n)
-        print(f"{'writer':32} {'caller scalars/s':>17} {'to disk scalars/s':>18} {'bytes/scalar':>13}")
-        for name, (caller, disk, per) in rows.items():
-            print(f"{name:32} {caller:17,.0f} {disk:18,.0f} {per:13.1f}")
+            rows[name] = (n / caller, n / disk, size / n, n / caller_cpu, n / disk_cpu)
+        print(f"{'writer':28} {'caller/s':>11} {'to disk/s':>11} {'bytes/scalar':>13} "
+              f"{'caller/CPU s':>13} {'disk/CPU s':>11}")
+        for name, (caller, disk, per, caller_cpu, disk_cpu) in rows.items():
+            print(f"{name:28} {caller:11,.0f} {disk:11,.0f} {per:13.1f} {caller_cpu:13,.0f} "
+                  f"{disk_cpu:11,.0f}")
         pb, jl, tbx = rows.values()
         print(f"\nevents.pb vs tensorboardX: caller x{pb[0] / tbx[0]:.1f}, to disk x{pb[1] / tbx[1]:.1f}, "
               f"size x{tbx[2] / pb[2]:.2f} smaller")
         print(f"events.pb vs JSONL:        caller x{pb[0] / jl[0]:.1f}, to disk x{pb[1] / jl[1]:.1f}, "
               f"size x{jl[2] / pb[2]:.2f} smaller")
 
-        print(f"\n{'reader':48} {'scalars/s':>12}")
+        print(f"\n{'reader':48} {'scalars/s':>12} {'per CPU s':>12}")
         reads = {
             "pyexp LogReader on events.pb": lambda: read_logreader(paths["pyexp Logger (events.pb)"]),
             "pyexp LogReader on JSONL": lambda: read_logreader(paths["pyexp Logger (JSONL)"]),
@@ -137,15 +142,15 @@ def main() -> None:
             lambda: read_accumulator(paths["pyexp Logger (events.pb)"])
         speeds = {}
         for name, fn in reads.items():
-            def timed(fn=fn) -> tuple[float, int]:
-                start = time.perf_counter()
+            def timed(fn=fn) -> tuple[float, ...]:
+                start, cpu = time.perf_counter(), time.process_time()
                 count = fn()
-                return time.perf_counter() - start, count
+                return time.perf_counter() - start, time.process_time() - cpu, count
 
-            seconds, count = best(max(1, args.repeat - 1), timed)
+            seconds, cpu_seconds, count = best(max(1, args.repeat - 1), timed)
             assert count == n, (name, count, n)
             speeds[name] = n / seconds
-            print(f"{name:48} {n / seconds:12,.0f}")
+            print(f"{name:48} {n / seconds:12,.0f} {n / cpu_seconds:12,.0f}")
         ratio = speeds["pyexp LogReader on events.pb"] / \
             speeds["TensorBoard EventAccumulator on tensorboardX file"]
         print(f"\nLogReader vs EventAccumulator: x{ratio:.1f}")

@@ -83,28 +83,37 @@ class ProtobufSource:
         wall_time = _F64(data, 1)[0]
         pos = 9
         step = 0
-        if data[pos] == 0x10:
-            step, pos = _varint(data, pos + 1)
-            if step >= 1 << 63:
-                step -= 1 << 64
+        if data[9] == 0x10:
+            byte = data[10]
+            if byte < 0x80:
+                step, pos = byte, 11
+            elif data[11] < 0x80:
+                step, pos = (byte & 0x7F) | data[11] << 7, 12
+            else:
+                step, pos = _varint(data, 10)
+                if step >= 1 << 63:
+                    step -= 1 << 64
+        head = pos
+        layout = self._layouts.get(n - head)
+        if layout is not None:
+            # Same tags as an earlier event: one struct call decodes every value, and the
+            # unpacked prefixes (summary header, keys, lengths, tag bytes) must match byte for
+            # byte, so the event is exactly the earlier one with other numbers.
+            unpack, prefixes, appenders = layout
+            fields = unpack(data, head)
+            if fields[0::2] == prefixes:
+                index.iterations.add(step)
+                for (add_step, add_value, add_time), value in zip(appenders, fields[1::2]):
+                    add_step(step)
+                    add_value(value)
+                    add_time(wall_time)
+                return None
         if pos >= n or data[pos] != 0x2A:
             return self._ingest_generic(index, offset, data)
         length, pos = _varint(data, pos + 1)
         if pos + length != n:
             return self._ingest_generic(index, offset, data)
         index.iterations.add(step)
-        layout = self._layouts.get(n - pos)
-        if layout is not None:
-            # Same tags as an earlier event: one struct call decodes every value, and the
-            # unpacked prefixes (keys, lengths, tag bytes) must match byte for byte.
-            unpack, prefixes, appenders = layout
-            fields = unpack(data, pos)
-            if fields[0::2] == prefixes:
-                for (add_step, add_value, add_time), value in zip(appenders, fields[1::2]):
-                    add_step(step)
-                    add_value(value)
-                    add_time(wall_time)
-                return None
         summary_start = pos
         parts: list[tuple[bytes, Any]] | None = []
         scalars = index.scalars
@@ -140,9 +149,11 @@ class ProtobufSource:
             self._value(index, value, step, wall_time)
             pos = start + size
         if parts and len(self._layouts) < 1024:
-            fmt = "<" + "".join(f"{len(prefix)}sf" for prefix, _ in parts)
-            self._layouts[n - summary_start] = (
-                struct.Struct(fmt).unpack_from, tuple(prefix for prefix, _ in parts),
+            prefixes = [prefix for prefix, _ in parts]
+            prefixes[0] = data[head:summary_start] + prefixes[0]  # the summary's key and length
+            fmt = "<" + "".join(f"{len(prefix)}sf" for prefix in prefixes)
+            self._layouts[n - head] = (
+                struct.Struct(fmt).unpack_from, tuple(prefixes),
                 tuple((c[0].append, c[1].append, c[2].append) for _, c in parts))
         return None
 

@@ -199,8 +199,7 @@ class LogReader:
         cols = self._load().scalars.get(tag)
         if cols is None:
             raise self._missing(tag, "scalar")
-        with _gc_paused():
-            return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
+        return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
 
     def scalar_columns(self, tag: str) -> tuple[list[int], list[float], list[float]]:
         """A scalar tag as three lists ``(iterations, values, wall_times)`` (for plotting)."""
