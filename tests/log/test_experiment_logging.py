@@ -13,9 +13,10 @@ from conftest import clean_env
 SCRIPT = '''
 import json, os
 import pyexp
+from pyexp import Logger
 
 @pyexp.experiment(name="logged", executor=os.environ.get("EXECUTOR", "subprocess"))
-def exp(config, logger):
+def exp(config, logger: Logger):
     for it in range(config.steps):
         logger.set_global_it(it)
         logger.add_scalar("loss", 1.0 / (it + 1))

@@ -52,3 +52,19 @@ def test_field_numbers_match_tensorboard() -> None:
     assert numbers(pb.TensorProto) == {"dtype": 1, "tensor_shape": 2, "string_val": 8}
     assert re.search(r"python -m grpc_tools.protoc .*_strip_guard.py",
                      (LOG_DIR / "events.proto").read_text())
+
+
+def test_crc32c_fallback_matches_google_crc32c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyexp.log import _framing
+    from pyexp.log import LogReader, Logger
+
+    assert _framing._crc32c_python(b"123456789") == 0xE3069283  # the CRC-32C check value
+    google_crc32c = pytest.importorskip("google_crc32c")
+    for data in (b"", b"a", bytes(range(256)) * 3):
+        assert _framing._crc32c_python(data) == google_crc32c.value(data)
+    monkeypatch.setattr(_framing, "_crc_impl", _framing._crc32c_python)
+    with Logger(tmp_path) as logger:
+        for it in range(20):
+            logger.set_global_it(it)
+            logger.add_scalar("x", it)
+    assert LogReader(tmp_path).load_scalars("x") == [(i, float(i)) for i in range(20)]
