@@ -82,7 +82,7 @@ class RayExecutor(Executor):
     # -- connection --------------------------------------------------------------------
 
     @property
-    def is_client(self) -> bool:
+    def _uses_client(self) -> bool:
         """True when this executor talks to the cluster through Ray Client (``ray://``)."""
         address = self.address or ""
         if address in ("", "auto"):  # ray.init() then honours RAY_ADDRESS
@@ -91,7 +91,7 @@ class RayExecutor(Executor):
 
     def _effective_runtime_env(self) -> dict[str, Any] | None:
         env = dict(self.runtime_env or {})
-        if self.is_client and "working_dir" not in env:
+        if self._uses_client and "working_dir" not in env:
             env["working_dir"] = os.getcwd()
             env.setdefault("excludes", list(DEFAULT_EXCLUDES))
         working_dir = env.get("working_dir")
@@ -112,7 +112,7 @@ class RayExecutor(Executor):
                 self._task_env = runtime_env
             else:
                 kwargs: dict[str, Any] = {}
-                if not self.is_client:
+                if not self._uses_client:
                     # pyexp captures each config's output itself; Ray's copy would only be noise.
                     kwargs = {"log_to_driver": False, "include_dashboard": False}
                 kwargs.update(self.init_kwargs)
