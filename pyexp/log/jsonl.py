@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from ._pbread import LogRewritten, check_same_file
-from .logger import CHECKPOINT, FIGURE, TEXT
+from ._constants import CHECKPOINT, FIGURE, TEXT
 
 SCALARS_FILE = "scalars.jsonl"
 TEXT_FILE = "text.jsonl"
@@ -59,8 +59,12 @@ class JsonlSink:
         self._tags: dict[str, str] = {}
 
     def open(self) -> None:
+        from ._pbwrite import _lock
+
         for f in (self._scalars, self._text):
-            _terminate_partial_line(Path(f.name))
+            if _lock(f):  # no other Logger is appending to it right now
+                with open(f.name, "rb+") as raw:
+                    _cut_partial_line(raw)
 
     def write(self, items: list[tuple[Any, ...]], final: bool) -> None:
         scalars: list[str] = []
@@ -107,18 +111,22 @@ class JsonlSink:
         self._text.close()
 
 
-def _terminate_partial_line(path: Path) -> None:
-    """After a crash mid-line, end that line so the next record starts on its own line."""
-    try:
-        with open(path, "rb+") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() == 0:
-                return
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
-    except FileNotFoundError:
-        pass
+def _cut_partial_line(f: Any) -> None:
+    """After a crash mid-line, drop that partial line so new records start on a line of their own."""
+    size = f.seek(0, os.SEEK_END)
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        f.seek(start)
+        newline = f.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        end = start
+    else:
+        keep = 0
+    if keep != size:
+        f.truncate(keep)
 
 
 class JsonlSource:

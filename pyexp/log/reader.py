@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import LogError
-from .logger import EVENTS_FILE, MARKER
+from ._constants import EVENTS_FILE, MARKER
 
 
 class TagNotFoundError(LogError, KeyError):

@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .logger import EVENTS_FILE, link_tensorboard
+from ._constants import EVENTS_FILE
+from ._pbwrite import link_tensorboard
 from .reader import LogReader
 
 

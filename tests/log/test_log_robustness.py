@@ -207,3 +207,23 @@ def test_a_crashed_tail_is_cut_before_appending(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert LogReader(tmp_path).load_scalars("loss")[-2:] == [(3, 3.5), (20, 1.0)]
+
+
+def test_a_crashed_jsonl_line_is_cut_before_appending(tmp_path: Path) -> None:
+    with Logger(tmp_path, use_protobuf=False) as logger:
+        for it in range(3):
+            logger.set_global_it(it)
+            logger.add_scalar("x", it)
+            logger.add_text("t", "a longer line of text")
+    for name in ("scalars.jsonl", "text.jsonl"):
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(data[:-9])  # torn last line
+    with Logger(tmp_path, use_protobuf=False) as logger:
+        logger.set_global_it(5)
+        logger.add_scalar("x", 5)
+        logger.add_text("t", "after")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reader = LogReader(tmp_path)
+        assert reader.load_scalars("x") == [(0, 0.0), (1, 1.0), (5, 5.0)]
+        assert [it for it, _ in reader.load_text("t")] == [0, 1, 5]

@@ -1,0 +1,185 @@
+"""Writing events.pb: the protobuf sink of the Logger's writer thread, and TensorBoard aliases."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ._constants import EVENTS_FILE, FIGURE, FORMAT_VERSION, TEXT
+
+
+def link_tensorboard(log_dir: Path) -> Path | None:
+    """Give ``log_dir/events.pb`` an ``events.out.tfevents.*`` name TensorBoard looks for.
+
+    Returns the alias (existing or new), or None when there is no events.pb yet.
+    """
+    import socket
+
+    events = log_dir / EVENTS_FILE
+    if not events.exists():
+        events.touch()
+    for existing in log_dir.glob("events.out.tfevents.*.pyexp"):
+        try:
+            if os.path.samefile(existing, events):
+                return existing
+        except OSError:
+            continue
+    alias = log_dir / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.pyexp"
+    try:
+        os.link(events, alias)
+    except OSError:
+        os.symlink(EVENTS_FILE, alias)
+    return alias
+
+
+class ProtobufSink:
+    """Appends TFRecord-framed Events to events.pb (runs in the writer thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # Opened here so a permission error surfaces in the caller's Logger() call.
+        self._file = open(path, "ab")  # noqa: SIM115 - closed by close()
+        self._held: list[tuple[Any, ...]] = []
+        self._held_it: Any = None
+
+    def open(self) -> None:
+        from . import _framing
+
+        self._framing = _framing
+        self._encoder = _framing.ScalarEncoder()
+        # A crash may have left a partial record: cut it off so new records do not follow
+        # garbage. Only when no other Logger is appending to this file right now (flock).
+        end = _whole_records_end(self.path) if _lock(self._file) else None
+        if end is not None:
+            self._file.truncate(end)
+        if os.fstat(self._file.fileno()).st_size == 0:
+            self._emit(self._event(time.time(), 0, file_version=_framing.FILE_VERSION))
+        meta = self._pb().RunMetadata(format_version=FORMAT_VERSION, pid=os.getpid(),
+                                      hostname=_hostname(), pyexp_version=_pyexp_version())
+        self._emit(self._event(time.time(), 0, run_metadata=meta))
+        self._file.flush()
+
+    def _pb(self) -> Any:
+        from . import events_pb2
+
+        return events_pb2
+
+    def _event(self, wall_time: float, step: int, **what: Any) -> bytes:
+        return self._pb().Event(wall_time=wall_time, step=step, **what).SerializeToString()
+
+    def _emit(self, data: bytes) -> None:
+        self._file.write(self._framing.frame(data))
+
+    def write(self, items: list[tuple[Any, ...]], final: bool) -> None:
+        if self._held:
+            items = self._held + items
+            self._held = []
+        if not items:
+            if final:
+                self._file.flush()
+            return
+        frame = self._framing.frame
+        encode_event = self._framing.encode_event
+        encode_text = self._framing.encode_text
+        encode = self._encoder.encode
+        out: list[bytes] = []
+        parts: list[bytes] = []
+        cur: Any = None
+        t0 = 0.0
+        start = 0  # index in items where the current group started
+        for index, item in enumerate(items):
+            if len(item) == 4:
+                it = item[0]
+                if it != cur:
+                    if parts:
+                        out.append(frame(encode_event(t0, cur, parts)))
+                        parts = []
+                    cur, t0, start = it, item[3], index
+                parts.append(encode(item[1], item[2]))
+                continue
+            it, tag, payload, wall_time, kind = item
+            if kind == TEXT:
+                if it != cur:
+                    if parts:
+                        out.append(frame(encode_event(t0, cur, parts)))
+                        parts = []
+                    cur, t0, start = it, wall_time, index
+                parts.append(encode_text(tag, payload))
+                continue
+            pb = self._pb()
+            if kind == FIGURE:
+                pickled, png, interactive = payload
+                record = pb.Event(wall_time=wall_time, step=it, figure=pb.Figure(
+                    tag=tag, interactive=interactive, png=png, pickle=pickled))
+            else:
+                record = pb.Event(wall_time=wall_time, step=it,
+                                  checkpoint=pb.Checkpoint(tag=tag, pickle=payload))
+            out.append(frame(record.SerializeToString()))
+        if parts:
+            if final or cur == self._held_it:
+                out.append(frame(encode_event(t0, cur, parts)))
+                self._held_it = None
+            else:
+                # Hold the newest iteration back once: more of its values may still come.
+                self._held = [item for item in items[start:] if len(item) == 4 or item[4] == TEXT]
+                self._held_it = cur
+        else:
+            self._held_it = None
+        if out:
+            self._file.write(b"".join(out))
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _lock(file: Any) -> bool:
+    """Take an exclusive advisory lock for this Logger's life; False if another holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks, assume we are alone
+        return True
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _whole_records_end(path: Path) -> int | None:
+    """End of the last whole record of an existing events file, None if it is clean or new."""
+    import struct
+
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    pos = 0
+    with open(path, "rb") as f:
+        while pos < size:
+            header = f.read(12)
+            if len(header) < 12:
+                return pos
+            length = struct.unpack_from("<Q", header)[0]
+            if pos + 12 + length + 4 > size:
+                return pos
+            pos += 12 + length + 4
+            f.seek(pos)
+    return None
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _pyexp_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("pyexp")
+    except Exception:  # noqa: BLE001 - metadata is informative only
+        return ""
