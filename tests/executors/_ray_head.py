@@ -93,7 +93,16 @@ def wait_until(predicate, timeout: float, what: str) -> None:
 class RayHead:
     """``ray start --head`` with 2 CPUs on 127.0.0.1; ``address`` (GCS) and ``client`` (ray://)."""
 
-    def __init__(self) -> None:
+    def __init__(self, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                self._start()
+                return
+            except RuntimeError:  # most likely a port taken between choosing it and binding it
+                if attempt == attempts - 1:
+                    raise
+
+    def _start(self) -> None:
         # Short path: Ray's unix socket paths must stay under ~107 characters.
         self.temp_dir = Path(tempfile.mkdtemp(prefix="pxr-", dir="/tmp"))
         gcs, client, dashboard, agent, agent_grpc, runtime_env, metrics = free_ports(7)
