@@ -227,3 +227,30 @@ def test_refresh_notices_a_run_started_over(tmp_path: Path, use_protobuf: bool) 
             logger.add_scalar("y", 1)
     assert reader.refresh() is True
     assert reader.scalar_tags == {"y"}
+
+
+HOSTILE_TAGS = ["a/b/c", "..", ".hidden", "with space", "ünï/cödé ✓", "x" * 150, "%2F", "q'; echo foo",
+                "new\nline"]
+
+
+@pytest.mark.parametrize("use_protobuf", FORMATS)
+def test_hostile_tags_and_negative_iterations(tmp_path: Path, use_protobuf: bool) -> None:
+    with Logger(tmp_path, use_protobuf=use_protobuf) as logger:
+        for it in (-5, 0, 2**40):
+            logger.set_global_it(it)
+            for k, tag in enumerate(HOSTILE_TAGS):
+                logger.add_scalar(tag, k)
+                logger.add_text(tag, f"{tag}@{it}")
+                logger.add_checkpoint(tag, (tag, it))
+            logger.add_text("empty", "")
+    reader = LogReader(tmp_path)
+    assert reader.iterations == [-5, 0, 2**40]
+    assert reader.scalar_tags == set(HOSTILE_TAGS)
+    assert reader.checkpoint_tags == set(HOSTILE_TAGS)
+    for k, tag in enumerate(HOSTILE_TAGS):
+        assert reader.load_scalars(tag) == [(-5, k), (0, k), (2**40, k)]
+        assert reader.load_text(tag) == [(it, f"{tag}@{it}") for it in (-5, 0, 2**40)]
+        assert reader.load_checkpoints(tag) == [(it, (tag, it)) for it in (-5, 0, 2**40)]
+    assert reader["empty"] == (2**40, "")
+    # Nothing escaped the log folder.
+    assert all(tmp_path in p.resolve().parents for p in tmp_path.rglob("*"))
