@@ -88,6 +88,12 @@ class ExperimentRunner:
                 raise
             print(f"pyexp: error: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
+        except KeyboardInterrupt:
+            # Phase 2 handles its own Ctrl-C (and says how to continue); this is phase 1 or 3.
+            if not cli_mode or os.environ.get("PYEXP_DEBUG"):
+                raise
+            print("\npyexp: interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
 
     def results(self, timestamp: str | None = None, output_dir: str | Path | None = None) -> Any:
         """Load the results of a previous run (the latest by default) as a Tensor of Result."""

@@ -286,7 +286,7 @@ class Claim:
             self.fd = None
 
 
-def result_stamp(folder: Path) -> tuple[int, int, int] | None:
+def result_stamp(folder: Path) -> tuple[int, int, int, int] | None:
     """Identity of the folder's result file (changes whenever a new result replaces it), or None."""
     from .executors.base import RESULT_FILE
 
@@ -294,7 +294,7 @@ def result_stamp(folder: Path) -> tuple[int, int, int] | None:
         st = os.stat(Path(folder) / RESULT_FILE)
     except FileNotFoundError:
         return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
 
 
 class RunStore:

@@ -87,7 +87,7 @@ def test_a_runner_waits_for_a_config_another_runner_is_running(tmp_path):
     ts = _fresh_pending_run(s)
     first = s.start("--executor", "fork", "--filter", "^long$", f"--continue={ts}")
     wait_until(lambda: read_pids(s.dir / "pids.txt"), 30, "the long config to start")
-    second = s.start("--executor", "subprocess", "-j", "2", f"--continue={ts}", stdout=subprocess.PIPE,
+    second = s.start("--executor", "fork", "-j", "2", f"--continue={ts}", stdout=subprocess.PIPE,
                      stderr=open(s.dir / "second.err", "w"))
     wait_until(lambda: "being run by another pyexp process" in (s.dir / "second.err").read_text(), 30,
                "the second runner to notice the claimed config")

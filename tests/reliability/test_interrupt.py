@@ -138,3 +138,42 @@ def test_runner_terminated_by_a_signal_leaves_no_orphans_and_can_continue(tmp_pa
     calls = _calls(s)
     assert calls.count("quick1") == 1 and calls.count("quick2") == 1, calls
     assert all(outcome_of(folder).ok for folder in s.config_dirs(run).values())
+
+
+PHASE1_SCRIPT = '''
+import os, pathlib, time
+import pyexp
+
+HERE = pathlib.Path(__file__).parent
+
+@pyexp.experiment(name="p1", executor="inline")
+def exp(config):
+    return 1
+
+@exp.configs
+def configs():
+    (HERE / "in-configs").touch()
+    if os.environ.get("SLOW_CONFIGS"):
+        time.sleep(60)
+    return [{"name": f"c{i}", "i": i} for i in range(20000)]  # phase 1 writes for a while
+
+if __name__ == "__main__":
+    exp.run()
+'''
+
+
+@pytest.mark.parametrize("where", ["configs()", "writing the run"])
+def test_ctrl_c_while_generating_configs_leaves_no_half_made_run(tmp_path, where):
+    s = Script(tmp_path, PHASE1_SCRIPT)
+    err = open(s.dir / "stderr.txt", "w+")
+    proc = s.start("--no-stash", env={"SLOW_CONFIGS": "1"} if where == "configs()" else {}, stderr=err)
+    if where == "configs()":
+        wait_until(lambda: (s.dir / "in-configs").exists(), 30, "configs() to be called")
+    else:
+        wait_until(lambda: len(list(s.out("p1").glob("*/*/config.json"))) > 10, 30, "phase 1 to write")
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    err.close()
+    stderr = (s.dir / "stderr.txt").read_text()
+    assert stderr.strip().splitlines()[-1] == "pyexp: interrupted" and "Traceback" not in stderr, stderr
+    assert not s.out("p1").exists() or not list(s.out("p1").iterdir())
