@@ -43,7 +43,11 @@ def sanitize_ref(name: str) -> str:
     return "/".join(parts) or "snapshot"
 
 
-def snapshot(path: Path, ref_name: str, exclude: Sequence[str | os.PathLike[str]] = ()) -> str | None:
+MAX_UNTRACKED_BYTES = 50 * 2**20
+
+
+def snapshot(path: Path, ref_name: str, exclude: Sequence[str | os.PathLike[str]] = (),
+             max_untracked_bytes: int | None = MAX_UNTRACKED_BYTES) -> str | None:
     """Commit the work tree containing ``path`` without touching it; pin it at refs/pyexp/.
 
     Args:
@@ -52,6 +56,9 @@ def snapshot(path: Path, ref_name: str, exclude: Sequence[str | os.PathLike[str]
             git forbids in ref names are replaced by ``_``.
         exclude: Paths (absolute or relative to the work tree) left out of the snapshot, e.g.
             the experiment's output folder when it is not git-ignored.
+        max_untracked_bytes: Untracked files larger than this are left out with a warning
+            naming them (a forgotten dataset or model file should not bloat the repository);
+            None keeps every file. Tracked files are always included.
 
     Returns:
         The commit hash, or None outside a git work tree or when git is not installed. Other
@@ -69,14 +76,14 @@ def snapshot(path: Path, ref_name: str, exclude: Sequence[str | os.PathLike[str]
     if not top:
         return None
     try:
-        return _snapshot(Path(top), sanitize_ref(ref_name), exclude, env)
+        return _snapshot(Path(top), sanitize_ref(ref_name), exclude, env, max_untracked_bytes)
     except (_GitFailed, OSError) as exc:
         warnings.warn(f"pyexp could not snapshot the git state of {top}: {exc}", stacklevel=2)
         return None
 
 
 def _snapshot(top: Path, ref: str, exclude: Sequence[str | os.PathLike[str]],
-              env: dict[str, str]) -> str:
+              env: dict[str, str], max_untracked_bytes: int | None) -> str:
     index = top / _git(["rev-parse", "--git-path", "index"], top, env).strip()
     with tempfile.TemporaryDirectory(prefix="pyexp-git-") as tmp:
         tmp_index = Path(tmp) / "index"
@@ -93,7 +100,14 @@ def _snapshot(top: Path, ref: str, exclude: Sequence[str | os.PathLike[str]],
                     item_path = item_path.resolve().relative_to(top.resolve())
                 except ValueError:
                     continue  # outside the work tree: nothing to exclude
-            pathspec.append(f":(exclude){item_path.as_posix()}")
+            pathspec.append(f":(exclude,literal){item_path.as_posix()}")
+        if max_untracked_bytes is not None:
+            big = _large_untracked(top, genv, max_untracked_bytes, pathspec)
+            if big:
+                warnings.warn(f"pyexp's git snapshot of {top} leaves out {len(big)} untracked "
+                              f"file(s) over {max_untracked_bytes} bytes: {big[:5]}; git-ignore "
+                              "or commit them", stacklevel=3)
+                pathspec += [f":(exclude,literal){name}" for name in big]
         _git(["add", "-A", *pathspec], top, genv)
         tree = _git(["write-tree"], top, genv).strip()
     try:
@@ -112,6 +126,18 @@ def _snapshot(top: Path, ref: str, exclude: Sequence[str | os.PathLike[str]],
     commit = _git(args, top, cenv).strip()
     _git(["update-ref", "-m", "pyexp snapshot", f"refs/pyexp/{ref}", commit], top, env)
     return commit
+
+
+def _large_untracked(top: Path, env: dict[str, str], limit: int, pathspec: list[str]) -> list[str]:
+    names = _git(["ls-files", "-z", "--others", "--exclude-standard", *pathspec], top, env)
+    big = []
+    for name in filter(None, names.split("\0")):
+        try:
+            if (top / name).stat().st_size > limit:
+                big.append(name)
+        except OSError:
+            continue
+    return big
 
 
 def _git(args: list[str], cwd: Path, env: dict[str, str]) -> str:

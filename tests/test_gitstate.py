@@ -147,3 +147,14 @@ def test_no_identity_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     commit = snapshot(repo, "exp/x")  # git may or may not guess an identity; either way a commit
     assert commit is not None
     assert git(repo, "cat-file", "-t", commit).strip() == "commit"
+
+
+def test_large_untracked_files_are_left_out_with_a_warning(repo: Path) -> None:
+    (repo / "model.bin").write_bytes(b"\0" * 5000)
+    (repo / "small.txt").write_text("small\n")
+    with pytest.warns(UserWarning, match=r"leaves out 1 untracked file.*model\.bin"):
+        commit = snapshot(repo, "exp/big", max_untracked_bytes=1000)
+    assert commit is not None
+    files = files_of(repo, commit)
+    assert "small.txt" in files and "model.bin" not in files
+    assert "model.bin" in files_of(repo, snapshot(repo, "exp/all", max_untracked_bytes=None))
