@@ -87,6 +87,8 @@ class ViewerApp:
         self._stale = {1: True, 2: True}
         self._updating = False
         self._user_picked = False
+        self._known_runs: list[str] = []
+        self._seen: dict[str, int] = {}
 
         wanted = [n for v in query.get("run", []) for n in v.split(",") if n]
         self._apply_filters(initial=wanted or None)
@@ -120,7 +122,7 @@ class ViewerApp:
 
     # ----------------------------------------------------------------- selection
     def _apply_filters(self, initial: list[str] | None = None) -> None:
-        runs = self.catalog.runs
+        runs = self._known_runs = self.catalog.runs
         errors = []
         try:
             shown = filter_runs(runs, self.catalog.configs(), self.name_filter.value,
@@ -188,6 +190,7 @@ class ViewerApp:
             f"</span>{html.escape(names[r])}</div>" for r in runs)
         self._colors = colors
         self.scalars.update(runs, colors)
+        self._seen = {r: self.catalog.version(r) for r in runs}
         self._stale = {1: True, 2: True}
         self._render_tab()
         self._show_notice([])
@@ -211,16 +214,25 @@ class ViewerApp:
     # ----------------------------------------------------------------- live updates
     def tick(self) -> None:
         """Look for new runs and new data of the selected runs; redraw what changed."""
-        if self.catalog.refresh_runs():
+        # The catalog is shared by all sessions: compare with what this session has seen,
+        # not with what the refresh calls report (another session may have read it first).
+        self.catalog.refresh_runs()
+        if self.catalog.runs != self._known_runs:
             before = set(self.selector.options)
             self._apply_filters()
             fresh = [r for r in self.selector.options if r not in before]
             if fresh and not self._user_picked:
-                self.selector.value = _default_selection(list(self.selector.options))
+                self._updating = True
+                try:
+                    self.selector.value = _default_selection(list(self.selector.options))
+                finally:
+                    self._updating = False
                 self._on_selection()
         runs = self.selected
-        changed = self.catalog.refresh(runs)
+        self.catalog.refresh(runs)
+        changed = {r for r in runs if self.catalog.version(r) != self._seen.get(r)}
         if changed:
+            self._seen.update((r, self.catalog.version(r)) for r in changed)
             self.scalars.update(runs, self._colors, changed)
             self._stale = {k: True for k in self._stale}
             if self.tabs.active:

@@ -1,0 +1,274 @@
+"""The viewer in a real headless Chromium: one server per module, every request kept offline."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from viewer_helpers import write_run
+
+pytestmark = pytest.mark.browser
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+STAMP = "2024-01-25_14-30-00"
+SHOTS = Path(os.environ.get("PYEXP_VIEWER_SHOTS", "/tmp/pyexp-viewer-shots"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Site:
+    """A served folder: its URL and the folder itself."""
+
+    def __init__(self, root: Path) -> None:
+        from pyexp.viewer import start_background
+
+        self.root = root
+        self.port = free_port()
+        self.proc = start_background(root, port=self.port)
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no system Chromium at /usr/bin/chromium")
+    base = tmp_path_factory.mktemp("viewer")
+    root = base / "out"
+    for i, lr in enumerate((0.1, 0.01)):
+        write_run(root, "mnist", STAMP, f"lr{lr}", {"lr": lr, "model": {"depth": 2 + i}}, figures=True)
+    write_run(root, "mnist", "2024-01-24_09-00-00", "live", {"lr": 0.3}, steps=20)
+    secret = write_run(base / "outside", "secret", STAMP, "hidden", {"lr": 9.0}, steps=5)
+    (root / "mnist" / "escape").symlink_to(secret, target_is_directory=True)
+    empty = base / "empty"
+    empty.mkdir()
+    # Start both servers before waiting on either: their startups overlap.
+    served = [Site(root), Site(empty)]
+    try:
+        yield {"main": served[0], "empty": served[1], "secret": secret}
+    finally:
+        for site in served:
+            site.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(sites: dict[str, Any]) -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def offline_page(browser: Any) -> Any:
+    """A page that refuses (and records) every request not made to the local viewer."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.external = []
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            r.continue_()
+        else:
+            page.external.append(url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.set_default_timeout(20_000)
+    return page
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    page = offline_page(browser)
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def main_page(browser: Any, sites: dict[str, Any]) -> Iterator[Any]:
+    """One page on the main site, shared by the tests that only look and toggle (page loads
+    are the slow part); each test works on its own chart or tab."""
+    page = offline_page(browser)
+    open_viewer(page, sites["main"].url)
+    yield page
+    page.close()
+
+
+def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def open_viewer(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(".pyexp-chart .js-plotly-plot .scatterlayer .trace")
+
+
+def chart(page: Any, title: str) -> Any:
+    return page.locator(".pyexp-scalar").filter(has=page.locator(".gtitle", has_text=title)).first
+
+
+def traces(box: Any) -> list[dict[str, Any]]:
+    return box.locator(".js-plotly-plot").evaluate(
+        "el => el.data.map(t => ({name: t.name, kind: t.meta && t.meta.kind, "
+        "x: Array.from(t.x), y: Array.from(t.y)}))")
+
+
+def deep_text(locator: Any) -> str:
+    """Text of an element including its shadow roots (Panel renders each widget in one)."""
+    return locator.evaluate("""el => { const walk = n => { let s = n.shadowRoot ? walk(n.shadowRoot) : "";
+        for (const c of n.childNodes)
+          s += c.nodeType === 3 ? c.textContent : c.nodeName === "STYLE" ? "" : walk(c);
+        return s; }; return walk(el); }""")
+
+
+def open_tab(page: Any, name: str) -> None:
+    page.locator(".bk-tab", has_text=name).click()
+
+
+# --------------------------------------------------------------------------- scalars
+def test_a_chart_per_tag_with_every_selected_run_and_nothing_from_a_cdn(main_page) -> None:
+    page = main_page
+    titles = sorted(page.locator(".pyexp-chart .gtitle").evaluate_all(
+        "els => els.map(e => e.textContent)"))
+    assert titles == ["loss", "train/acc", "train/lr"]
+    loss = traces(chart(page, "loss"))
+    assert len(loss) == 2 and all(len(t["x"]) == 50 for t in loss)
+    assert sorted(t["name"].split("-")[0] for t in loss) == ["lr0.01", "lr0.1"]
+    assert page.get_by_text("train (2)").count() == 1
+    assert page.get_by_text("ungrouped (1)").count() == 1
+    listed = deep_text(page.locator(".pyexp-runs"))
+    assert f"{STAMP}/lr0.1" in listed and "escape" not in listed  # symlink out of DIR
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "scalars.png"), full_page=True)
+    assert page.external == []
+
+
+def test_log_toggle_flips_the_axis_type(main_page) -> None:
+    page = main_page
+    box = chart(page, "loss")
+    plot = box.locator(".js-plotly-plot")
+    assert plot.evaluate("el => el._fullLayout.yaxis.type") == "linear"
+    box.locator(".pyexp-log input").check()
+    wait_for(lambda: plot.evaluate("el => el._fullLayout.yaxis.type") == "log", "a log y axis")
+    assert chart(page, "train/acc").locator(".js-plotly-plot").evaluate(
+        "el => el._fullLayout.yaxis.type") == "linear"
+    box.locator(".pyexp-log input").uncheck()
+    wait_for(lambda: plot.evaluate("el => el._fullLayout.yaxis.type") == "linear", "linear again")
+
+
+def test_smoothing_adds_a_smoothed_trace_and_fades_the_raw_one(main_page) -> None:
+    page = main_page
+    box = chart(page, "train/acc")
+    before = traces(box)
+    handle = page.locator(".pyexp-smoothing .noUi-handle")
+    handle.focus()
+    handle.press("End")
+    wait_for(lambda: len(traces(box)) == 4, "smoothed traces")
+    after = traces(box)
+    smoothed = [t for t in after if t["kind"] == "smoothed"]
+    raw = [t for t in after if t["kind"] == "raw"]
+    assert len(smoothed) == 2 and [t["y"] for t in raw] == [t["y"] for t in before]
+    assert all(s["y"] != r["y"] for s, r in zip(smoothed, raw))
+    assert box.locator(".js-plotly-plot").evaluate("el => el.data[0].opacity") < 0.5
+
+
+# --------------------------------------------------------------------------- text, figures
+def test_text_slider_changes_the_text(main_page) -> None:
+    page = main_page
+    open_tab(page, "Text")
+    body = page.locator(".pyexp-text-body").first
+    wait_for(lambda: "hello at 40" in body.inner_text(), "the last text")
+    assert page.locator(".pyexp-text-body").count() == 2  # one column per selected run
+    handle = page.locator(".pyexp-text-slider .noUi-handle").first
+    handle.focus()
+    handle.press("Home")
+    wait_for(lambda: "hello at 0" in body.inner_text(), "the first text")
+
+
+def test_static_and_interactive_figures(main_page) -> None:
+    page = main_page
+    open_tab(page, "Figures")
+    image = page.locator(".pyexp-png img").first
+    image.wait_for()
+    wait_for(lambda: image.evaluate("img => img.complete && img.naturalWidth > 100"), "a PNG")
+    canvas = page.locator("canvas.pyexp-mpl-canvas").first
+    canvas.wait_for()
+    root = page.locator(".pyexp-mpl").first
+    wait_for(lambda: int(root.get_attribute("data-frames") or 0) >= 1, "a first frame")
+    frames = int(root.get_attribute("data-frames"))
+    before = canvas.evaluate("c => c.toDataURL()")
+    box = page.locator(".pyexp-mpl canvas").nth(1).bounding_box()
+    page.mouse.move(box["x"] + 150, box["y"] + 150)
+    page.mouse.down()
+    for i in range(1, 8):
+        page.mouse.move(box["x"] + 150 + 12 * i, box["y"] + 150 + 3 * i)
+    page.mouse.up()
+    wait_for(lambda: int(root.get_attribute("data-frames")) > frames, "a rotated frame")
+    wait_for(lambda: canvas.evaluate("c => c.toDataURL()") != before, "a changed image")
+    page.screenshot(path=str(SHOTS / "figures.png"), full_page=True)
+    assert page.external == []
+
+
+# --------------------------------------------------------------------------- live, safety, empty
+def test_live_append_and_new_runs_show_up(sites, page) -> None:
+    from pyexp.log import Logger
+
+    root = sites["main"].root
+    live = next(p for p in (root / "mnist" / "2024-01-24_09-00-00").iterdir())
+    name = live.relative_to(root).as_posix()
+    open_viewer(page, sites["main"].url + f"?run={name}")
+    box = chart(page, "loss")
+    assert max(traces(box)[0]["x"]) == 19
+    with Logger(live) as logger:
+        for it in range(20, 40):
+            logger.set_global_it(it)
+            logger.add_scalar("loss", 0.1)
+    wait_for(lambda: max(traces(box)[0]["x"]) == 39, "the appended points")
+    write_run(root, "mnist", "2024-01-26_00-00-00", "fresh", {"lr": 0.2}, steps=3)
+    runs = page.locator(".pyexp-runs select")
+    wait_for(lambda: "fresh" in runs.inner_text(), "the new run in the list")
+
+
+def test_a_run_outside_dir_is_refused(sites, page) -> None:
+    secret = sites["secret"]
+    rel = os.path.relpath(secret, sites["main"].root)
+    page.goto(sites["main"].url + f"?run={rel}&run=mnist/escape&run={secret}")
+    notice = page.locator(".pyexp-notice")
+    wait_for(lambda: deep_text(notice).count("refused") == 3, "three refusals")
+    assert "outside the served folder" in deep_text(notice)
+    listed = deep_text(page.locator(".pyexp-runs"))
+    assert "lr0.1" in listed and "hidden" not in listed
+    assert page.locator(".pyexp-chart .js-plotly-plot .trace").count() == 0
+
+
+def test_empty_dir_says_so(sites, page) -> None:
+    page.goto(sites["empty"].url)
+    notice = page.locator(".pyexp-notice")
+    notice.wait_for()
+    assert "No runs found under" in deep_text(notice)
+    assert str(sites["empty"].root.resolve()) in deep_text(notice)
