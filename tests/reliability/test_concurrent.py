@@ -119,3 +119,66 @@ def test_a_claim_left_by_a_killed_runner_is_taken_over(tmp_path):
     assert second.returncode == 0, second.stderr
     assert f"DONE {N + 1} OF {N + 1}" in second.stdout
     _all_done_once(s, ts, reran=("long",))
+
+
+CHAOS_SCRIPT = '''
+import os, pathlib, time
+import pyexp
+
+HERE = pathlib.Path(__file__).parent
+
+@pyexp.experiment(name="x")
+def exp(config):
+    with open(HERE / "pids.txt", "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    token = f"{os.getpid()}-{time.time_ns()}"
+    with open(HERE / "starts.txt", "a") as f:
+        f.write(f"{config.name} {token}\\n")
+    time.sleep(config.ms / 1000)
+    return token
+
+@exp.configs
+def configs():
+    return [{"name": f"c{i:02d}", "ms": 300 if i % 5 == 0 else 10 + i % 3 * 20} for i in range(40)]
+
+if __name__ == "__main__":
+    exp.run()
+'''
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_several_runners_killed_and_restarted_at_random_still_run_each_config_once(tmp_path, seed):
+    import random
+    import time
+
+    rng = random.Random(seed)
+    s = Script(tmp_path, CHAOS_SCRIPT)
+    assert s.run("--filter", "^$", "--no-stash").returncode == 0
+    (run,) = s.runs("x")
+    executors = ["fork", "subprocess", "inline"]
+
+    def start(i: int) -> subprocess.Popen:
+        return s.start("--executor", executors[i % 3], "-j", "2", f"--continue={run.name}",
+                       stderr=subprocess.DEVNULL)
+
+    procs = [start(i) for i in range(3)]
+    kills = 0
+    for round_ in range(8):
+        time.sleep(rng.uniform(0.1, 0.5))
+        victim = rng.randrange(3)
+        if procs[victim].poll() is None:
+            os.kill(procs[victim].pid, signal.SIGKILL)
+            kills += 1
+        procs[victim].wait(timeout=30)
+        procs[victim] = start(round_)
+    for proc in procs:
+        assert proc.wait(timeout=120) in (0,), "a runner failed"
+    assert_all_dead(read_pids(s.dir / "pids.txt"))
+    starts = [line.split() for line in (s.dir / "starts.txt").read_text().splitlines()]
+    for name, folder in s.config_dirs(run).items():
+        outcome = outcome_of(folder)
+        assert outcome is not None and outcome.ok, (name, outcome)
+        mine = [token for n, token in starts if n == name]
+        assert outcome.result == mine[-1], f"{name} started again after its result was stored: {mine}"
+    print(f"FAULTS chaos seed={seed}: {kills} kills of 3 concurrent runners, "
+          f"{len(starts) - 40} interrupted runs redone, 0 results lost")
