@@ -10,10 +10,11 @@ from typing import Any
 from ._constants import EVENTS_FILE, FIGURE, FORMAT_VERSION, TEXT
 
 
-def link_tensorboard(log_dir: Path) -> Path | None:
+def link_tensorboard(log_dir: Path) -> Path:
     """Give ``log_dir/events.pb`` an ``events.out.tfevents.*`` name TensorBoard looks for.
 
-    Returns the alias (existing or new), or None when there is no events.pb yet.
+    The alias is a hard link (a symlink where hard links fail), so it follows every append.
+    Returns the alias, existing or new; an empty events.pb is created if there is none yet.
     """
     import socket
 

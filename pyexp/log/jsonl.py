@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,9 @@ class JsonlSource:
                     continue
                 if self._dir_mtimes.get(folder) == mtime:
                     continue
-                self._dir_mtimes[folder] = mtime
+                if time.time_ns() - mtime > 2_000_000_000:
+                    # Old enough that a coarse-grained mtime cannot hide a later change.
+                    self._dir_mtimes[folder] = mtime
                 for child in folder.iterdir():
                     if child.suffix != ".cpkl" or child.name.startswith("."):
                         continue

@@ -21,8 +21,7 @@ def link_all(root: Path) -> list[Path]:
     reader = LogReader(root)
     runs = [root] if reader.is_run else []
     runs += [root / name for name in reader.runs]
-    return [alias for run in runs if (run / EVENTS_FILE).exists()
-            for alias in [link_tensorboard(run)] if alias is not None]
+    return [link_tensorboard(run) for run in runs if (run / EVENTS_FILE).exists()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -227,3 +227,22 @@ def test_a_crashed_jsonl_line_is_cut_before_appending(tmp_path: Path) -> None:
         reader = LogReader(tmp_path)
         assert reader.load_scalars("x") == [(0, 0.0), (1, 1.0), (5, 5.0)]
         assert [it for it, _ in reader.load_text("t")] == [0, 1, 5]
+
+
+@pytest.mark.parametrize("use_protobuf", [True, False], ids=["protobuf", "jsonl"])
+def test_refresh_picks_up_new_checkpoints_and_text(tmp_path: Path, use_protobuf: bool) -> None:
+    logger = Logger(tmp_path, use_protobuf=use_protobuf)
+    logger.add_checkpoint("state", 0)
+    logger.flush()
+    reader = LogReader(tmp_path)
+    assert reader.checkpoint_iterations("state") == [0]
+    assert reader.refresh() is False
+    for it in (1, 2):
+        logger.set_global_it(it)
+        logger.add_checkpoint("state", it)
+        logger.add_text("note", f"n{it}")
+        logger.flush()
+        assert reader.refresh() is True
+        assert reader.checkpoint_iterations("state") == list(range(it + 1))
+        assert reader["state"] == (it, it) and reader["note"] == (it, f"n{it}")
+    logger.close()
