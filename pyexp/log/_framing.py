@@ -123,7 +123,7 @@ def encode_text(tag: str, text: str) -> bytes:
     """A text-plugin ``Summary.value`` field: DT_STRING scalar tensor with plugin_name "text"."""
     tag_b = tag.encode("utf-8")
     tensor = b"\x08\x07" + _len_field(0x42, text.encode("utf-8", "surrogatepass"))
-    value = _len_field(0x0A, tag_b) + _TEXT_METADATA + _len_field(0x42, tensor)
+    value = _len_field(0x0A, tag_b) + _len_field(0x42, tensor) + _TEXT_METADATA  # field order
     return _len_field(0x0A, value)
 
 

@@ -68,3 +68,23 @@ def test_crc32c_fallback_matches_google_crc32c(tmp_path: Path, monkeypatch: pyte
             logger.set_global_it(it)
             logger.add_scalar("x", it)
     assert LogReader(tmp_path).load_scalars("x") == [(i, float(i)) for i in range(20)]
+
+
+@pytest.mark.parametrize("step", [0, 1, 127, 128, 2**40, -5])
+def test_hand_encoded_events_equal_protobuf_serialization(step: int) -> None:
+    from pyexp.log import _framing
+    from pyexp.log import events_pb2 as pb
+
+    encoder = _framing.ScalarEncoder()
+    tags = ["loss", "ü/" + "x" * 200, "a"]
+    data = _framing.encode_event(1234.5, step, [encoder.encode(t, k + 0.25) for k, t in enumerate(tags)]
+                                 + [_framing.encode_text("note", "hé\nllo"), encoder.encode("big", 1e300)])
+    ref = pb.Event(wall_time=1234.5, step=step)
+    for k, tag in enumerate(tags):
+        ref.summary.value.add(tag=tag, simple_value=k + 0.25)
+    text = ref.summary.value.add(tag="note")
+    text.tensor.dtype = 7
+    text.tensor.string_val.append("hé\nllo".encode())
+    text.metadata.plugin_data.plugin_name = "text"
+    ref.summary.value.add(tag="big", simple_value=float("inf"))
+    assert data == ref.SerializeToString()
