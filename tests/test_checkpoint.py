@@ -21,8 +21,7 @@ EXECUTORS = ["inline", "subprocess", "fork"]
 CLASS_SCRIPT = '''
 import os, pathlib
 import cloudpickle
-from pyexp.checkpoint import Experiment, chkpt
-from pyexp.sweep import sweep
+from pyexp import Experiment, chkpt, sweep
 
 HERE = pathlib.Path(__file__).parent
 
@@ -245,7 +244,7 @@ def test_spec_checkpoints_example(script):
 FUNCTION_SCRIPT = '''
 import os, pathlib
 import pyexp
-from pyexp.checkpoint import chkpt
+from pyexp import chkpt
 
 HERE = pathlib.Path(__file__).parent
 
@@ -320,7 +319,7 @@ def test_chkpt_on_helper_functions_in_decorator_api(script, executor):
 
 UNPICKLABLE_SCRIPT = '''
 import os, threading
-from pyexp.checkpoint import Experiment, chkpt
+from pyexp import Experiment, chkpt
 
 
 class Locky(Experiment, name="lock", executor=os.environ.get("EXECUTOR", "subprocess")):
@@ -390,9 +389,8 @@ def test_list_shows_checkpoints_of_unfinished_configs(script):
 
 
 def test_instance_by_hand_and_decorator_errors(tmp_path):
-    from pyexp.checkpoint import Experiment, chkpt
+    from pyexp import Experiment, ExperimentRunner, chkpt
     from pyexp.errors import CheckpointError, ConfigError
-    from pyexp.runner import ExperimentRunner
 
     with pytest.raises(CheckpointError, match=r"@chkpt\(retry=3\)"):
         chkpt(3)
@@ -442,7 +440,7 @@ def test_instance_by_hand_and_decorator_errors(tmp_path):
 
 
 LOGGER_SCRIPT = '''
-from pyexp.checkpoint import Experiment, chkpt
+from pyexp import Experiment, chkpt
 
 
 class Logged(Experiment, name="logged", executor="fork"):
@@ -480,7 +478,7 @@ def test_logger_while_running_and_log_reader_in_the_report(script):
 
 
 def test_repeated_and_nested_method_calls_resume_in_order(tmp_path):
-    from pyexp.checkpoint import Experiment, chkpt
+    from pyexp import Experiment, chkpt
 
     ran = []
 
