@@ -91,15 +91,26 @@ def start_tee(source: IO[bytes], log_path: Path) -> threading.Thread:
     """Copy a child's output pipe to its log and to our stdout (``-s``); never blocks the child."""
 
     def pump() -> None:
-        out = getattr(sys.stdout, "buffer", None)
-        with open(log_path, "wb") as log:
+        # Keep draining the pipe whatever happens to the log (disk full) or the terminal (closed,
+        # e.g. `| head`): a child blocked on a full pipe would hang the sweep.
+        log = open(log_path, "wb")
+        sinks = [log, getattr(sys.stdout, "buffer", None)]
+        try:
             for chunk in iter(lambda: source.read1(65536), b""):
-                log.write(chunk)
-                log.flush()
-                if out is not None:
-                    out.write(chunk)
-                    out.flush()
-        source.close()
+                for i, sink in enumerate(sinks):
+                    if sink is None:
+                        continue
+                    try:
+                        sink.write(chunk)
+                        sink.flush()
+                    except (OSError, ValueError):
+                        sinks[i] = None
+        finally:
+            source.close()
+            try:
+                log.close()
+            except OSError:
+                pass
 
     thread = threading.Thread(target=pump, daemon=True, name="pyexp-tee")
     thread.start()

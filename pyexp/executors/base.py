@@ -109,17 +109,28 @@ def redirect_output(log_path: Path, tee: bool) -> Iterator[None]:
 
 
 class _Tee:
-    def __init__(self, *streams: Any):
-        self._streams = streams
+    """Writes to the log and the terminal; a terminal that goes away (``| head``) is dropped."""
+
+    def __init__(self, log: Any, terminal: Any):
+        self._log = log
+        self._terminal = terminal
 
     def write(self, s: str) -> int:
-        for stream in self._streams:
-            stream.write(s)
+        self._log.write(s)
+        if self._terminal is not None:
+            try:
+                self._terminal.write(s)
+            except (OSError, ValueError):
+                self._terminal = None
         return len(s)
 
     def flush(self) -> None:
-        for stream in self._streams:
-            stream.flush()
+        self._log.flush()
+        if self._terminal is not None:
+            try:
+                self._terminal.flush()
+            except (OSError, ValueError):
+                self._terminal = None
 
     def isatty(self) -> bool:
         return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from collections import Counter
 
@@ -121,3 +123,54 @@ def test_each_fault_is_an_error_result_and_continue_reruns_only_those(tmp_path, 
     for name, count in calls.items():
         assert count == (2 if name in EXPECTED and name in faults else 1), (name, calls)
     assert all(outcome.ok for outcome in _outcomes(s).values())
+
+
+LOUD_SCRIPT = '''
+import pathlib, sys
+import pyexp
+
+HERE = pathlib.Path(__file__).parent
+
+@pyexp.experiment(name="loud")
+def exp(config):
+    for _ in range(200):
+        sys.stdout.write("y" * 10000 + "\\n")  # 2 MB: far more than a pipe holds
+    sys.stdout.flush()
+    (HERE / f"finished-{config.name}").touch()
+    return config.name
+
+@exp.configs
+def configs():
+    return [{"name": "a"}, {"name": "b"}]
+
+if __name__ == "__main__":
+    exp.run()
+'''
+
+
+@pytest.mark.parametrize("executor", ["fork", "subprocess", "inline"])
+def test_live_output_into_a_closed_pipe_does_not_hang_the_sweep(tmp_path, executor):
+    """``python main.py -s | head -1``: once head exits, nobody reads pyexp's stdout."""
+    import sys
+
+    from _faults import clean_env
+
+    s = Script(tmp_path, LOUD_SCRIPT)
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, str(s.path), "-s", "--executor", executor, "--no-stash"],
+                            cwd=s.dir, env=clean_env(), stdin=subprocess.DEVNULL, stdout=reader.stdin,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    reader.stdin.close()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the sweep hung on a closed output pipe")
+    finally:
+        reader.wait(timeout=10)
+        proc.stderr.close()
+    (run,) = s.runs("loud")
+    for name, folder in s.config_dirs(run).items():
+        outcome = outcome_of(folder)
+        assert outcome is not None and outcome.ok, (name, outcome)
+        assert (folder / "log.out").stat().st_size >= 2_000_000  # the log still has everything
