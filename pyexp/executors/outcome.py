@@ -173,10 +173,17 @@ def read_outcome(path: Path) -> Outcome | None:
                 body = f.read()
                 if len(body) != first["size"] or zlib.crc32(body) != first.get("crc"):
                     raise EOFError("file is truncated or damaged (size/checksum mismatch)")
-                return Outcome.from_record(pickle.loads(body))
-            return Outcome.from_record(first)
+            else:
+                return Outcome.from_record(first)
         except Exception as exc:  # noqa: BLE001
             raise _corrupt(path, exc) from exc
+    try:
+        return Outcome.from_record(pickle.loads(body))
+    except Exception as exc:  # noqa: BLE001 - the bytes are intact: the code they need is not
+        raise StoreError(
+            f"{path}: the stored result is intact but cannot be loaded ({describe_exception(exc)}); "
+            "make the modules and classes it uses importable here, as they were when it ran"
+        ) from exc
 
 
 def run_task(task: "Task", call: Callable[[Callable[[Any], Any]], Any] | None = None) -> Outcome:

@@ -137,3 +137,33 @@ def test_a_damaged_runs_json_is_a_one_line_error(tmp_path, damage):
     # A fresh run is not disturbed by the broken one.
     assert s.run("--no-stash").returncode == 0
     assert _calls(s) == Counter("abcd" * 2)
+
+
+def test_an_intact_result_whose_class_is_gone_says_so(tmp_path):
+    (tmp_path / "shapes.py").write_text("class Square:\n    side = 2\n")
+    s = Script(tmp_path, '''
+        import pyexp
+
+        @pyexp.experiment(name="g", executor="subprocess")
+        def exp(config):
+            from shapes import Square
+            return Square()
+
+        @exp.configs
+        def configs():
+            return [{"name": "sq"}]
+
+        @exp.report
+        def report(results, report_dir):
+            r = results[0]
+            print("RESULT", r.result, "|", r.error)
+
+        if __name__ == "__main__":
+            exp.run()
+    ''')
+    assert s.run("--no-stash").returncode == 0
+    (tmp_path / "shapes.py").rename(tmp_path / "renamed.py")
+    proc = s.run("--report")
+    assert proc.returncode == 0, proc.stderr
+    assert "RESULT None | " in proc.stdout
+    assert "intact but cannot be loaded (ModuleNotFoundError: No module named 'shapes')" in proc.stdout
