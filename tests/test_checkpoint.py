@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clean_env, count_calls
+from pyexp_testing import clean_env, count_calls
 
 EXECUTORS = ["inline", "subprocess", "fork"]
 

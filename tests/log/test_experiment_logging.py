@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import clean_env
+from pyexp_testing import clean_env
 
 SCRIPT = '''
 import json, os

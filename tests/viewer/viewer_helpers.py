@@ -1,6 +1,6 @@
 """Helpers for the viewer tests: realistic experiment folders written with the real Logger.
 
-Not a conftest.py: tests elsewhere do ``from conftest import ...`` and must get the top one.
+Not a conftest.py: tests elsewhere do ``from pyexp_testing import ...`` and must get the top one.
 """
 
 from __future__ import annotations
