@@ -31,6 +31,15 @@ def exp(config):
         os._exit(3)
     if fault == "memory":
         return bytearray(1 << 60)
+    if fault == "realmemory":  # really run out: address space capped 300 MB above what we use
+        import resource
+        used = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (used + (300 << 20), resource.RLIM_INFINITY))
+        hog = []
+        while True:
+            hog.append(bytearray(8 << 20))
+    if fault == "sigkill":  # as the kernel's OOM killer would
+        os.kill(os.getpid(), 9)
     if fault == "unpicklable":
         return {"lock": threading.Lock()}
     if fault == "sysexit":
@@ -48,15 +57,16 @@ def exp(config):
 
 @exp.configs
 def configs():
-    names = ["before", "exception", "segfault", "exit3", "memory", "unpicklable", "sysexit",
-             "grandchild", "stdout", "after"]
+    names = ["before", "exception", "segfault", "exit3", "memory", "realmemory", "sigkill", "unpicklable",
+             "sysexit", "grandchild", "stdout", "after"]
     return [{"name": n} for n in names]
 
 if __name__ == "__main__":
     exp.run()
 '''
 
-ALL = ["exception", "segfault", "exit3", "memory", "unpicklable", "sysexit", "grandchild", "stdout"]
+ALL = ["exception", "segfault", "exit3", "memory", "realmemory", "sigkill", "unpicklable", "sysexit",
+       "grandchild", "stdout"]
 # In-process execution has no isolation: only faults that raise can be survived there.
 INLINE = ["exception", "memory", "unpicklable", "sysexit"]
 
@@ -65,6 +75,8 @@ EXPECTED = {
     "segfault": "killed by SIGSEGV (signal 11)",
     "exit3": "worker exited with code 3 before reporting a result",
     "memory": "MemoryError",
+    "realmemory": "MemoryError",
+    "sigkill": "killed by SIGKILL (signal 9)",
     "unpicklable": "could not be pickled",
     "sysexit": "SystemExit: 0",
 }
