@@ -28,6 +28,7 @@ import os
 import queue
 import threading
 import time
+from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -62,6 +63,7 @@ class State:
     dirs: list[str] = field(default_factory=list)  # runs.json order
     values: list[dict[str, Any]] = field(default_factory=list)  # per dir: name + overrides
     known: set[str] = field(default_factory=set)
+    bases: dict[tuple[str, ...], Any] = field(default_factory=dict)  # group choices -> composed config
 
 
 def setup(params: dict[str, Any], config: DictConfig) -> State:
@@ -134,7 +136,8 @@ class HydraJob:
     everything it holds is cloudpickled for the subprocess and Ray executors.
     """
 
-    def __init__(self, launcher: PyexpLauncher, overrides: list[str], idx: int, out: Path):
+    def __init__(self, launcher: PyexpLauncher, overrides: list[str], idx: int, out: Path, base: Any,
+                 value_overrides: list[Any], app_overrides: list[Any]):
         from hydra.core.singleton import Singleton
 
         self.hydra_context = launcher.hydra_context
@@ -143,6 +146,9 @@ class HydraJob:
         self.overrides = overrides
         self.idx = idx
         self.out = out
+        self.base = base  # composed for this job's group choices, shared by the jobs that made them
+        self.value_overrides = value_overrides
+        self.app_overrides = app_overrides
         self.resolvers = launcher._state.resolvers
         self.singletons = Singleton.get_state()
         self.pid = os.getpid()
@@ -150,10 +156,11 @@ class HydraJob:
     def __call__(self, _config: Any) -> "Returned":
         from hydra.core.utils import run_job
 
-        if os.getpid() != self.pid:
+        in_parent = os.getpid() == self.pid
+        if not in_parent:
             self._enter_worker()
         setup_globals()
-        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.master, list(self.overrides))
+        sweep_config = self._sweep_config(copy=in_parent)
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = self.idx
             sweep_config.hydra.job.num = self.idx
@@ -163,6 +170,28 @@ class HydraJob:
             hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
             job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
         ))
+
+    def _sweep_config(self, copy: bool) -> DictConfig:
+        """What Hydra's ``load_sweep_config`` returns, from the shared base instead of a new compose.
+
+        The same steps as Hydra's ``_load_configuration_impl`` after composition: value
+        overrides applied by Hydra's own function, the task override list in order, and
+        ``override_dirname`` from all of the job's app overrides.
+        """
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+
+        # A forked child or an unpickled copy owns its base; only in-process runs must copy it.
+        cfg = deepcopy(self.base) if copy else self.base
+        ConfigLoaderImpl._apply_overrides_to_config(self.value_overrides, cfg)
+        with open_dict(cfg.hydra):
+            cfg.hydra.overrides.task = [o.input_line for o in self.app_overrides]
+            dirname_cfg = cfg.hydra.job.config.override_dirname
+            cfg.hydra.job.override_dirname = get_overrides_dirname(
+                overrides=self.app_overrides, kv_sep=dirname_cfg.kv_sep, item_sep=dirname_cfg.item_sep,
+                exclude_keys=dirname_cfg.exclude_keys,
+            )
+        OmegaConf.copy_cache(from_config=self.master, to_config=cfg)
+        return cfg
 
     def _enter_worker(self) -> None:
         """In another process: restore Hydra's singletons and the app's resolvers."""
@@ -291,8 +320,9 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
         out.mkdir(parents=True, exist_ok=True)
         # A placeholder until the worker writes the composed config: the job is listed even if it dies.
         atomic_write_bytes(out / CONFIG_FILE, dump_json({"name": name, "overrides": overrides, "out": str(out)}))
-        task = Task(fn=HydraJob(launcher, overrides, idx, out), config={"name": name, "out": out}, name=name,
-                    out=out, capture=state.capture)
+        base, values, app = _base_for(launcher, overrides)
+        task = Task(fn=HydraJob(launcher, overrides, idx, out, base, values, app),
+                    config={"name": name, "out": out}, name=name, out=out, capture=state.capture)
         todo.append((n, task, overrides))
     _write_manifest(state, launcher)
 
@@ -305,6 +335,38 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
             executor.close()
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return [r for r in results if r is not None]
+
+
+def _base_for(launcher: PyexpLauncher, overrides: list[str]) -> tuple[DictConfig, list[Any], list[Any]]:
+    """The composed config of this job's group choices (cached), and its value/app overrides.
+
+    Hydra composes from the group overrides alone and applies the value overrides
+    after composition; we do the same, but compose each group combination once.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+
+    state: State = launcher._state
+    loader = launcher.hydra_context.config_loader
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    groups, values = [], []
+    for override in parsed:
+        is_group = loader.repository.group_exists(override.key_or_group)
+        if is_group and not isinstance(override.value(), dict):
+            groups.append(override.input_line)
+        else:
+            values.append(override)
+    key = tuple(groups)
+    base = state.bases.get(key)
+    if base is None:
+        master = launcher.config
+        base = loader.load_configuration(
+            config_name=master.hydra.job.config_name,
+            overrides=list(OmegaConf.to_container(master.hydra.overrides.hydra)) + groups, run_mode=RunMode.RUN,
+        )
+        state.bases[key] = base
+    app = [o for o in parsed if not o.is_hydra_override()]
+    return base, values, app
 
 
 def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int) -> Any:

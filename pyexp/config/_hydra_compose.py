@@ -38,6 +38,11 @@ class Composer:
                     f"config_name {self.config_name!r}: {self.config_dir / (stem + '.yaml')} does not "
                     "exist; create it or fix config_name"
                 )
+        from hydra.version import VersionBase
+
+        # initialize_config_dir sets Hydra's process-wide version base; put it back on exit so a
+        # @hydra.main app run later in this process keeps its own defaults.
+        self._version_base = VersionBase.instance().getbase()
         self._init = initialize_config_dir(
             config_dir=str(self.config_dir.resolve()), version_base=None,
             job_name=(self.config_name or "app").removesuffix(".yaml"),
@@ -48,8 +53,11 @@ class Composer:
 
     def __exit__(self, *exc: Any) -> None:
         if self._init is not None:
+            from hydra.version import VersionBase
+
             self._init.__exit__(*exc)
             self._init = None
+            VersionBase.instance().version_base = self._version_base
 
     def is_group(self, override: Any) -> bool:
         """Whether ``override`` picks a config group option (``model=mlp``) rather than a value."""

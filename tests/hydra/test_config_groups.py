@@ -116,3 +116,13 @@ def test_experiment_script_sweeps_groups_from_the_command_line(script, conf: Pat
     assert info["shape"] == [1, 2, 2] and info["axes"] == ["configs", "model", "lr"]
     assert info["types"] == ["MLP", "MLP", "CNN", "CNN"]
     assert info["cnn"] == ["exp_model=cnn_lr=0.1", "exp_model=cnn_lr=0.2"]
+
+
+def test_composing_leaves_hydras_process_state_alone(conf: Path) -> None:
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.version import VersionBase
+
+    before = VersionBase.instance().getbase()
+    generate(None, overrides=["model=cnn"], multirun=False, config_dir=conf, config_name="config")
+    assert VersionBase.instance().getbase() is before  # a later @hydra.main keeps its defaults
+    assert not GlobalHydra.instance().is_initialized()
