@@ -191,3 +191,43 @@ def test_a_child_whose_runner_died_does_not_store_a_failure_it_caused(tmp_path, 
     assert outcome is None or outcome.ok, outcome.error
     done = s.run("--executor", executor, "--continue", env={"FAST": "1"})
     assert done.returncode == 0 and outcome_of(folder).ok
+
+
+PHASE1_SCRIPT = '''
+import pyexp
+
+@pyexp.experiment(name="g", executor="inline")
+def exp(config):
+    return config.i
+
+@exp.configs
+def configs():
+    return [{"name": f"c{i}", "i": i, "pad": "p" * 200} for i in range(3000)]
+
+if __name__ == "__main__":
+    exp.run()
+'''
+
+
+def test_kill9_while_generating_configs_never_leaves_a_run_that_looks_complete(tmp_path):
+    rng = random.Random(21)
+    s = Script(tmp_path, PHASE1_SCRIPT)
+    root = s.out("g")
+    for _ in range(3):
+        proc = s.start("--no-stash", "--filter", "^$")
+        wait_until(lambda: len(list(root.glob("*/*/config.json"))) > rng.randint(1, 1000) or proc.poll() is not None,
+                   60, "phase 1 to write configs")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stderr.close()
+    for folder in root.iterdir():
+        # Killed before runs.json: ignored. Whatever it holds was written whole.
+        assert not (folder / "runs.json").exists()
+        for cfg in folder.glob("*/config.json"):
+            json.loads(cfg.read_text())
+    listing = s.run("--list")
+    assert listing.returncode == 0 and "no runs" in listing.stdout
+    proc = s.run("--continue")
+    assert proc.returncode == 1 and "no runs of this experiment" in proc.stderr
+    assert s.run("--no-stash", "--filter", "^c1$").returncode == 0
+    assert len(s.runs("g")) == 1
