@@ -19,7 +19,7 @@ _F32 = struct.Struct("<f")
 _F64 = struct.Struct("<d")
 HEADER_SIZE = 12
 FOOTER_SIZE = 4
-_MASK_DELTA = 0xA282EAD8
+MASK_DELTA = _MASK_DELTA = 0xA282EAD8
 _INF32 = _F32.pack(math.inf)
 _NINF32 = _F32.pack(-math.inf)
 
@@ -56,6 +56,14 @@ def _resolve_crc32c() -> Callable[[bytes], int]:
 
 
 _crc_impl: Callable[[bytes], int] | None = None
+
+
+def crc_function() -> Callable[[bytes], int]:
+    """The CRC-32C implementation in use (google_crc32c's when installed)."""
+    global _crc_impl
+    if _crc_impl is None:
+        _crc_impl = _resolve_crc32c()
+    return _crc_impl
 
 
 def crc32c(data: bytes) -> int:
@@ -136,49 +144,7 @@ def encode_event(wall_time: float, step: int, summary_fields: Iterable[bytes]) -
     return head + b"\x2a" + varint(len(summary)) + summary
 
 
-def scan(buf: bytes, pos: int, end: int,
-         on_corrupt: Callable[[int, str], None]) -> tuple[list[tuple[int, bytes]], int]:
-    """Split ``buf[pos:end]`` into whole, CRC-checked records.
-
-    Returns ``([(offset, data), ...], next_pos)`` where ``next_pos`` is where an incomplete tail
-    starts (read again when more bytes arrive). A record whose header or data fails its CRC is
-    reported through ``on_corrupt(offset, why)`` and skipped: after a bad data CRC the (valid)
-    length is trusted; after a bad header the next valid record is searched byte by byte.
-    """
-    view = buf
-    unpack_header = _HEADER.unpack_from
-    unpack_u32 = _U32.unpack_from
-    crc = crc32c
-    if _crc_impl is None:
-        crc(b"")
-    crc = _crc_impl  # type: ignore[assignment]
-    records: list[tuple[int, bytes]] = []
-    append = records.append
-    while end - pos >= HEADER_SIZE:
-        length, length_crc = unpack_header(view, pos)
-        raw = crc(view[pos:pos + 8])
-        if (((raw >> 15) | (raw << 17)) + _MASK_DELTA) & 0xFFFFFFFF != length_crc:
-            found = _resync(view, pos + 1, end)
-            on_corrupt(pos, "bad length checksum")
-            if found is None:
-                # Nothing valid after it yet: resume here, a record may still be arriving.
-                return records, pos
-            pos = found
-            continue
-        stop = pos + HEADER_SIZE + length
-        if stop + FOOTER_SIZE > end:
-            break
-        data = view[pos + HEADER_SIZE:stop]
-        raw = crc(data)
-        if (((raw >> 15) | (raw << 17)) + _MASK_DELTA) & 0xFFFFFFFF != unpack_u32(view, stop)[0]:
-            on_corrupt(pos, "bad data checksum")
-        else:
-            append((pos, data))
-        pos = stop + FOOTER_SIZE
-    return records, pos
-
-
-def _resync(view: bytes, pos: int, end: int) -> int | None:
+def resync(view: bytes, pos: int, end: int) -> int | None:
     """Offset of the next record whose header and data checksums both hold, or None."""
     unpack_header = _HEADER.unpack_from
     while end - pos >= HEADER_SIZE + FOOTER_SIZE:

@@ -18,6 +18,8 @@ from . import _framing
 
 _F32 = struct.Struct("<f").unpack_from
 _F64 = struct.Struct("<d").unpack_from
+_HEADER = struct.Struct("<QI").unpack_from
+_U32 = struct.Struct("<I").unpack_from
 
 
 class LogRewritten(Exception):
@@ -47,8 +49,10 @@ class ProtobufSource:
         self._head = b""
         self._warned: set[int] = set()
         self._tags: dict[bytes, Any] = {}
-        # summary length -> (unpack, prefixes, column appenders) of a scalars-only event
-        self._layouts: dict[int, tuple[Any, tuple[bytes, ...], tuple[Any, ...]]] = {}
+        # summary length -> (unpack, prefixes, column appenders, the appenders if only one) of a
+        # scalars-only event
+        self._layouts: dict[int, tuple[Any, ...]] = {}
+        self._header_crcs: dict[int, int] = {}  # record length -> its header's checksum
 
     def refresh(self, index: Any) -> bool:
         try:
@@ -62,12 +66,91 @@ class ProtobufSource:
             return False
         if len(buf) < _framing.HEADER_SIZE:
             return False
-        base = self.offset
-        records, pos = _framing.scan(buf, 0, len(buf), lambda off, why: self._warn(base + off, why))
-        self.offset = base + pos
-        for offset, data in records:
-            self._ingest(index, base + offset, data)
-        return bool(records)
+        count, pos = self._scan(index, buf, self.offset)
+        self.offset += pos
+        return count > 0
+
+    def _scan(self, index: Any, buf: bytes, base: int) -> tuple[int, int]:
+        """Feed every whole, CRC-checked record of ``buf`` to the index.
+
+        Returns ``(records read, where the incomplete tail starts)``. A record failing its data
+        checksum is skipped with a warning (its length, whose own checksum held, is trusted);
+        after a bad length checksum the next valid record is searched byte by byte. Events that
+        repeat a known scalar layout are decoded right here (the common case, kept inline
+        because a function call per record would cost as much as the decoding).
+        """
+        unpack_header = _HEADER
+        unpack_u32 = _U32
+        crc = _framing.crc_function()
+        header_ok = self._header_crcs
+        layouts = self._layouts
+        add_iteration = index.iterations.add
+        ingest = self._ingest
+        mask_delta = _framing.MASK_DELTA
+        end = len(buf)
+        pos = 0
+        count = 0
+        while end - pos >= 12:
+            length, length_crc = unpack_header(buf, pos)
+            if header_ok.get(length) != length_crc:
+                raw = crc(buf[pos:pos + 8])
+                if (((raw >> 15) | (raw << 17)) + mask_delta) & 0xFFFFFFFF != length_crc:
+                    found = _framing.resync(buf, pos + 1, end)
+                    self._warn(base + pos, "bad length checksum")
+                    if found is None:
+                        return count, pos  # resume here: a record may still be arriving
+                    pos = found
+                    continue
+                if len(header_ok) < 65536:
+                    header_ok[length] = length_crc
+            stop = pos + 12 + length
+            if stop + 4 > end:
+                break
+            data = buf[pos + 12:stop]
+            raw = crc(data)
+            if (((raw >> 15) | (raw << 17)) + mask_delta) & 0xFFFFFFFF != unpack_u32(buf, stop)[0]:
+                self._warn(base + pos, "bad data checksum")
+                pos = stop + 4
+                continue
+            count += 1
+            if length > 12 and data[0] == 0x09:
+                if data[9] != 0x10:
+                    step, head = 0, 9
+                elif data[10] < 0x80:
+                    step, head = data[10], 11
+                elif data[11] < 0x80:
+                    step, head = (data[10] & 0x7F) | data[11] << 7, 12
+                elif data[12] < 0x80:
+                    step, head = (data[10] & 0x7F) | (data[11] & 0x7F) << 7 | data[12] << 14, 13
+                else:
+                    step, head = -1, 0
+                layout = layouts.get(length - head) if head else None
+                if layout is not None:
+                    # Same tags as an earlier event: one struct call decodes every value, and
+                    # the unpacked prefixes (summary header, keys, lengths, tag bytes) must
+                    # match byte for byte, so this is that event with other numbers.
+                    unpack, prefixes, appenders, single = layout
+                    fields = unpack(data, head)
+                    if single is not None:  # one scalar per event: skip the generic loop
+                        if fields[0] == prefixes[0]:
+                            add_iteration(step)
+                            single[0](step)
+                            single[1](fields[1])
+                            single[2](_F64(data, 1)[0])
+                            pos = stop + 4
+                            continue
+                    elif fields[0::2] == prefixes:
+                        wall_time = _F64(data, 1)[0]
+                        add_iteration(step)
+                        for (add_step, add_value, add_time), value in zip(appenders, fields[1::2]):
+                            add_step(step)
+                            add_value(value)
+                            add_time(wall_time)
+                        pos = stop + 4
+                        continue
+            ingest(index, base + pos, data)
+            pos = stop + 4
+        return count, pos
 
     def _warn(self, offset: int, why: str) -> None:
         if offset not in self._warned:
@@ -99,7 +182,7 @@ class ProtobufSource:
             # Same tags as an earlier event: one struct call decodes every value, and the
             # unpacked prefixes (summary header, keys, lengths, tag bytes) must match byte for
             # byte, so the event is exactly the earlier one with other numbers.
-            unpack, prefixes, appenders = layout
+            unpack, prefixes, appenders, _ = layout
             fields = unpack(data, head)
             if fields[0::2] == prefixes:
                 index.iterations.add(step)
@@ -152,9 +235,9 @@ class ProtobufSource:
             prefixes = [prefix for prefix, _ in parts]
             prefixes[0] = data[head:summary_start] + prefixes[0]  # the summary's key and length
             fmt = "<" + "".join(f"{len(prefix)}sf" for prefix in prefixes)
-            self._layouts[n - head] = (
-                struct.Struct(fmt).unpack_from, tuple(prefixes),
-                tuple((c[0].append, c[1].append, c[2].append) for _, c in parts))
+            appenders = tuple((c[0].append, c[1].append, c[2].append) for _, c in parts)
+            self._layouts[n - head] = (struct.Struct(fmt).unpack_from, tuple(prefixes), appenders,
+                                       appenders[0] if len(appenders) == 1 else None)
         return None
 
     def _columns(self, scalars: dict[str, Any], tag_bytes: bytes) -> Any:

@@ -204,9 +204,12 @@ def test_events_with_same_size_but_different_tags(tmp_path: Path) -> None:
             logger.add_scalar("aa" if it % 2 else "bb", it)
             logger.add_scalar("cc", -it)
             logger.flush()
+        for it in range(100, 140):  # one scalar per event
+            logger.set_global_it(it)
+            logger.add_scalar("aa" if it % 2 else "bb", it)
     reader = LogReader(tmp_path)
-    assert reader.load_scalars("aa") == [(i, float(i)) for i in range(1, 40, 2)]
-    assert reader.load_scalars("bb") == [(i, float(i)) for i in range(0, 40, 2)]
+    assert reader.load_scalars("aa") == [(i, float(i)) for i in [*range(1, 40, 2), *range(101, 140, 2)]]
+    assert reader.load_scalars("bb") == [(i, float(i)) for i in [*range(0, 40, 2), *range(100, 140, 2)]]
     assert reader.load_scalars("cc") == [(i, float(-i)) for i in range(40)]
 
 
