@@ -13,13 +13,12 @@ from typing import Any
 import panel as pn
 
 # Absolute imports: `panel serve` runs this file as a script, outside its package.
+from pyexp.viewer.catalog import Catalog, shared_catalog
 from pyexp.viewer.data import (
-    Catalog,
     ViewerError,
     filter_runs,
     resolve_run,
     run_colors,
-    shared_catalog,
     varying_keys,
 )
 from pyexp.viewer.views import FiguresView, ScalarsView, TextView, short_names
@@ -88,6 +87,10 @@ class ViewerApp:
         self._updating = False
         self._user_picked = False
         self._known_runs: list[str] = []
+        self._runs: list[str] = []
+        self._loading = False
+        doc = pn.state.curdoc
+        self._served = doc is not None and doc.session_context is not None
         self._seen: dict[str, int] = {}
 
         wanted = [n for v in query.get("run", []) for n in v.split(",") if n]
@@ -163,8 +166,10 @@ class ViewerApp:
         self._user_picked = True
         self.selector.value = runs
 
-    def _show_notice(self, errors: list[str]) -> None:
+    def _show_notice(self, errors: list[str], loading: int = 0) -> None:
         lines = list(self._refused) + errors
+        if loading:
+            lines.append(f"loading {loading} more run(s)...")
         if not self.catalog.runs:
             lines.insert(0, f"No runs found under {self.root}. A run is a folder with a .pyexp "
                             "marker, written by pyexp.Logger (or an experiment with a logger "
@@ -180,20 +185,38 @@ class ViewerApp:
         return [r for r in self.selector.options if r in set(self.selector.value)]
 
     def _on_selection(self) -> None:
-        runs = self.selected
-        colors = run_colors(runs, self.catalog.configs(runs), self.color_by.value)
-        names = short_names(runs)
+        selected = self.selected
+        pending = [r for r in selected if self.catalog.version(r) < 0]
+        if self._served and pending:
+            # Read one run now (a first chart at once), the others one per event-loop turn,
+            # so charts fill in while large logs load instead of after all of them.
+            if len(pending) == len(selected):
+                self.catalog.reader(pending.pop(0))
+            if pending and not self._loading:
+                self._loading = True
+                pn.state.curdoc.add_next_tick_callback(self._load_next)
+        runs = [r for r in selected if not self._served or self.catalog.version(r) >= 0]
+        self._runs = runs
+        colors = run_colors(selected, self.catalog.configs(selected), self.color_by.value)
+        names = short_names(selected)
         self.legend.object = "".join(
             f"<div title='{html.escape(r)}' style='font:12px sans-serif;white-space:nowrap'>"
             f"<span style='display:inline-block;width:10px;height:10px;margin-right:4px;"
             f"background:{colors[r]}'>"
-            f"</span>{html.escape(names[r])}</div>" for r in runs)
+            f"</span>{html.escape(names[r])}</div>" for r in selected)
         self._colors = colors
         self.scalars.update(runs, colors)
         self._seen = {r: self.catalog.version(r) for r in runs}
         self._stale = {1: True, 2: True}
         self._render_tab()
-        self._show_notice([])
+        self._show_notice([], loading=len(selected) - len(runs))
+
+    def _load_next(self) -> None:
+        pending = [r for r in self.selected if self.catalog.version(r) < 0]
+        if pending:
+            self.catalog.reader(pending[0])
+        self._loading = False
+        self._on_selection()
 
     def _on_settings(self) -> None:
         self.scalars.settings.update(smoothing=float(self.smoothing.value),
@@ -206,10 +229,10 @@ class ViewerApp:
             return
         view = self.text if active == 1 else self.figures
         if self._stale.get(active):
-            view.update(self.selected)
+            view.update(self._runs)
             self._stale[active] = False
         elif changed:
-            view.update(self.selected, changed)
+            view.update(self._runs, changed)
 
     # ----------------------------------------------------------------- live updates
     def tick(self) -> None:
@@ -228,7 +251,7 @@ class ViewerApp:
                 finally:
                     self._updating = False
                 self._on_selection()
-        runs = self.selected
+        runs = self._runs
         self.catalog.refresh(runs)
         changed = {r for r in runs if self.catalog.version(r) != self._seen.get(r)}
         if changed:
@@ -241,7 +264,7 @@ class ViewerApp:
 
     def _render_tab_changed(self, changed: set[str]) -> None:
         view = self.text if self.tabs.active == 1 else self.figures
-        view.update(self.selected, changed)
+        view.update(self._runs, changed)
 
 
 def _first(query: dict[str, list[str]], key: str) -> str:

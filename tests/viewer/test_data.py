@@ -14,8 +14,8 @@ import pytest
 from viewer_helpers import logs, write_run  # noqa: F401 - logs is a fixture
 from pyexp.errors import MissingExtraError, PyexpError
 from pyexp.viewer import start_background
+from pyexp.viewer.catalog import Catalog
 from pyexp.viewer.data import (
-    Catalog,
     ViewerError,
     downsample_indices,
     ema,

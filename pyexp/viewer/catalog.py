@@ -1,0 +1,146 @@
+"""The runs below the served folder, shared by every browser session of a viewer process."""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import PyexpError
+from .data import ViewerError, load_run_config, resolve_run
+
+
+class Catalog:
+    """Runs below one folder, shared by every browser session of a viewer process.
+
+    Only runs someone selected are read; ``refresh`` re-reads appended data incrementally and
+    bumps a per-run version so sessions know which charts to redraw.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise ViewerError(f"{root}: no such folder; pass the folder holding your experiments "
+                              "(e.g. out/my_experiment)")
+        self._lock = threading.RLock()
+        self._runs: list[str] = []
+        self._readers: dict[str, Any] = {}
+        self._versions: dict[str, int] = {}
+        self._configs: dict[str, dict[str, Any]] = {}
+        self.errors: dict[str, str] = {}
+        self.refresh_runs()
+
+    @property
+    def runs(self) -> list[str]:
+        """Names of the runs found so far ("/"-separated paths relative to the root)."""
+        return list(self._runs)
+
+    def refresh_runs(self) -> bool:
+        """Discover runs again; return whether the list changed."""
+        from ..log import LogReader
+
+        with self._lock:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    found = LogReader(self.root).runs if self.root.is_dir() else []
+            except (OSError, PyexpError):
+                found = []
+            safe = []
+            for name in found:
+                try:
+                    resolve_run(self.root, name)
+                except ViewerError:
+                    continue
+                safe.append(name)
+            changed = safe != self._runs
+            self._runs = safe
+            return changed
+
+    def config(self, name: str) -> dict[str, Any]:
+        """The flattened config of run ``name`` (cached; {} when it has none)."""
+        with self._lock:
+            if name not in self._configs:
+                self._configs[name] = load_run_config(self.root, resolve_run(self.root, name))
+            return self._configs[name]
+
+    def configs(self, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Flattened configs of ``names`` (default: every run)."""
+        return {n: self.config(n) for n in (self._runs if names is None else names)}
+
+    def reader(self, name: str) -> Any:
+        """The LogReader of run ``name``, created (and read) on first request.
+
+        Raises:
+            ViewerError: the name is not a run inside the root.
+        """
+        from ..log import LogReader
+
+        with self._lock:
+            reader = self._readers.get(name)
+            if reader is None:
+                reader = LogReader(resolve_run(self.root, name))
+                self._readers[name] = reader
+                self._versions[name] = 0
+                self._guard(name, reader.refresh)
+            return reader
+
+    def version(self, name: str) -> int:
+        """A number that grows whenever new data of run ``name`` was read."""
+        return self._versions.get(name, -1)
+
+    def refresh(self, names: list[str]) -> set[str]:
+        """Read what was appended to runs ``names``; return those that got new data."""
+        changed = set()
+        with self._lock:
+            for name in names:
+                reader = self._readers.get(name)
+                if reader is None:
+                    continue
+                if self._guard(name, reader.refresh):
+                    self._versions[name] += 1
+                    changed.add(name)
+        return changed
+
+    def _guard(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Run a read; a malformed or half-written file becomes a message, never a crash."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = fn()
+        except Exception as exc:  # noqa: BLE001 - any parse error of user files must not kill the viewer
+            self.errors[name] = f"{type(exc).__name__}: {exc}"
+            return False
+        self.errors.pop(name, None)
+        return result
+
+    def safe(self, name: str, fn: Callable[[Any], Any], default: Any = None) -> Any:
+        """``fn(reader)`` for run ``name``, or ``default`` if reading fails."""
+        try:
+            reader = self.reader(name)
+        except ViewerError as exc:
+            self.errors[name] = str(exc)
+            return default
+        with self._lock:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return fn(reader)
+            except Exception as exc:  # noqa: BLE001 - see _guard
+                self.errors[name] = f"{type(exc).__name__}: {exc}"
+                return default
+
+
+_CATALOGS: dict[Path, Catalog] = {}
+_CATALOGS_LOCK = threading.Lock()
+
+
+def shared_catalog(root: str | os.PathLike[str]) -> Catalog:
+    """One :class:`Catalog` per folder per process, shared by all sessions."""
+    key = Path(root).resolve()
+    with _CATALOGS_LOCK:
+        if key not in _CATALOGS:
+            _CATALOGS[key] = Catalog(key)
+        return _CATALOGS[key]
