@@ -88,14 +88,16 @@ class LogReader:
         return LogReader(path)
 
     def refresh(self) -> bool:
-        """Read what was appended since the last read; return whether anything new arrived."""
+        """Read what was appended since the last read; return whether anything new arrived.
+
+        On a folder above runs, look for runs again; return whether the list changed.
+        """
         if not self.is_run:
-            old = self._runs
+            old = self._runs or []
             self._runs = _discover_runs(self._path)
-            return old is not None and old != self._runs
+            return old != self._runs
         if self._index is None:
-            self._load()
-            return True
+            self._index = _Index()
         return self._refresh_sources(self._index)
 
     def _load(self) -> _Index:

@@ -257,3 +257,19 @@ def test_hostile_tags_and_negative_iterations(tmp_path: Path, use_protobuf: bool
     assert reader["empty"] == (2**40, "")
     # Nothing escaped the log folder.
     assert all(tmp_path in p.resolve().parents for p in tmp_path.rglob("*"))
+
+
+def test_refresh_on_a_parent_folder_finds_new_runs(tmp_path: Path) -> None:
+    parent = LogReader(tmp_path)
+    assert parent.runs == [] and parent.refresh() is False
+    with Logger(tmp_path / "a") as logger:
+        logger.add_scalar("x", 1)
+    assert parent.refresh() is True and parent.runs == ["a"]
+    assert parent.refresh() is False
+    (tmp_path / "b" / "run").mkdir(parents=True)
+    run = LogReader(tmp_path / "b" / "run")
+    assert run.refresh() is False and not run.is_run  # not a run yet
+    with Logger(tmp_path / "b" / "run") as logger:
+        logger.add_scalar("y", 2)
+    assert run.refresh() is True and run["y"] == (0, 2.0)
+    assert parent.refresh() is True and parent.runs == ["a", "b/run"]
