@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import time
 import warnings
 from pathlib import Path
@@ -30,6 +31,11 @@ SCALARS_FILE = "scalars.jsonl"
 TEXT_FILE = "text.jsonl"
 _SAFE = " -_.,=+@()[]{}"
 _SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+# One scalar line as JsonlSink writes it; tags are JSON strings (json.dumps escapes newlines).
+_SCALAR_LINE = re.compile(
+    rb'^\{"it": (-?\d+), "tag": ("(?:[^"\\\n]|\\.)*"), '
+    rb'"value": (-?(?:\d+(?:\.\d+)?(?:e[+-]?\d+)?|NaN|Infinity)), '
+    rb'"wall_time": (\d+(?:\.\d+)?(?:e[+-]?\d+)?)\}$', re.M)
 
 
 def tag_to_name(tag: str) -> str:
@@ -139,6 +145,7 @@ class JsonlSource:
         self._heads: dict[str, bytes] = {}
         self._dir_mtimes: dict[Path, int] = {}
         self._warned: set[tuple[str, int]] = set()
+        self._tag_cache: dict[bytes, Any] = {}
 
     def refresh(self, index: Any) -> bool:
         new = self._read_lines(SCALARS_FILE, index)
@@ -160,9 +167,12 @@ class JsonlSource:
         end = data.rfind(b"\n") + 1  # a line without its newline is still being written
         if end == 0:
             return False
+        is_scalars = name == SCALARS_FILE
+        if is_scalars and self._fast_scalars(data, end, index):
+            self._offsets[name] = offset + end
+            return True
         loads = json.loads
         pos = 0
-        is_scalars = name == SCALARS_FILE
         scalars = index.scalars
         for line in data[:end].split(b"\n")[:-1]:
             start = pos
@@ -192,6 +202,36 @@ class JsonlSource:
                 index.add_text(tag, it, text, wall_time)
             index.iterations.add(it)
         self._offsets[name] = offset + end
+        return True
+
+    def _fast_scalars(self, data: bytes, end: int, index: Any) -> bool:
+        """Decode lines exactly as JsonlSink writes them with one regex pass (~5x json.loads).
+
+        Returns False, having read nothing, unless every line matches; the caller then parses
+        line by line and warns about the odd ones.
+        """
+        rows = _SCALAR_LINE.findall(data, 0, end)
+        if len(rows) != data.count(b"\n", 0, end):
+            return False
+        scalars = index.scalars
+        tags = self._tag_cache
+        for raw_tag in {row[1] for row in rows}.difference(tags):
+            try:
+                tag = json.loads(raw_tag)
+            except ValueError:  # an escape JSON does not know: let the slow path warn
+                return False
+            cols = scalars.get(tag)
+            if cols is None:
+                cols = scalars[tag] = ([], [], [])
+            tags[raw_tag] = cols
+        add_iteration = index.iterations.add
+        for it, raw_tag, value, wall_time in rows:
+            cols = tags[raw_tag]
+            step = int(it)
+            cols[0].append(step)
+            cols[1].append(float(value))
+            cols[2].append(float(wall_time))
+            add_iteration(step)
         return True
 
     def _warn(self, path: Path, offset: int, why: str) -> None:

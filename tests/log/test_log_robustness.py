@@ -246,3 +246,15 @@ def test_refresh_picks_up_new_checkpoints_and_text(tmp_path: Path, use_protobuf:
         assert reader.checkpoint_iterations("state") == list(range(it + 1))
         assert reader["state"] == (it, it) and reader["note"] == (it, f"n{it}")
     logger.close()
+
+
+def test_jsonl_line_with_a_bad_escape_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / ".pyexp").write_text("")
+    good = '{"it": %d, "tag": "x", "value": %d.5, "wall_time": 1700000000.25}\n'
+    lines = [good % (0, 0), '{"it": 1, "tag": "x\\q", "value": 1.5, "wall_time": 1700000000.25}\n',
+             good % (2, 2)]
+    (tmp_path / "scalars.jsonl").write_text("".join(lines))
+    with pytest.warns(UserWarning, match=f"byte offset {len(lines[0])}"):
+        reader = LogReader(tmp_path)
+        assert reader.load_scalars("x", with_time=True) == [(0, 0.5, 1700000000.25),
+                                                          (2, 2.5, 1700000000.25)]
