@@ -159,6 +159,12 @@ class ProtobufSource:
                           stacklevel=5)
 
     def _ingest(self, index: Any, offset: int, data: bytes) -> None:
+        try:
+            return self._ingest_summary(index, offset, data)
+        except IndexError:  # checksum held but the event is cut short: written by another tool
+            return self._ingest_generic(index, offset, data)
+
+    def _ingest_summary(self, index: Any, offset: int, data: bytes) -> None:
         # Fast path: wall_time, optional step, summary -- the layout pyexp's encoder writes.
         n = len(data)
         if n < 11 or data[0] != 0x09:

@@ -258,3 +258,22 @@ def test_jsonl_line_with_a_bad_escape_is_skipped(tmp_path: Path) -> None:
         reader = LogReader(tmp_path)
         assert reader.load_scalars("x", with_time=True) == [(0, 0.5, 1700000000.25),
                                                           (2, 2.5, 1700000000.25)]
+
+
+def test_garbage_events_with_valid_checksums_never_raise(tmp_path: Path) -> None:
+    import random
+
+    from pyexp.log import _framing
+
+    rng = random.Random(5)
+    real = _framing.encode_event(1.0, 300, [_framing.ScalarEncoder().encode("x", 1.0)])
+    payloads = [bytes(rng.randrange(256) for _ in range(rng.randrange(40))) for _ in range(300)]
+    payloads += [real[:cut] for cut in range(len(real))]  # every prefix of a real event
+    payloads += [b"\x09" + p for p in payloads[:100]]
+    data = b"".join(_framing.frame(p) for p in payloads) + _framing.frame(real)
+    (tmp_path / ".pyexp").write_text("")
+    (tmp_path / "events.pb").write_bytes(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # undecodable events warn; they must not raise
+        reader = LogReader(tmp_path)
+        assert reader.load_scalars("x")[-1] == (300, 1.0)
