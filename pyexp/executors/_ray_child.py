@@ -40,6 +40,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main(task_file: str) -> int:
+    from pyexp.executors._process import store_outcome
     from pyexp.executors.outcome import Outcome, run_task, write_outcome
 
     with open(task_file, "rb") as f:
@@ -65,10 +66,8 @@ def main(task_file: str) -> int:
         task.out.mkdir(parents=True, exist_ok=True)
         if isinstance(task.config, dict):
             task.config["out"] = task.out
-    outcome = run_task(task)
-    if outcome.traceback:
-        sys.stderr.write(outcome.traceback)
-    write_outcome(task.result_path, outcome)
+    # Like the subprocess worker: a failure seen after the Ray worker died is not stored.
+    store_outcome(task, run_task(task), header["parent"])
     sys.stdout.flush()
     sys.stderr.flush()
     return 0
