@@ -121,6 +121,7 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
                     claim.release()  # another process ran it after we planned: not again
                     bar.cached()
                     continue
+                _drop_partial_writes(task)
                 task.claim_fd = claim.fd
                 try:
                     job = executor.submit(task)
@@ -165,6 +166,15 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
         for _, claim in running.values():
             claim.release()
     return counts
+
+
+def _drop_partial_writes(task: Task) -> None:
+    """Remove temp files of a result write that a kill cut short (safe: we hold the claim)."""
+    for leftover in task.out.glob(f".{task.result_path.name}.*.tmp"):
+        try:
+            leftover.unlink()
+        except OSError:
+            pass
 
 
 def _has_result(task: Task) -> bool:
