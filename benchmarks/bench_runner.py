@@ -80,7 +80,7 @@ def main() -> None:
         return lambda k: _timed([sys.executable, "app.py", "--executor", executor], work, {**_env(), "N": str(k)})
 
     def hydra_run(k: int) -> float:
-        sweep = "i=" + (",".join(str(i) for i in range(k)) if k > 1 else "0")
+        sweep = "+i=" + (",".join(str(i) for i in range(k)) if k > 1 else "0")
         return _timed([sys.executable, "hydra_app.py", "-m", sweep, f"hydra.sweep.dir={work}/multirun"],
                       work, _env())
 
