@@ -113,7 +113,13 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
         while pending or running or deferred:
             while pending and len(running) < limit:
                 task = pending.popleft()
-                claim = Claim.acquire(task.out)
+                try:
+                    claim = Claim.acquire(task.out)
+                except OSError as exc:  # e.g. a read-only or full disk: this config cannot run
+                    counts.failed += 1
+                    bar.done(task, Outcome("error", error=f"cannot claim {task.out} to run it: "
+                                           f"{exc.strerror or exc}"))
+                    continue
                 if claim is None:
                     deferred.append(task)
                     continue
