@@ -82,12 +82,29 @@ def masked_crc(data: bytes) -> int:
 
 def frame(data: bytes) -> bytes:
     """One TFRecord: header, ``data``, footer."""
-    length = _U64.pack(len(data))
-    return b"".join((length, _U32.pack(masked_crc(length)), data, _U32.pack(masked_crc(data))))
+    header = _FRAME_HEADERS.get(len(data))
+    if header is None:
+        length = _U64.pack(len(data))
+        header = length + _U32.pack(masked_crc(length))
+        if len(_FRAME_HEADERS) < 65536:
+            _FRAME_HEADERS[len(data)] = header  # records of one length share their header
+    raw = (_crc_impl or crc_function())(data)
+    return b"".join((header, data, _U32.pack((((raw >> 15) | (raw << 17)) + _MASK_DELTA)
+                                              & 0xFFFFFFFF)))
+
+
+_FRAME_HEADERS: dict[int, bytes] = {}
+_SMALL_VARINTS = [bytes((n,)) for n in range(128)]
 
 
 def varint(value: int) -> bytes:
     """Protobuf base-128 varint; negative numbers as 64-bit two's complement (int64)."""
+    if 0 <= value < 0x80:
+        return _SMALL_VARINTS[value]
+    if 0 <= value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if 0 <= value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, (value >> 7 & 0x7F) | 0x80, value >> 14))
     value &= 0xFFFFFFFFFFFFFFFF
     out = bytearray()
     while value > 0x7F:
@@ -135,13 +152,29 @@ def encode_text(tag: str, text: str) -> bytes:
     return _len_field(0x0A, value)
 
 
+def event_record(wall_time: float, step: int, summary_fields: Iterable[bytes]) -> bytes:
+    """``frame(encode_event(...))`` in one call (the writer's per-iteration hot path)."""
+    summary = b"".join(summary_fields)
+    if step:
+        data = b"".join((b"\x09", _F64.pack(wall_time), b"\x10", varint(step), b"\x2a",
+                         varint(len(summary)), summary))
+    else:
+        data = b"".join((b"\x09", _F64.pack(wall_time), b"\x2a", varint(len(summary)), summary))
+    header = _FRAME_HEADERS.get(len(data))
+    if header is None:
+        return frame(data)
+    raw = (_crc_impl or crc_function())(data)
+    return b"".join((header, data, _U32.pack((((raw >> 15) | (raw << 17)) + _MASK_DELTA)
+                                              & 0xFFFFFFFF)))
+
+
 def encode_event(wall_time: float, step: int, summary_fields: Iterable[bytes]) -> bytes:
     """A serialized Event carrying a Summary made of already-encoded ``Summary.value`` fields."""
     summary = b"".join(summary_fields)
-    head = b"\x09" + _F64.pack(wall_time)
     if step:
-        head += b"\x10" + varint(step)
-    return head + b"\x2a" + varint(len(summary)) + summary
+        return b"".join((b"\x09", _F64.pack(wall_time), b"\x10", varint(step), b"\x2a",
+                         varint(len(summary)), summary))
+    return b"".join((b"\x09", _F64.pack(wall_time), b"\x2a", varint(len(summary)), summary))
 
 
 def resync(view: bytes, pos: int, end: int) -> int | None:

@@ -82,7 +82,7 @@ class ProtobufSink:
                 self._file.flush()
             return
         frame = self._framing.frame
-        encode_event = self._framing.encode_event
+        event_record = self._framing.event_record
         encode_text = self._framing.encode_text
         encode = self._encoder.encode
         out: list[bytes] = []
@@ -95,7 +95,7 @@ class ProtobufSink:
                 it = item[0]
                 if it != cur:
                     if parts:
-                        out.append(frame(encode_event(t0, cur, parts)))
+                        out.append(event_record(t0, cur, parts))
                         parts = []
                     cur, t0, start = it, item[3], index
                 parts.append(encode(item[1], item[2]))
@@ -104,7 +104,7 @@ class ProtobufSink:
             if kind == TEXT:
                 if it != cur:
                     if parts:
-                        out.append(frame(encode_event(t0, cur, parts)))
+                        out.append(event_record(t0, cur, parts))
                         parts = []
                     cur, t0, start = it, wall_time, index
                 parts.append(encode_text(tag, payload))
@@ -120,7 +120,7 @@ class ProtobufSink:
             out.append(frame(record.SerializeToString()))
         if parts:
             if final or cur == self._held_it:
-                out.append(frame(encode_event(t0, cur, parts)))
+                out.append(event_record(t0, cur, parts))
                 self._held_it = None
             else:
                 # Hold the newest iteration back once: more of its values may still come.
