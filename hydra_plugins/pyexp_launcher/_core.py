@@ -21,6 +21,7 @@ made since are not detected, as with ``--continue``; start a fresh run for those
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -334,10 +335,14 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
         import cloudpickle  # noqa: F401
 
         executor = get_executor(state.executor)
+        # Forked children would otherwise run the collector over the parent's objects and copy
+        # most of its heap page by page; frozen objects are left alone.
+        gc.freeze()
         try:
             for n, task, overrides, outcome in _run_all(executor, todo, state.jobs):
                 results[n] = _job_return(task, overrides, outcome, config)
         finally:
+            gc.unfreeze()
             executor.close()
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return [r for r in results if r is not None]
