@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import sys
 import tarfile
 import threading
@@ -117,6 +118,7 @@ class RayExecutor(Executor):
                     kwargs = {"log_to_driver": False, "include_dashboard": False}
                 kwargs.update(self.init_kwargs)
                 try:
+                    _check_reachable(self.address)
                     ray.init(address=self.address or None, runtime_env=runtime_env, **kwargs)
                 except (ConnectionError, ValueError) as exc:  # unreachable, or a malformed address
                     raise ExecutorError(
@@ -268,6 +270,19 @@ class RayJob(Job):
             ray.cancel(self._ref, force=force)
         except Exception:  # noqa: BLE001 - already finished, or the connection is gone
             pass
+
+
+def _check_reachable(address: str | None) -> None:
+    """Fail fast on a host:port nobody listens on (``ray.init`` would wait for minutes)."""
+    if not address or address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # let ray.init report the malformed address
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {host}:{port}: {exc}") from exc
 
 
 def _describe_ray_failure(exc: BaseException | None) -> str:

@@ -345,6 +345,22 @@ def test_ctrl_c_cancels_the_ray_tasks(head, script):
     assert not list(run.glob("*/result.pkl"))  # cancelled configs stay pending for --continue
 
 
+def test_unreachable_cluster_fails_fast_and_is_not_needed_when_all_is_cached(script):
+    from _ray_head import free_ports
+
+    s = script(COUNTED)
+    nobody = f"ray:127.0.0.1:{free_ports(1)[0]}"
+    proc = s.run("--executor", nobody, env=_env(), check=False, timeout=60)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"pyexp: error: executor='{nobody}': cannot connect to a Ray cluster"), proc.stderr
+    s.run("--continue", "--executor", "subprocess", env=_env())
+    assert _calls(s.dir) == ["a", "b", "c", "d"]
+    proc = s.run("--continue", "--executor", nobody, env=_env(), timeout=60)
+    assert "RESULT ['A', 'B', 'C', 'D']" in proc.stdout
+    assert _calls(s.dir) == ["a", "b", "c", "d"]
+
+
 def test_missing_ray_names_the_extra(script):
     s = script(COUNTED)
     blocker = (
