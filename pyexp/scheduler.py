@@ -100,7 +100,7 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
     ``continue_hint`` is the command printed if a second Ctrl-C kills everything at once.
     """
     counts = Counts(cached=cached)
-    limit = max(1, executor.max_workers or jobs)
+    limit = max(1, executor.max_workers or jobs) if tasks else 1  # nothing to run: no cluster to reach
     bar = _Progress(len(tasks) + cached, counts, progress)
     done: "queue.SimpleQueue[tuple[Job, Outcome]]" = queue.SimpleQueue()
     if stamps is None:
