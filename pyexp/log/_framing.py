@@ -19,7 +19,7 @@ _F32 = struct.Struct("<f")
 _F64 = struct.Struct("<d")
 HEADER_SIZE = 12
 FOOTER_SIZE = 4
-MASK_DELTA = _MASK_DELTA = 0xA282EAD8
+MASK_DELTA = 0xA282EAD8
 _INF32 = _F32.pack(math.inf)
 _NINF32 = _F32.pack(-math.inf)
 
@@ -77,7 +77,7 @@ def crc32c(data: bytes) -> int:
 def masked_crc(data: bytes) -> int:
     """TFRecord's masked CRC-32C (rotated and offset so CRCs of CRCs stay distinct)."""
     crc = crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF
 
 
 def frame(data: bytes) -> bytes:
@@ -89,7 +89,7 @@ def frame(data: bytes) -> bytes:
         if len(_FRAME_HEADERS) < 65536:
             _FRAME_HEADERS[len(data)] = header  # records of one length share their header
     raw = (_crc_impl or crc_function())(data)
-    return b"".join((header, data, _U32.pack((((raw >> 15) | (raw << 17)) + _MASK_DELTA)
+    return b"".join((header, data, _U32.pack((((raw >> 15) | (raw << 17)) + MASK_DELTA)
                                               & 0xFFFFFFFF)))
 
 
@@ -164,7 +164,7 @@ def event_record(wall_time: float, step: int, summary_fields: Iterable[bytes]) -
     if header is None:
         return frame(data)
     raw = (_crc_impl or crc_function())(data)
-    return b"".join((header, data, _U32.pack((((raw >> 15) | (raw << 17)) + _MASK_DELTA)
+    return b"".join((header, data, _U32.pack((((raw >> 15) | (raw << 17)) + MASK_DELTA)
                                               & 0xFFFFFFFF)))
 
 
