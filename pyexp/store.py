@@ -202,6 +202,11 @@ class Run:
             axes = tuple(data.get("axes") or [f"axis{i}" for i in range(len(shape))])
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{self.runs_file}: malformed ({exc!r}); start a fresh run") from exc
+        for d in dirs:
+            # Each entry names a folder inside this run; anything else would read or write elsewhere.
+            if d in ("", ".", "..") or "/" in d or "\\" in d or "\x00" in d:
+                raise StoreError(f"{self.runs_file}: malformed (config folder {d!r} is not a plain folder "
+                                 "name); start a fresh run")
         meta = {k: v for k, v in data.items() if k not in ("shape", "runs", "axes")}
         return Manifest(shape, axes, dirs, meta)
 

@@ -117,7 +117,7 @@ def test_a_damaged_config_json_is_a_one_line_error(tmp_path, mode, damage):
     assert _calls(s) == Counter("abcd")  # nothing ran
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", "wrong shape"])
+@pytest.mark.parametrize("damage", ["truncated", "empty", "wrong shape", "escaping entry"])
 def test_a_damaged_runs_json_is_a_one_line_error(tmp_path, damage):
     s, run, dirs = _made(tmp_path)
     path = run / "runs.json"
@@ -125,8 +125,15 @@ def test_a_damaged_runs_json_is_a_one_line_error(tmp_path, damage):
         path.write_bytes(path.read_bytes()[:25])
     elif damage == "empty":
         path.write_bytes(b"")
-    else:
+    elif damage == "wrong shape":
         path.write_text(json.dumps({"shape": "x", "runs": 3}))
+    else:  # an entry pointing outside the run must not be read from or written to
+        escape = tmp_path / "escape"
+        escape.mkdir()
+        (escape / "config.json").write_text(json.dumps({"name": "evil"}))
+        record = json.loads(path.read_text())
+        record["runs"][0] = "../../../escape"
+        path.write_text(json.dumps(record))
     for mode in (f"--continue={run.name}", "--report", "--continue"):
         proc = s.run(mode)
         assert proc.returncode == 1, (mode, proc.stderr)
@@ -134,6 +141,8 @@ def test_a_damaged_runs_json_is_a_one_line_error(tmp_path, damage):
         assert line.startswith("pyexp: error: ") and str(path) in line and "fresh run" in line
     proc = s.run("--list")
     assert proc.returncode == 0 and f"{run.name}" in proc.stdout and "unreadable" in proc.stdout
+    if damage == "escaping entry":
+        assert sorted(p.name for p in (tmp_path / "escape").iterdir()) == ["config.json"]
     # A fresh run is not disturbed by the broken one.
     assert s.run("--no-stash").returncode == 0
     assert _calls(s) == Counter("abcd" * 2)
