@@ -28,6 +28,9 @@ flag                           Hydra override
 ``--skip-failed``              ``pyexp.skip_failed=true``
 =============================  ===========================================
 
+The same keys may sit in a ``pyexp:`` node of the primary YAML config
+(:func:`config_settings`); that node never reaches a config.
+
 Config overrides
 ----------------
 Without ``config_path``, ``configs()`` runs first and each value override then
@@ -173,6 +176,37 @@ def _typed(name: str, value: Any, raw: str, text: str) -> Any:
     if isinstance(value, str) and value.lower() in _BOOL_WORDS:
         return _BOOL_WORDS[value.lower()]
     raise OverrideError(f"{text}: pyexp.{name} takes true or false, got {raw!r}")
+
+
+def config_settings(config_dir: Path, config_name: str | None) -> dict[str, Any]:
+    """Runner settings from the ``pyexp:`` node of the primary YAML config (no Hydra compose).
+
+    ``conf/config.yaml`` may hold ``pyexp: {executor: fork, jobs: 4}``; the keys and their
+    types are those of the ``pyexp.<key>=v`` overrides. Only the primary file is read, so the
+    node cannot come from a config group.
+
+    Raises:
+        OverrideError: Unknown key or a value of the wrong type (the message names the file).
+    """
+    if config_name is None:
+        return {}
+    stem = config_name[:-5] if config_name.endswith(".yaml") else config_name
+    path = Path(config_dir) / f"{stem}.yaml"
+    try:
+        import yaml
+
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        from ..errors import ConfigFileError
+
+        raise ConfigFileError(f"{path}: cannot read it ({exc})") from None
+    node = data.get("pyexp") if isinstance(data, dict) else None
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        raise OverrideError(f"{path}: 'pyexp' must be a mapping of runner settings, e.g. pyexp: {{jobs: 2}}")
+    where = f"pyexp node of {path}"
+    return {_check_key(str(k), where): _typed(str(k), v, str(v), where) for k, v in node.items()}
 
 
 # -- generate ------------------------------------------------------------------------------

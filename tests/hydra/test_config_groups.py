@@ -126,3 +126,16 @@ def test_composing_leaves_hydras_process_state_alone(conf: Path) -> None:
     generate(None, overrides=["model=cnn"], multirun=False, config_dir=conf, config_name="config")
     assert VersionBase.instance().getbase() is before  # a later @hydra.main keeps its defaults
     assert not GlobalHydra.instance().is_initialized()
+
+
+def test_pyexp_node_of_the_primary_config_holds_runner_settings(conf: Path) -> None:
+    from pyexp.config.hydra_bridge import config_settings
+
+    (conf / "config.yaml").write_text(FILES["config.yaml"] + "pyexp:\n  executor: fork\n  jobs: 2\n"
+                                      "  continue: 2024-01-25_14-30-00\n")
+    assert config_settings(conf, "config") == {"executor": "fork", "jobs": 2, "continue": "2024-01-25_14-30-00"}
+    (cfg,) = generate(None, overrides=[], multirun=False, config_dir=conf, config_name="config")
+    assert "pyexp" not in cfg
+    (conf / "config.yaml").write_text("pyexp:\n  jobz: 2\n")
+    with pytest.raises(OverrideError, match="config.yaml.*jobz.*valid keys"):
+        config_settings(conf, "config")
