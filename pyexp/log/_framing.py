@@ -168,6 +168,46 @@ def event_record(wall_time: float, step: int, summary_fields: Iterable[bytes]) -
                                               & 0xFFFFFFFF)))
 
 
+def _event_head(wall_time: float, step: int) -> bytes:
+    head = b"\x09" + _F64.pack(wall_time)
+    return head + b"\x10" + varint(step) if step else head
+
+
+def _string_field(key: int, text: str) -> bytes:
+    return _len_field(key, text.encode("utf-8", "surrogatepass")) if text else b""
+
+
+def _varint_field(key: int, value: int) -> bytes:
+    return bytes((key,)) + varint(value) if value else b""
+
+
+def encode_file_version(wall_time: float) -> bytes:
+    """The first Event of a file: ``file_version = "brain.Event:2"``."""
+    return _event_head(wall_time, 0) + _string_field(0x1A, FILE_VERSION)
+
+
+def encode_run_metadata(wall_time: float, format_version: int, pyexp_version: str,
+                        hostname: str, pid: int) -> bytes:
+    """An Event with ``run_metadata`` (field 102)."""
+    body = (_varint_field(0x08, format_version) + _string_field(0x12, pyexp_version)
+            + _string_field(0x1A, hostname) + _varint_field(0x20, pid))
+    return _event_head(wall_time, 0) + b"\xb2\x06" + varint(len(body)) + body
+
+
+def encode_figure(wall_time: float, step: int, tag: str, interactive: bool, png: bytes,
+                  pickled: bytes) -> bytes:
+    """An Event with a ``figure`` (field 100)."""
+    body = b"".join((_string_field(0x0A, tag), b"\x10\x01" if interactive else b"",
+                     _len_field(0x1A, png) if png else b"", _len_field(0x22, pickled) if pickled else b""))
+    return b"".join((_event_head(wall_time, step), b"\xa2\x06", varint(len(body)), body))
+
+
+def encode_checkpoint(wall_time: float, step: int, tag: str, pickled: bytes) -> bytes:
+    """An Event with a ``checkpoint`` (field 101)."""
+    body = _string_field(0x0A, tag) + (_len_field(0x12, pickled) if pickled else b"")
+    return b"".join((_event_head(wall_time, step), b"\xaa\x06", varint(len(body)), body))
+
+
 def encode_event(wall_time: float, step: int, summary_fields: Iterable[bytes]) -> bytes:
     """A serialized Event carrying a Summary made of already-encoded ``Summary.value`` fields."""
     summary = b"".join(summary_fields)

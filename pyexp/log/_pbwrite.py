@@ -56,19 +56,10 @@ class ProtobufSink:
         if end is not None:
             self._file.truncate(end)
         if os.fstat(self._file.fileno()).st_size == 0:
-            self._emit(self._event(time.time(), 0, file_version=_framing.FILE_VERSION))
-        meta = self._pb().RunMetadata(format_version=FORMAT_VERSION, pid=os.getpid(),
-                                      hostname=_hostname(), pyexp_version=_pyexp_version())
-        self._emit(self._event(time.time(), 0, run_metadata=meta))
+            self._emit(_framing.encode_file_version(time.time()))
+        self._emit(_framing.encode_run_metadata(time.time(), FORMAT_VERSION, _pyexp_version(),
+                                                _hostname(), os.getpid()))
         self._file.flush()
-
-    def _pb(self) -> Any:
-        from . import events_pb2
-
-        return events_pb2
-
-    def _event(self, wall_time: float, step: int, **what: Any) -> bytes:
-        return self._pb().Event(wall_time=wall_time, step=step, **what).SerializeToString()
 
     def _emit(self, data: bytes) -> None:
         self._file.write(self._framing.frame(data))
@@ -109,15 +100,12 @@ class ProtobufSink:
                     cur, t0, start = it, wall_time, index
                 parts.append(encode_text(tag, payload))
                 continue
-            pb = self._pb()
             if kind == FIGURE:
                 pickled, png, interactive = payload
-                record = pb.Event(wall_time=wall_time, step=it, figure=pb.Figure(
-                    tag=tag, interactive=interactive, png=png, pickle=pickled))
+                record = self._framing.encode_figure(wall_time, it, tag, interactive, png, pickled)
             else:
-                record = pb.Event(wall_time=wall_time, step=it,
-                                  checkpoint=pb.Checkpoint(tag=tag, pickle=payload))
-            out.append(frame(record.SerializeToString()))
+                record = self._framing.encode_checkpoint(wall_time, it, tag, payload)
+            out.append(frame(record))
         if parts:
             if final or cur == self._held_it:
                 out.append(event_record(t0, cur, parts))

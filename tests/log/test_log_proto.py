@@ -88,3 +88,31 @@ def test_hand_encoded_events_equal_protobuf_serialization(step: int) -> None:
     text.metadata.plugin_data.plugin_name = "text"
     ref.summary.value.add(tag="big", simple_value=float("inf"))
     assert data == ref.SerializeToString()
+
+
+@pytest.mark.parametrize("step", [0, 3, 2**35])
+def test_hand_encoded_records_equal_protobuf_serialization(step: int) -> None:
+    from pyexp.log import _framing
+    from pyexp.log import events_pb2 as pb
+
+    for interactive, png in [(True, b"\x89PNG..."), (False, b"")]:
+        ref = pb.Event(wall_time=2.5, step=step, figure=pb.Figure(
+            tag="fig/ü", interactive=interactive, png=png, pickle=b"\x80\x05x" * 100))
+        assert _framing.encode_figure(2.5, step, "fig/ü", interactive, png, b"\x80\x05x" * 100) \
+            == ref.SerializeToString()
+    ref = pb.Event(wall_time=2.5, step=step, checkpoint=pb.Checkpoint(tag="m", pickle=b"p" * 300))
+    assert _framing.encode_checkpoint(2.5, step, "m", b"p" * 300) == ref.SerializeToString()
+    ref = pb.Event(wall_time=2.5, run_metadata=pb.RunMetadata(
+        format_version=1, pyexp_version="0.1.0", hostname="host", pid=4242))
+    assert _framing.encode_run_metadata(2.5, 1, "0.1.0", "host", 4242) == ref.SerializeToString()
+    assert _framing.encode_file_version(2.5) == \
+        pb.Event(wall_time=2.5, file_version="brain.Event:2").SerializeToString()
+
+
+def test_writing_does_not_import_protobuf(tmp_path: Path) -> None:
+    code = (f"import sys\nfrom pyexp.log import Logger\nwith Logger({str(tmp_path)!r}) as lg:\n"
+            "    lg.add_scalar('x', 1)\n    lg.add_text('t', 'hi')\n    lg.add_checkpoint('c', [1])\n"
+            "print([m for m in ('google.protobuf', 'pyexp.log.events_pb2') if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    assert out.strip() == "[]"
