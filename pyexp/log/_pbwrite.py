@@ -166,9 +166,6 @@ def _hostname() -> str:
 
 
 def _pyexp_version() -> str:
-    try:
-        from importlib.metadata import version
+    import pyexp  # already imported: pyexp.log is a subpackage
 
-        return version("pyexp")
-    except Exception:  # noqa: BLE001 - metadata is informative only
-        return ""
+    return str(getattr(pyexp, "__version__", ""))
