@@ -62,6 +62,12 @@ def _run(header: dict[str, Any], payload: bytes, interval: float) -> Iterator[di
     try:
         shared = _sees_driver_folder(header)
         out = Path(header["out"]) if shared else scratch / "out"
+        seeded: dict[str, tuple[int, int]] = {}
+        if not shared:
+            # What an earlier attempt left in the config folder (checkpoints, partial artifacts).
+            out.mkdir()
+            unpack(header.get("seed"), out)
+            seeded = {rel: _stamp(path) for rel, path in _files(out)}
         cwd, sys_path = _local_paths(header)
         child_header = {"sys_path": sys_path, "cwd": cwd, "out": None if shared else str(out),
                         "result": str(out / RESULT_FILE), "parent": os.getpid()}
@@ -77,7 +83,7 @@ def _run(header: dict[str, Any], payload: bytes, interval: float) -> Iterator[di
         if not shared:
             result = out / RESULT_FILE
             final["result"] = result.read_bytes() if result.exists() else None
-            final["files"] = _pack(out, skip={RESULT_FILE})
+            final["files"] = pack(out, skip={RESULT_FILE}, unchanged=seeded)
         yield final
     finally:
         # Reached on success, on ray.cancel (KeyboardInterrupt) and when the generator is closed.
@@ -167,16 +173,55 @@ def _pump(proc: subprocess.Popen, interval: float) -> Iterator[dict[str, Any]]:
     stream.close()
 
 
-def _pack(folder: Path, skip: set[str]) -> bytes | None:
-    """A tarball of what the child wrote into the scratch config folder (None if nothing)."""
-    names = [p for p in sorted(folder.iterdir()) if p.name not in skip] if folder.is_dir() else []
-    if not names:
+def pack(folder: Path, skip: set[str], unchanged: dict[str, tuple[int, int]] | None = None) -> bytes | None:
+    """A tarball of the files under ``folder`` (None if there are none).
+
+    ``skip`` names top-level entries to leave out (and temp files of atomic writes);
+    ``unchanged`` maps relative paths to the (size, mtime) they had when they were unpacked
+    here, so only what the config wrote or changed travels back.
+    """
+    files = []
+    for rel, path in _files(folder):
+        top = rel.split("/", 1)[0]
+        if top in skip or (top.startswith(".") and top.endswith(".tmp")):
+            continue
+        if unchanged is not None and unchanged.get(rel) == _stamp(path):
+            continue
+        files.append((rel, path))
+    if not files:
         return None
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
-        for path in names:
-            tar.add(path, arcname=path.name)
+        for rel, path in files:
+            tar.add(path, arcname=rel, recursive=False)
     return buf.getvalue()
+
+
+def unpack(data: bytes | None, folder: Path) -> None:
+    """Extract a :func:`pack` tarball into ``folder`` (nothing outside it)."""
+    if not data:
+        return
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(folder, filter="data")
+        else:  # Python < 3.10.12 has no extraction filters; our own worker wrote this tarball
+            tar.extractall(folder)  # noqa: S202
+
+
+def _files(folder: Path) -> Iterator[tuple[str, Path]]:
+    if not folder.is_dir():
+        return
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(root, name)
+            if path.is_file() and not path.is_symlink():
+                yield path.relative_to(folder).as_posix(), path
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def _signal_group(pid: int, signum: int) -> None:

@@ -14,11 +14,9 @@ looks the same whichever executor filled it.
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import sys
-import tarfile
 import threading
 import uuid
 from pathlib import Path
@@ -26,10 +24,12 @@ from typing import Any, Callable, Iterator
 
 from ..errors import ExecutorError, MissingExtraError, StoreError
 from ._process import prepare
-from ._ray_node import PROBE_FILE
+from ._ray_node import PROBE_FILE, pack, unpack
 from .base import Executor, Job, Task
 from .outcome import Outcome, atomic_write_bytes, read_outcome, write_outcome
 
+#: Files of a config folder that a remote worker never needs (the rest seeds its scratch folder).
+_NOT_SEEDED = {"config.json", "log.out", "result.pkl", ".claim", PROBE_FILE}
 #: Left out of the working directory uploaded for Ray Client unless ``excludes`` is given.
 DEFAULT_EXCLUDES = [".git/", "out/", "__pycache__/", "*.pyc"]
 
@@ -185,6 +185,8 @@ class RayExecutor(Executor):
         header = {
             "out": str(task.out), "token": self._token, "cwd": task.cwd,
             "sys_path": list(task.sys_path), "source_dir": self._source_dir,
+            # Used only by a worker that cannot see this folder; empty for a fresh config.
+            "seed": pack(task.out, skip=_NOT_SEEDED),
         }
         options: dict[str, Any] = {"name": f"pyexp:{task.name}"[:200]}
         if self.num_cpus is not None:
@@ -244,7 +246,7 @@ class RayJob(Job):
         finally:
             _unlink(task.out / PROBE_FILE)
         if final is not None and not final["shared"]:
-            _unpack(final.get("files"), task.out)
+            unpack(final.get("files"), task.out)
             if final.get("result") is not None:
                 atomic_write_bytes(task.result_path, final["result"])
         try:
@@ -293,16 +295,6 @@ def _describe_ray_failure(exc: BaseException | None) -> str:
                         rex.LocalRayletDiedError)):
         return f"the Ray worker running this config died ({type(exc).__name__}: {first})"
     return f"Ray could not run this config ({type(exc).__name__}: {first})"
-
-
-def _unpack(data: bytes | None, folder: Path) -> None:
-    if not data:
-        return
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(folder, filter="data")
-        else:  # Python < 3.10.12: no extraction filters
-            tar.extractall(folder)  # noqa: S202 - written by our own worker
 
 
 def _unlink(path: Path) -> None:

@@ -223,6 +223,13 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
 
         @pyexp.experiment(name="remote")
         def exp(config, logger):
+            if config.name == "resume":  # fails once, leaving state behind for --continue
+                state = config.out / "state" / "step.txt"
+                if not state.exists():
+                    state.parent.mkdir()
+                    state.write_text("step 1 done")
+                    raise RuntimeError("interrupted after step 1")
+                return {"resumed from": state.read_text()}
             logger.add_scalar("loss", 0.5)
             (config.out / "model.txt").write_text("weights")
             (config.out / "sub").mkdir()
@@ -232,7 +239,7 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
 
         @exp.configs
         def configs():
-            return [{"name": "one"}]
+            return [{"name": "one"}, {"name": "resume"}]
 
         @exp.report
         def report(results, report_dir):
@@ -240,6 +247,7 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
             print("RESULT", r.name, "|", r.result["out"], "|", r.error)
             print("ENV", r.result["env"])
             print("LOSS", r.logger.load_scalars("loss"))
+            print("RESUME", results[1].result, "|", results[1].error)
 
         if __name__ == "__main__":
             exp.run(executor=RayExecutor(
@@ -256,6 +264,10 @@ def test_remote_node_results_and_files_come_back_to_the_driver(head, script):
     assert "ENV 1" in proc.stdout  # runtime_env env_vars reach the experiment
     assert "LOSS [(0, 0.5)]" in proc.stdout  # the event log came back too
     assert f"out is {out}" in (one / "log.out").read_text()
+    # What a failed attempt left in its folder goes back to the worker on --continue.
+    assert "RESUME None | RuntimeError: interrupted after step 1" in proc.stdout
+    proc = s.run("--continue", env=_env(head, HEAD=head.client), timeout=180)
+    assert "RESUME {'resumed from': 'step 1 done'} | None" in proc.stdout
 
 
 def test_a_module_missing_on_the_worker_is_named_in_the_error(head, script):
