@@ -9,10 +9,12 @@ Layout (the same RunStore as ``@pyexp.experiment``)::
 
 A job's identity is its override list (``pyexp.*`` overrides left out): the folder
 name hashes it, so a continued run finds the jobs it already has without
-composing their configs. Each job's config is composed in the worker (Hydra's
-``load_sweep_config``, ~60 ms), so with ``jobs > 1`` that cost runs in parallel too;
-``result.pkl`` holds the job's ``JobReturn``. Hydra's own job folder
-(``hydra.sweep.dir/subdir``, with ``.hydra/``) is created exactly as by the basic launcher.
+composing their configs. Hydra's sweeper has composed every job once already to
+validate the batch; we compose each distinct group-choice combination once more and
+let the worker apply the job's value overrides (see ``_job``), instead of a second
+full compose per job as the basic launcher does. ``result.pkl`` holds the job's
+``JobReturn``. Hydra's own job folder (``hydra.sweep.dir/subdir``, with ``.hydra/``)
+is created exactly as by the basic launcher.
 
 ``+pyexp.continue=<ts>`` (or ``hydra.launcher.continue_run``) reuses the finished
 jobs of run ``<ts>`` (``latest``/``true`` for the most recent one): config file edits
@@ -29,13 +31,14 @@ import os
 import queue
 import threading
 import time
-from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
+
+from ._job import HydraJob, base_for, unwrap
 
 if TYPE_CHECKING:
     from .pyexp_launcher import PyexpLauncher
@@ -130,134 +133,6 @@ def _is_pyexp(override: str) -> bool:
     return override.lstrip("+~").startswith(("pyexp.", "pyexp="))
 
 
-class HydraJob:
-    """A Task's ``fn``: compose this job's config and run it with Hydra's ``run_job``.
-
-    Runs in the worker (the fork child, the subprocess, a Ray worker or inline), so
-    everything it holds is cloudpickled for the subprocess and Ray executors.
-    """
-
-    def __init__(self, launcher: PyexpLauncher, overrides: list[str], idx: int, out: Path, base: Any,
-                 value_overrides: list[Any], app_overrides: list[Any]):
-        self.hydra_context = launcher.hydra_context
-        self.task_function = launcher.task_function
-        self.master = launcher.config
-        self.overrides = overrides
-        self.idx = idx
-        self.out = out
-        self.base = base  # composed for this job's group choices, shared by the jobs that made them
-        self.value_overrides = value_overrides
-        self.app_overrides = app_overrides
-        self.resolvers = launcher._state.resolvers
-        self.singletons: Any = None  # Hydra's singletons, captured only when pickled for another process
-        self.pid = os.getpid()
-
-    def __call__(self, _config: Any) -> "Returned":
-        from hydra.core.utils import run_job
-
-        in_parent = os.getpid() == self.pid
-        if not in_parent:
-            self._enter_worker()
-        setup_globals()
-        sweep_config = self._sweep_config(copy=in_parent)
-        with open_dict(sweep_config):
-            sweep_config.hydra.job.id = self.idx
-            sweep_config.hydra.job.num = self.idx
-            sweep_config.pop("pyexp", None)  # launcher settings are not the app's config
-        _write_config(self.out, sweep_config)
-        return Returned(run_job(
-            hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
-            job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
-        ))
-
-    def _sweep_config(self, copy: bool) -> DictConfig:
-        """What Hydra's ``load_sweep_config`` returns, from the shared base instead of a new compose.
-
-        The same steps as Hydra's ``_load_configuration_impl`` after composition: value
-        overrides applied by Hydra's own function, the task override list in order, and
-        ``override_dirname`` from all of the job's app overrides.
-        """
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
-
-        # A forked child or an unpickled copy owns its base; only in-process runs must copy it.
-        cfg = deepcopy(self.base) if copy else self.base
-        ConfigLoaderImpl._apply_overrides_to_config(self.value_overrides, cfg)
-        with open_dict(cfg.hydra):
-            cfg.hydra.overrides.task = [o.input_line for o in self.app_overrides]
-            dirname_cfg = cfg.hydra.job.config.override_dirname
-            cfg.hydra.job.override_dirname = get_overrides_dirname(
-                overrides=self.app_overrides, kv_sep=dirname_cfg.kv_sep, item_sep=dirname_cfg.item_sep,
-                exclude_keys=dirname_cfg.exclude_keys,
-            )
-        OmegaConf.copy_cache(from_config=self.master, to_config=cfg)
-        return cfg
-
-    def _enter_worker(self) -> None:
-        """In another process: restore Hydra's singletons and the app's resolvers."""
-        from hydra.core.singleton import Singleton
-        from omegaconf.basecontainer import BaseContainer
-
-        resolvers = getattr(BaseContainer, "_resolvers", None)
-        if resolvers is not None:
-            for name, fn in self.resolvers.items():
-                resolvers.setdefault(name, fn)
-        if self.singletons is not None:  # a forked child inherited them already
-            Singleton.set_state(self.singletons)
-
-    def __getstate__(self) -> dict[str, Any]:
-        from hydra.core.singleton import Singleton
-
-        state = dict(self.__dict__)
-        state["singletons"] = Singleton.get_state()  # ConfigStore, JobRuntime... for a fresh interpreter
-        # Unpicklable resolvers would sink the whole job; the worker then lacks just those.
-        import cloudpickle
-
-        ok = {}
-        for name, fn in state["resolvers"].items():
-            try:
-                cloudpickle.dumps(fn)
-                ok[name] = fn
-            except Exception:  # noqa: BLE001
-                log.warning(f"pyexp launcher: resolver {name!r} cannot be sent to the workers")
-        state["resolvers"] = ok
-        return state
-
-
-class Returned:
-    """A job's JobReturn as stored in result.pkl.
-
-    Not a dataclass on purpose: ``Outcome.to_record`` uses ``dataclasses.asdict``, which
-    would turn a bare JobReturn (a dataclass) into a dict.
-    """
-
-    __slots__ = ("job_return",)
-
-    def __init__(self, job_return: JobReturn):
-        self.job_return = job_return
-
-    def __getstate__(self) -> JobReturn:
-        return self.job_return
-
-    def __setstate__(self, state: JobReturn) -> None:
-        self.job_return = state
-
-
-def _unwrap(value: Any) -> Any:
-    return value.job_return if isinstance(value, Returned) else value
-
-
-def _write_config(out: Path, sweep_config: DictConfig) -> None:
-    """The job's composed config (without ``hydra``), interpolations as written, as config.json."""
-    from pyexp.executors.outcome import atomic_write_bytes
-    from pyexp.store import CONFIG_FILE, dump_json
-
-    task = OmegaConf.to_container(sweep_config, resolve=False)
-    assert isinstance(task, dict)
-    task.pop("hydra", None)
-    task["out"] = str(out)
-    atomic_write_bytes(out / CONFIG_FILE, dump_json(task))
-
-
 def _open_run(state: State) -> None:
     if state.continue_run is None:
         state.run = state.store.create_run()
@@ -323,7 +198,7 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
         out.mkdir(parents=True, exist_ok=True)
         # A placeholder until the worker writes the composed config: the job is listed even if it dies.
         atomic_write_bytes(out / CONFIG_FILE, dump_json({"name": name, "overrides": overrides, "out": str(out)}))
-        base, values, app = _base_for(launcher, overrides)
+        base, values, app = base_for(launcher, overrides)
         task = Task(fn=HydraJob(launcher, overrides, idx, out, base, values, app),
                     config={"name": name, "out": out}, name=name, out=out, capture=state.capture)
         todo.append((n, task, overrides))
@@ -346,39 +221,6 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
             executor.close()
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return [r for r in results if r is not None]
-
-
-def _base_for(launcher: PyexpLauncher, overrides: list[str]) -> tuple[DictConfig, list[Any], list[Any]]:
-    """The composed config of this job's group choices (cached), and its value/app overrides.
-
-    Hydra composes from the group overrides alone and applies the value overrides
-    after composition; we do the same, but compose each group combination once.
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.types import RunMode
-
-    state: State = launcher._state
-    loader = launcher.hydra_context.config_loader
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    groups, values = [], []
-    for override in parsed:
-        is_group = loader.repository.group_exists(override.key_or_group)
-        if is_group and not isinstance(override.value(), dict):
-            groups.append(override.input_line)
-        else:
-            values.append(override)
-    key = tuple(groups)
-    base = state.bases.get(key)
-    if base is None:
-        master = launcher.config
-        base = loader.load_configuration(
-            config_name=master.hydra.job.config_name,
-            overrides=list(OmegaConf.to_container(master.hydra.overrides.hydra)) + groups, run_mode=RunMode.RUN,
-        )
-        state.bases[key] = base
-    app = [o for o in parsed if not o.is_hydra_override()]
-    return base, values, app
-
 
 def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int) -> Any:
     """Keep up to ``jobs`` tasks in flight; yield ``(n, task, overrides, outcome)`` in input order."""
@@ -421,7 +263,7 @@ def _job_return(task: Any, overrides: list[str], outcome: Any, config: DictConfi
     from pyexp.errors import ExecutorError
     from pyexp.executors.outcome import Outcome, describe_exception, write_outcome
 
-    ret = _unwrap(outcome.result) if outcome.ok else None
+    ret = unwrap(outcome.result) if outcome.ok else None
     if isinstance(ret, JobReturn):
         if ret.status == JobStatus.FAILED:
             # Stored as a failure so that a continued run runs it again.
@@ -452,7 +294,7 @@ def _cached(state: State, dirname: str) -> JobReturn | None:
         outcome = read_outcome(state.run.config_dir(dirname) / "result.pkl")
     except StoreError:
         return None
-    ret = _unwrap(outcome.result) if outcome is not None and outcome.ok else None
+    ret = unwrap(outcome.result) if outcome is not None and outcome.ok else None
     if not isinstance(ret, JobReturn) or ret.status != JobStatus.COMPLETED:
         return None
     return ret
