@@ -230,13 +230,16 @@ def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int) -
     pending = list(reversed(todo))
     started: list[Any] = []
 
+    submitted: dict[int, Any] = {}
+
     def wait(pos: int, job: Any) -> None:
         try:
-            done.put((pos, job.wait()))
-        except BaseException as exc:  # noqa: BLE001 - a broken executor must not hang the sweep
+            outcome = job.wait()
+        except Exception as exc:  # noqa: BLE001 - a broken executor must not hang the sweep
             from pyexp.executors.outcome import Outcome
 
-            done.put((pos, Outcome.from_exception(exc)))
+            outcome = Outcome.from_exception(exc)
+        done.put((pos, outcome))
 
     try:
         while pending or running:
@@ -244,7 +247,7 @@ def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int) -
                 n, task, overrides = pending.pop()
                 pos = len(started)
                 started.append((n, task, overrides))
-                job = executor.submit(task)  # from this (main) thread: forking is safe here
+                submitted[pos] = job = executor.submit(task)  # main thread: forking is safe here
                 running += 1
                 if jobs == 1:
                     wait(pos, job)
@@ -253,7 +256,11 @@ def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int) -
             pos, outcome = done.get()
             running -= 1
             finished[pos] = outcome
-    except KeyboardInterrupt:
+    except BaseException:
+        # Ctrl-C: stop what still runs; with no result stored, a continued run runs it again.
+        for pos, job in submitted.items():
+            if pos not in finished:
+                job.cancel(force=True)
         raise
     for pos, (n, task, overrides) in enumerate(started):
         yield n, task, overrides, finished[pos]

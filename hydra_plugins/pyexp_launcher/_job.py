@@ -119,13 +119,20 @@ class Returned:
     """A job's JobReturn as stored in result.pkl.
 
     Not a dataclass on purpose: ``Outcome.to_record`` uses ``dataclasses.asdict``, which
-    would turn a bare JobReturn (a dataclass) into a dict.
+    would turn a bare JobReturn (a dataclass) into a dict, and deep-copies everything
+    else: a copy of the two configs per job that we skip (the record is only pickled).
     """
 
     __slots__ = ("job_return",)
 
     def __init__(self, job_return: JobReturn):
         self.job_return = job_return
+
+    def __repr__(self) -> str:
+        return f"Returned({self.job_return.status.name}, return_value={self.job_return._return_value!r})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "Returned":
+        return self
 
     def __getstate__(self) -> JobReturn:
         return self.job_return

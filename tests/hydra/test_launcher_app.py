@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from pyexp.executors.outcome import read_status
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYEXP_", "RAY_")) and k != "PYTHONPATH"}
 
 APP = """
 import hydra
@@ -115,3 +124,57 @@ def test_subprocess_executor_in_parallel(app, tmp_path: Path) -> None:
     assert sorted(app.calls()) == ["1", "2", "3", "4"]
     (run,) = _runs(tmp_path)
     assert set(_statuses(run).values()) == {"ok"}
+
+
+HANGING_APP = """
+import os, time
+import hydra
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg):
+    with open({pid_file!r}, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _poll(check, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_ctrl_c_stops_running_jobs_and_leaves_them_pending(script, tmp_path: Path) -> None:
+    pid_file = tmp_path / "job.pid"
+    s = script(HANGING_APP.format(pid_file=str(pid_file)), name="app.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(s.path), "-m", "hydra/launcher=pyexp", "hydra.launcher.executor=fork", "+x=1"],
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert _poll(lambda: pid_file.exists() and pid_file.read_text().strip() != ""), "job never started"
+        job_pid = int(pid_file.read_text())
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    assert _poll(lambda: not _alive(job_pid)), "the job outlived Ctrl-C"
+    (run,) = _runs(tmp_path)
+    assert _statuses(run) == {"+x=1": None}  # no result: a continued run runs it again
