@@ -36,13 +36,22 @@ def kind_of(override: Any) -> str:
     return SET
 
 
-def apply_value(config: Config, kind: str, key: str, value: Any, spelled: str, where: str) -> None:
-    """Apply one override to ``config`` in place (``spelled`` is the override as typed)."""
+def apply_value(config: Config, kind: str, key: str, value: Any, spelled: str, where: str,
+                lenient: bool = False) -> None:
+    """Apply one override to ``config`` in place (``spelled`` is the override as typed).
+
+    ``lenient`` re-applies an override the config's base already received: ``+`` then
+    acts like ``++`` and deleting a missing key is a no-op.
+    """
+    if lenient and kind == ADD:
+        kind = FORCE_ADD
     parts = key.split(".")
     node: Any = config
     for depth, part in enumerate(parts[:-1]):
         child = node.get(part, _MISSING) if isinstance(node, Mapping) else _MISSING
         if child is _MISSING or child is None:
+            if kind == DELETE and lenient:
+                return
             if kind == DELETE:
                 raise OverrideError(
                     f"{spelled}: cannot delete {key!r} from {where}: it does not exist"
@@ -58,9 +67,11 @@ def apply_value(config: Config, kind: str, key: str, value: Any, spelled: str, w
     last = parts[-1]
     current = node.get(last, _MISSING)
     if kind == DELETE:
+        if current is _MISSING and lenient:
+            return
         if current is _MISSING:
             raise OverrideError(f"{spelled}: cannot delete {key!r} from {where}: it does not exist")
-        if value is not None and value != current:
+        if value is not None and value != current and not lenient:
             raise OverrideError(
                 f"{spelled}: not deleted, {key!r} in {where} is {current!r}, not {value!r}; "
                 f"use ~{key} to delete whatever it holds"

@@ -188,15 +188,12 @@ def _sweep_values(override: Any, text: str) -> list[Any]:
     return values
 
 
-def _call_configs(configs_fn: Callable[..., Any], base: Any) -> Any:
+def _takes_base(configs_fn: Callable[..., Any]) -> bool:
     try:
-        params = [p for p in inspect.signature(configs_fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+        params = inspect.signature(configs_fn).parameters.values()
     except (TypeError, ValueError):
-        params = []
-    if base is not None and params:
-        return configs_fn(base)
-    return configs_fn()
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
 
 
 def _where(configs_fn: Any) -> str:
@@ -206,103 +203,100 @@ def _where(configs_fn: Any) -> str:
 
 
 def _build(configs_fn: Callable[..., Any] | None, items: list[_Item], composer: Any) -> Any:
+    """The configs of every combination of swept values, row-major: configs' own axes first."""
     from ..generate import as_config_tensor
     from ..tensor import Tensor
     from ._config import Config
     from ._hydra_apply import apply_value, kind_of
 
     sweeps = [it for it in items if it.sweep]
-    group_sweeps = [it for it in sweeps if it.group]
+    sweep_pos = {id(it): n for n, it in enumerate(sweeps)}
+    values_items = [it for it in items if not it.group]
+    combos = list(itertools.product(*(range(len(it.values)) for it in sweeps)))
 
-    def compose_overrides(choice: dict[int, int]) -> tuple[str, ...]:
-        return tuple(it.line(choice.get(id(it), 0)) for it in items if it.group)
+    def pick(it: _Item, combo: tuple[int, ...]) -> int:
+        return combo[sweep_pos[id(it)]] if it.sweep else 0
 
-    # One base per distinct group-choice combination (compose is the expensive step).
-    bases: dict[tuple[int, ...], Any] = {}
-    for combo in itertools.product(*(range(len(it.values)) for it in group_sweeps)):
-        choice = {id(it): i for it, i in zip(group_sweeps, combo)}
-        if composer is None:
-            bases[combo] = as_config_tensor(configs_fn(), _where(configs_fn))  # type: ignore[misc]
-            break  # without groups there is exactly one combination
-        composed = composer.compose(compose_overrides(choice))
-        if configs_fn is None:
-            bases[combo] = composed
-        else:
-            plain = Config(composer.to_plain(composed, _label(group_sweeps, combo)))
-            bases[combo] = as_config_tensor(_call_configs(configs_fn, plain), _where(configs_fn))
+    def label(combo: tuple[int, ...]) -> str:
+        return " ".join(it.line(pick(it, combo)) for it in items if it.sweep or it.group) or "no overrides"
 
-    first = next(iter(bases.values()))
-    if configs_fn is None:
-        base_shape, base_axes, axis_values = (1,), ("configs",), {}
+    # The configs of each combination before the command line's values are re-applied.
+    per_combo: dict[tuple[int, ...], Any] = {}
+    if composer is None:
+        shared = as_config_tensor(configs_fn(), _where(configs_fn))  # type: ignore[misc]
+        per_combo = dict.fromkeys(combos, shared)
     else:
-        base_shape, base_axes, axis_values = first.shape, first.axes, first.axis_values
-        for combo, tensor in bases.items():
-            if tensor.shape != base_shape:
-                raise ConfigError(
-                    f"{_where(configs_fn)} returned shape {tensor.shape} for {_label(group_sweeps, combo)} "
-                    f"but {base_shape} for {_label(group_sweeps, next(iter(bases)))}; when sweeping a "
-                    "config group, configs(base) must return the same shape for every choice"
-                )
+        once = None
+        stem = (composer.config_name or "config").removesuffix(".yaml")
+        for combo in combos:
+            # compose() caches by group choices: one Hydra compose per distinct combination.
+            composed = composer.compose(tuple(it.line(pick(it, combo)) for it in items if it.group))
+            chosen = [it.parsed[pick(it, combo)] for it in values_items]
+            if configs_fn is not None and not _takes_base(configs_fn):
+                if once is None:
+                    once = as_config_tensor(configs_fn(), _where(configs_fn))
+                per_combo[combo] = once
+                continue
+            # Values land before interpolations resolve, so ${lr} elsewhere follows lr=0.1.
+            base = Config(_resolve(composer, composed, chosen, label(combo)))
+            if configs_fn is None:
+                if base.get("name") in (None, ""):
+                    dict.__setitem__(base, "name", stem)
+                per_combo[combo] = Tensor([base], axes=("configs",))
+            else:
+                per_combo[combo] = as_config_tensor(configs_fn(base), _where(configs_fn))
 
-    axes = list(base_axes)
+    first = per_combo[combos[0]]
+    for combo, tensor in per_combo.items():
+        if tensor.shape != first.shape:
+            raise ConfigError(
+                f"{_where(configs_fn)} returned shape {tensor.shape} for {label(combo)} but {first.shape} "
+                f"for {label(combos[0])}; with swept overrides, configs(base) must return the same shape "
+                "for every combination"
+            )
+    axes, axis_values = list(first.axes), first.axis_values
     for it in sweeps:
-        axis = it.key
-        n = 2
+        axis, n = it.key, 2
         while axis in axes:
             axis, n = f"{it.key}_{n}", n + 1
         axes.append(axis)
         axis_values[axis] = [{"name": f"{it.key}={s}", it.key: v} for s, v in zip(it.spelled, it.values)]
 
-    sweep_pos = {id(it): n for n, it in enumerate(sweeps)}
-    group_index = [sweep_pos[id(it)] for it in group_sweeps]
-    values_items = [it for it in items if not it.group]
+    # The command line beats configs(): its values are applied to every config it returned
+    # (leniently when the base already received them, so +key and ~key do not fail twice).
+    reapply = configs_fn is not None
+    lenient = composer is not None
     out = []
-    for s in range(math.prod(base_shape)):
-        for combo in itertools.product(*(range(len(it.values)) for it in sweeps)):
-            g = tuple(combo[k] for k in group_index)
-            suffix = "_".join(f"{it.key}={it.spelled[i]}" for it, i in zip(sweeps, combo))
-            if configs_fn is None:
-                config = _from_composed(composer, bases[g], values_items, sweep_pos, combo, suffix)
-            else:
-                config = bases[g].flat[s].copy()
+    for s in range(first.size):
+        for combo in combos:
+            config = per_combo[combo].flat[s].copy()
+            if reapply:
                 where = f"config {config.get('name', s)!r}"
                 for it in values_items:
-                    i = combo[sweep_pos[id(it)]] if it.sweep else 0
-                    apply_value(config, kind_of(it.override), it.key, it.values[i], it.line(i), where)
-                if suffix:
-                    name = config.get("name")
-                    dict.__setitem__(config, "name", f"{name}_{suffix}" if name not in (None, "") else suffix)
+                    i = pick(it, combo)
+                    apply_value(config, kind_of(it.override), it.key, it.values[i], it.line(i), where, lenient)
+            suffix = "_".join(f"{it.key}={it.spelled[i]}" for it, i in zip(sweeps, combo))
+            if suffix:
+                name = config.get("name")
+                dict.__setitem__(config, "name", f"{name}_{suffix}" if name not in (None, "") else suffix)
             out.append(config)
-    shape = tuple(base_shape) + tuple(len(it.values) for it in sweeps)
+    shape = tuple(first.shape) + tuple(len(it.values) for it in sweeps)
     return Tensor(out, shape, axes, axis_values=axis_values)
 
 
-def _from_composed(composer: Any, composed: Any, values_items: list[_Item], sweep_pos: dict[int, int],
-                   combo: tuple[int, ...], suffix: str) -> Any:
-    """One config from a composed DictConfig: value overrides first, then interpolations resolve."""
+def _resolve(composer: Any, composed: Any, chosen: list[Any], label: str) -> dict[str, Any]:
+    """A composed DictConfig with value overrides applied by Hydra's own function, then resolved."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
 
-    from ._config import Config
-
     cfg = composed
-    chosen = [it.parsed[combo[sweep_pos[id(it)]] if it.sweep else 0] for it in values_items]
     if chosen:
         cfg = OmegaConf.create(composed)  # a copy: the composed base is shared
-        OmegaConf.set_struct(cfg, False)
+        OmegaConf.set_struct(cfg, False)  # `key=v` may add a key, as for plain configs
         try:
             ConfigLoaderImpl._apply_overrides_to_config(chosen, cfg)
         except HydraException as exc:
             cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
             raise OverrideError(f"{str(exc).strip()}{cause}".replace("\n", " ")) from None
-    plain = composer.to_plain(cfg, suffix or "the composed config")
-    stem = (composer.config_name or "config").removesuffix(".yaml")
-    name = plain.get("name")
-    base_name = str(name) if name not in (None, "") else stem
-    plain["name"] = f"{base_name}_{suffix}" if suffix else base_name
-    return Config(plain)
-
-
-def _label(group_sweeps: list[_Item], combo: tuple[int, ...]) -> str:
-    return " ".join(it.line(i) for it, i in zip(group_sweeps, combo)) or "the composed config"
+    return composer.to_plain(cfg, label)

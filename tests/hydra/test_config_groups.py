@@ -139,3 +139,16 @@ def test_pyexp_node_of_the_primary_config_holds_runner_settings(conf: Path) -> N
     (conf / "config.yaml").write_text("pyexp:\n  jobz: 2\n")
     with pytest.raises(OverrideError, match="config.yaml.*jobz.*valid keys"):
         config_settings(conf, "config")
+
+
+def test_interpolations_follow_overrides_also_through_configs_base(conf: Path) -> None:
+    def configs(base):
+        return [dict(base, name="a"), dict(base, name="b", lr=9.0)]
+
+    t = generate(configs, overrides=["lr=0.1,0.2", "~seed"], multirun=True, config_dir=conf, config_name="config")
+    assert t.shape == (2, 2)
+    assert [(c.name, c.lr, c.optimizer.lr) for c in t] == [
+        ("a_lr=0.1", 0.1, 0.1), ("a_lr=0.2", 0.2, 0.2),
+        ("b_lr=0.1", 0.1, 0.1), ("b_lr=0.2", 0.2, 0.2),  # the command line beats configs()
+    ]
+    assert all("seed" not in c for c in t)
