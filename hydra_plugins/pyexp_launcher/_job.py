@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class HydraJob:
-    """A Task's ``fn``: compose this job's config and run it with Hydra's ``run_job``.
+    """A Task's ``fn``: build this job's config from its shared base and run Hydra's ``run_job``.
 
     Runs in the worker (the fork child, the subprocess, a Ray worker or inline), so
     everything it holds is cloudpickled for the subprocess and Ray executors.
