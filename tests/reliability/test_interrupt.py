@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -48,9 +49,9 @@ def _calls(s: Script) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-def _start(s: Script, executor: str, **env: str) -> tuple[subprocess.Popen, object]:
+def _start(s: Script, executor: str, *more: str, **env: str) -> tuple[subprocess.Popen, object]:
     err = open(s.dir / "stderr.txt", "w+")
-    proc = s.start("--executor", executor, "-j", "2", "--no-stash", env=env, stderr=err)
+    proc = s.start("--executor", executor, "-j", "2", "--no-stash", *more, env=env, stderr=err)
     return proc, err
 
 
@@ -63,16 +64,19 @@ def _two_slow_running(s: Script, executor: str) -> list[int]:
 @pytest.mark.parametrize("executor", ["fork", "subprocess", "inline"])
 def test_ctrl_c_stops_children_prints_the_continue_command_and_exits_130(tmp_path, executor):
     s = Script(tmp_path, SCRIPT)
-    proc, err = _start(s, executor)
+    elsewhere = tmp_path / "results dir"
+    # The command to continue keeps the flags that locate the run, drops the (frozen) overrides.
+    proc, err = _start(s, executor, "--output-dir", str(elsewhere), "+tag=1")
     pids = _two_slow_running(s, executor)
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=20) == 130
     stderr = (s.dir / "stderr.txt").read_text()
     err.close()
     assert_all_dead(pids)
-    (run,) = s.runs("i")
-    command = f"python {s.path} --executor {executor} -j 2 --no-stash --continue={run.name}"
-    assert stderr.splitlines()[-1].strip() == shlex.join(shlex.split(command)), stderr
+    (run,) = (elsewhere / "i").iterdir()
+    command = shlex.join(["python", str(s.path), "--executor", executor, "-j", "2", "--no-stash",
+                          "--output-dir", str(elsewhere), f"--continue={run.name}"])
+    assert stderr.splitlines()[-1].strip() == command, stderr
     assert "Traceback" not in stderr
 
     # The printed command, run as printed, finishes the run without redoing finished configs.
@@ -86,6 +90,7 @@ def test_ctrl_c_stops_children_prints_the_continue_command_and_exits_130(tmp_pat
     for name, folder in s.config_dirs(run).items():
         outcome = outcome_of(folder)
         assert outcome is not None and outcome.ok and outcome.result == name
+        assert json.loads((folder / "config.json").read_text())["tag"] == 1
 
 
 @pytest.mark.parametrize("executor", ["fork", "subprocess"])
