@@ -155,11 +155,16 @@ def encode_text(tag: str, text: str) -> bytes:
 def event_record(wall_time: float, step: int, summary_fields: Iterable[bytes]) -> bytes:
     """``frame(encode_event(...))`` in one call (the writer's per-iteration hot path)."""
     summary = b"".join(summary_fields)
-    if step:
-        data = b"".join((b"\x09", _F64.pack(wall_time), b"\x10", varint(step), b"\x2a",
-                         varint(len(summary)), summary))
+    size = len(summary)
+    size_b = _SMALL_VARINTS[size] if size < 0x80 else varint(size)
+    if not step:
+        data = b"".join((b"\x09", _F64.pack(wall_time), b"\x2a", size_b, summary))
+    elif 0 < step < 0x4000:
+        step_b = _SMALL_VARINTS[step] if step < 0x80 else bytes(((step & 0x7F) | 0x80, step >> 7))
+        data = b"".join((b"\x09", _F64.pack(wall_time), b"\x10", step_b, b"\x2a", size_b, summary))
     else:
-        data = b"".join((b"\x09", _F64.pack(wall_time), b"\x2a", varint(len(summary)), summary))
+        data = b"".join((b"\x09", _F64.pack(wall_time), b"\x10", varint(step), b"\x2a", size_b,
+                         summary))
     header = _FRAME_HEADERS.get(len(data))
     if header is None:
         return frame(data)

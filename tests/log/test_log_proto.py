@@ -70,7 +70,7 @@ def test_crc32c_fallback_matches_google_crc32c(tmp_path: Path, monkeypatch: pyte
     assert LogReader(tmp_path).load_scalars("x") == [(i, float(i)) for i in range(20)]
 
 
-@pytest.mark.parametrize("step", [0, 1, 127, 128, 2**40, -5])
+@pytest.mark.parametrize("step", [0, 1, 127, 128, 16383, 16384, 2**21, 2**40, -5])
 def test_hand_encoded_events_equal_protobuf_serialization(step: int) -> None:
     from pyexp.log import _framing
     from pyexp.log import events_pb2 as pb
@@ -88,6 +88,10 @@ def test_hand_encoded_events_equal_protobuf_serialization(step: int) -> None:
     text.metadata.plugin_data.plugin_name = "text"
     ref.summary.value.add(tag="big", simple_value=float("inf"))
     assert data == ref.SerializeToString()
+    fields = [encoder.encode(t, k + 0.25) for k, t in enumerate(tags)] + [
+        _framing.encode_text("note", "hé\nllo"), encoder.encode("big", 1e300)]
+    for _ in range(2):  # the second time with the cached frame header
+        assert _framing.event_record(1234.5, step, fields) == _framing.frame(ref.SerializeToString())
 
 
 @pytest.mark.parametrize("step", [0, 3, 2**35])
