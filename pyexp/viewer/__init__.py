@@ -63,9 +63,9 @@ def run(log_dir: str | os.PathLike[str], port: int = DEFAULT_PORT, host: str = D
     _require_panel()
     import panel as pn
 
-    import plotly.graph_objs  # noqa: F401 - imported now so the first page opens fast
+    from .app import create_app, warm_up
 
-    from .app import create_app
+    warm_up()
 
     print(f"pyexp viewer: http://{host}:{port}/  (serving {root}; Ctrl-C to stop)", flush=True)
     pn.serve(lambda: create_app(root, refresh_seconds), port=port, address=host,

@@ -21,7 +21,7 @@ from pyexp.viewer.data import (
     run_colors,
     varying_keys,
 )
-from pyexp.viewer.views import FiguresView, ScalarsView, TextView, short_names
+from pyexp.viewer.views import FiguresView, ScalarsView, TextView, scalar_figure, short_names
 
 #: Runs selected when a page opens: those of the newest timestamp folder, at most this many.
 DEFAULT_SELECTION = 10
@@ -90,6 +90,7 @@ class ViewerApp:
         self._runs: list[str] = []
         self._loading = False
         doc = pn.state.curdoc
+        self._first_page = doc is not None and doc.session_context is not None
         self._served = doc is not None and doc.session_context is not None
         self._seen: dict[str, int] = {}
 
@@ -188,14 +189,21 @@ class ViewerApp:
         selected = self.selected
         pending = [r for r in selected if self.catalog.version(r) < 0]
         if self._served and pending:
-            # Read one run now (a first chart at once), the others one per event-loop turn,
-            # so charts fill in while large logs load instead of after all of them.
+            # Read one run now (a first chart with the page), the others on a worker thread
+            # after the page loaded, so large logs fill in instead of delaying the first chart.
             if len(pending) == len(selected):
-                self.catalog.reader(pending.pop(0))
+                self.catalog.safe(pending.pop(0), lambda _reader: None)
             if pending and not self._loading:
                 self._loading = True
-                pn.state.curdoc.add_next_tick_callback(self._load_next)
+                pn.state.onload(self._load_rest)
         runs = [r for r in selected if not self._served or self.catalog.version(r) >= 0]
+        if self._first_page and len(runs) > 1 and not self._loading:
+            # Even with every run in memory, drawing ten runs' lines takes the browser seconds:
+            # send one run with the page and the rest once it is shown.
+            runs = runs[:1]
+            self._loading = True
+            pn.state.onload(self._load_rest)
+        self._first_page = False
         self._runs = runs
         colors = run_colors(selected, self.catalog.configs(selected), self.color_by.value)
         names = short_names(selected)
@@ -211,12 +219,23 @@ class ViewerApp:
         self._render_tab()
         self._show_notice([], loading=len(selected) - len(runs))
 
-    def _load_next(self) -> None:
-        pending = [r for r in self.selected if self.catalog.version(r) < 0]
-        if pending:
-            self.catalog.reader(pending[0])
-        self._loading = False
-        self._on_selection()
+    async def _load_rest(self) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        tried: set[str] = set()
+        try:
+            self._on_selection()
+            while True:
+                pending = [r for r in self.selected
+                           if self.catalog.version(r) < 0 and r not in tried]
+                if not pending:
+                    break
+                tried.add(pending[0])
+                await loop.run_in_executor(None, self.catalog.safe, pending[0], lambda _r: None)
+                self._on_selection()
+        finally:
+            self._loading = False
 
     def _on_settings(self) -> None:
         self.scalars.settings.update(smoothing=float(self.smoothing.value),
@@ -276,6 +295,19 @@ def _session_query() -> dict[str, list[str]]:
     args = getattr(pn.state, "session_args", None) or {}
     return {k: [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in vals]
             for k, vals in args.items()}
+
+
+def warm_up() -> None:
+    """Import what the first page needs before serving it (plotly loads its classes lazily,
+    ~1-2 s on first use), so the first visitor does not wait for it."""
+    import numpy as np
+
+    from pyexp.viewer.data import Series
+
+    series = Series(*(np.arange(3.0),) * 5, n_points=3)
+    figure = scalar_figure("warm-up", [("a/b", "#000", series)], smoothing=0.5, x_mode="step",
+                           log=False)
+    pn.pane.Plotly(figure).get_root()
 
 
 def create_app(root: str | Path, refresh_seconds: float = 1.0) -> Any:

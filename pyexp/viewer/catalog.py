@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 import threading
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import PyexpError
-from .data import ViewerError, load_run_config, resolve_run
+from .data import Series, ViewerError, load_run_config, prepare_series, resolve_run
+
+#: Prepared (smoothed, downsampled) series kept for all sessions; a few MB at most.
+_SERIES_CACHE = 512
 
 
 class Catalog:
@@ -30,6 +34,7 @@ class Catalog:
         self._versions: dict[str, int] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self.errors: dict[str, str] = {}
+        self._series: OrderedDict[tuple[Any, ...], Series | None] = OrderedDict()
         self.refresh_runs()
 
     @property
@@ -103,6 +108,33 @@ class Catalog:
                     self._versions[name] += 1
                     changed.add(name)
         return changed
+
+    def series(self, name: str, tag: str, *, smoothing: float, x_mode: str,
+               max_points: int) -> Series | None:
+        """Scalar ``tag`` of run ``name`` ready to plot (None if the run lacks it or fails).
+
+        Cached across sessions until the run gets new data, so a second browser tab (or a
+        change back to an earlier smoothing) costs nothing.
+        """
+        key = (name, tag, self.version(name), smoothing, x_mode, max_points)
+        with self._lock:
+            if key in self._series:
+                self._series.move_to_end(key)
+                return self._series[key]
+
+        def load(reader: Any) -> Series | None:
+            if tag not in reader.scalar_tags:
+                return None
+            return prepare_series(reader.scalar_columns(tag), smoothing=smoothing, x_mode=x_mode,
+                                  max_points=max_points, start_time=reader.start_time)
+
+        result = self.safe(name, load)
+        with self._lock:
+            key = (name, tag, self.version(name), smoothing, x_mode, max_points)
+            self._series[key] = result
+            while len(self._series) > _SERIES_CACHE:
+                self._series.popitem(last=False)
+        return result
 
     def _guard(self, name: str, fn: Callable[[], Any]) -> Any:
         """Run a read; a malformed or half-written file becomes a message, never a crash."""

@@ -12,7 +12,7 @@ from typing import Any
 import panel as pn
 
 from .catalog import Catalog
-from .data import group_tags, prepare_series, value_at
+from .data import group_tags, value_at
 
 _GRID = {"gridcolor": "#ebebeb", "linecolor": "#bbb", "zerolinecolor": "#ccc"}
 _AXIS_TITLES = {"step": "step", "relative": "seconds since start", "wall": "wall time"}
@@ -28,6 +28,40 @@ def short_names(runs: list[str]) -> dict[str, str]:
                 break
             common += 1
     return {r: "/".join(p[common:]) or r for r, p in zip(runs, parts)}
+
+
+def scalar_figure(tag: str, lines: list[tuple[str, str, Any]], *, smoothing: float,
+                  x_mode: str, log: bool) -> dict[str, Any]:
+    """A Plotly figure (as a dict) of one tag: ``lines`` are ``(run, colour, Series or None)``."""
+    names = short_names([run for run, _, _ in lines])
+    data = []
+    for run, color, series in lines:
+        if series is None:
+            continue
+        hover = (f"<b>{html.escape(names[run])}</b><br>step %{{customdata}}<br>"
+                 "%{y}<extra></extra>")
+        raw = {"type": "scatter", "mode": "lines", "x": series.x, "y": series.y,
+               "customdata": series.iterations, "name": names[run], "legendgroup": run,
+               "line": {"color": color, "width": 1.5}, "hovertemplate": hover,
+               "meta": {"run": run, "kind": "raw"}}
+        data.append(raw)
+        if smoothing > 0:
+            raw.update(opacity=0.25, showlegend=False)
+            data.append({"type": "scatter", "mode": "lines", "x": series.x_smooth,
+                         "y": series.y_smooth, "name": names[run], "legendgroup": run,
+                         "line": {"color": color, "width": 2},
+                         "hovertemplate": f"<b>{html.escape(names[run])}</b> (smoothed)"
+                                          "<br>x %{x}<br>%{y}<extra></extra>",
+                         "meta": {"run": run, "kind": "smoothed"}})
+    layout = {"title": {"text": html.escape(tag), "font": {"size": 14}},
+              "uirevision": tag, "hovermode": "closest", "showlegend": False,
+              "margin": {"l": 50, "r": 10, "t": 36, "b": 40},
+              "xaxis": {"title": {"text": _AXIS_TITLES[x_mode]}, **_GRID,
+                        "type": "date" if x_mode == "wall" else "linear"},
+              "yaxis": {"type": "log" if log else "linear", "exponentformat": "e", **_GRID},
+              # Plain colours, not a named template: validating a template costs ~0.1 s a chart.
+              "plot_bgcolor": "white", "paper_bgcolor": "white"}
+    return {"data": data, "layout": layout}
 
 
 class _Sections:
@@ -66,14 +100,13 @@ class _Sections:
 class ScalarsView:
     """One Plotly chart per scalar tag, every selected run on it."""
 
-    def __init__(self, catalog: Catalog, max_points: int = 2000) -> None:
+    def __init__(self, catalog: Catalog, max_points: int = 1000) -> None:
         self.catalog = catalog
         self.max_points = max_points
         self.sections = _Sections("No scalars logged by the selected runs yet.", columns=2)
         self._charts: dict[str, Any] = {}
         self._log: dict[str, Any] = {}
         self._boxes: dict[str, Any] = {}
-        self._cache: dict[tuple[Any, ...], Any] = {}
         self.settings: dict[str, Any] = {"smoothing": 0.0, "x_mode": "step"}
 
     def _box(self, tag: str) -> Any:
@@ -103,55 +136,15 @@ class ScalarsView:
 
     def _series(self, run: str, tag: str) -> Any:
         s = self.settings
-        key = (run, tag, self.catalog.version(run), s["smoothing"], s["x_mode"], self.max_points)
-        hit = self._cache.get(key)
-        if hit is None:
-            def load(reader: Any) -> Any:
-                if tag not in reader.scalar_tags:
-                    return None
-                return prepare_series(reader.scalar_columns(tag), smoothing=s["smoothing"],
-                                      x_mode=s["x_mode"], max_points=self.max_points,
-                                      start_time=reader.start_time)
-            hit = self.catalog.safe(run, load)
-            self._cache = {k: v for k, v in self._cache.items() if k[:2] != (run, tag)}
-            self._cache[key] = hit
-        return hit
+        return self.catalog.series(run, tag, smoothing=s["smoothing"], x_mode=s["x_mode"],
+                                   max_points=self.max_points)
 
     def figure(self, tag: str) -> dict[str, Any]:
         """The Plotly figure (as a dict) of ``tag`` for the current runs and settings."""
-        smoothing, x_mode = self.settings["smoothing"], self.settings["x_mode"]
-        names = short_names(self._runs)
-        data = []
-        for run in self._runs:
-            series = self._series(run, tag)
-            if series is None:
-                continue
-            color = self._colors.get(run, "#1f77b4")
-            hover = (f"<b>{html.escape(names[run])}</b><br>step %{{customdata}}<br>"
-                     "%{y}<extra></extra>")
-            raw = {"type": "scatter", "mode": "lines", "x": series.x, "y": series.y,
-                   "customdata": series.iterations, "name": names[run], "legendgroup": run,
-                   "line": {"color": color, "width": 1.5}, "hovertemplate": hover,
-                   "meta": {"run": run, "kind": "raw"}}
-            data.append(raw)
-            if smoothing > 0:
-                raw.update(opacity=0.25, showlegend=False)
-                data.append({"type": "scatter", "mode": "lines", "x": series.x_smooth,
-                             "y": series.y_smooth, "name": names[run], "legendgroup": run,
-                             "line": {"color": color, "width": 2},
-                             "hovertemplate": f"<b>{html.escape(names[run])}</b> (smoothed)"
-                                              "<br>x %{x}<br>%{y}<extra></extra>",
-                             "meta": {"run": run, "kind": "smoothed"}})
+        lines = [(run, self._colors.get(run, "#1f77b4"), self._series(run, tag)) for run in self._runs]
         log = self._log[tag].value if tag in self._log else False
-        layout = {"title": {"text": html.escape(tag), "font": {"size": 14}},
-                  "uirevision": tag, "hovermode": "closest", "showlegend": False,
-                  "margin": {"l": 50, "r": 10, "t": 36, "b": 40},
-                  "xaxis": {"title": {"text": _AXIS_TITLES[x_mode]}, **_GRID,
-                            "type": "date" if x_mode == "wall" else "linear"},
-                  "yaxis": {"type": "log" if log else "linear", "exponentformat": "e", **_GRID},
-                  # Plain colours, not a named template: validating a template costs ~0.1 s a chart.
-                  "plot_bgcolor": "white", "paper_bgcolor": "white"}
-        return {"data": data, "layout": layout}
+        return scalar_figure(tag, lines, smoothing=self.settings["smoothing"],
+                             x_mode=self.settings["x_mode"], log=log)
 
     def _redraw_tag(self, tag: str) -> None:
         if tag in self._charts and hasattr(self, "_runs"):
