@@ -22,18 +22,35 @@ class Result:
     def __init__(self, name: str, config: Any, out: Path):
         self.name = name
         self.config = config
-        self.out = Path(out)
+        self.out = out if isinstance(out, Path) else Path(out)
         self._outcome: Outcome | None = None
-        try:
-            found = read_status(self.out / RESULT_FILE)
-        except StoreError as exc:
-            found = ("error", str(exc))
-            self._outcome = Outcome("error", error=str(exc))
-        if found is None:
-            self.status, self.error = "pending", _PENDING
-        else:
-            self.status = "done" if found[0] == "ok" else "failed"
-            self.error = found[1] if found[0] != "ok" else None
+        self._status: tuple[str, str | None] | None = None
+
+    def _header(self) -> tuple[str, str | None]:
+        """``(status, error)`` from the result file's small header, read on first use."""
+        if self._status is None:
+            try:
+                found = read_status(self.out / RESULT_FILE)
+            except StoreError as exc:
+                found = ("error", str(exc))
+                self._outcome = Outcome("error", error=str(exc))
+            if found is None:
+                self._status = ("pending", _PENDING)
+            elif found[0] == "ok":
+                self._status = ("done", None)
+            else:
+                self._status = ("failed", found[1])
+        return self._status
+
+    @property
+    def status(self) -> str:
+        """``"done"``, ``"failed"`` or ``"pending"``."""
+        return self._header()[0]
+
+    @property
+    def error(self) -> str | None:
+        """The error message if the config failed (or has not run), else None."""
+        return self._header()[1]
 
     def _load(self) -> Outcome:
         if self._outcome is None:
@@ -45,7 +62,7 @@ class Result:
                 except StoreError as exc:
                     # Damage the header check could not see (the body's checksum failed).
                     self._outcome = Outcome("error", error=str(exc))
-                    self.status, self.error = "failed", str(exc)
+                    self._status = ("failed", str(exc))
         return self._outcome
 
     @property

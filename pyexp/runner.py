@@ -212,17 +212,18 @@ class ExperimentRunner:
         pattern = re.compile(s["filter"]) if s["filter"] else None
         todo, cached, stamps = [], 0, {}
         for dirname in manifest.dirs:
-            config = _as_config(run.read_config(dirname))
-            name = str(config.get("name", dirname))
+            raw = run.read_config(dirname)
+            name = str(raw.get("name", dirname))
             if pattern is not None and not pattern.search(name):
                 continue
+            folder = raw["out"]
             # Stamp before status: a result another process writes in between is noticed later.
-            stamps[run.config_dir(dirname)] = result_stamp(run.config_dir(dirname))
+            stamps[folder] = result_stamp(folder)
             status = run.status(dirname)
             if status == "done" or (status == "failed" and s["skip_failed"]):
                 cached += 1
                 continue
-            todo.append(Task(fn=self._task_fn, config=config, name=name, out=run.config_dir(dirname),
+            todo.append(Task(fn=self._task_fn, config=_as_config(raw), name=name, out=folder,
                              capture=s["capture"], with_logger=self.with_logger,
                              git_commit=manifest.meta.get("git_commit")))
         started = time.monotonic()
@@ -304,7 +305,7 @@ def load_results(run: Run, make: Callable[..., Any] = Result) -> Any:
     results = []
     for dirname in manifest.dirs:
         config = _as_config(run.read_config(dirname))
-        results.append(make(str(config.get("name", dirname)), config, run.config_dir(dirname)))
+        results.append(make(str(config.get("name", dirname)), config, config["out"]))
     extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
     return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)
 

@@ -121,9 +121,10 @@ def dump_json(obj: Any) -> bytes:
     return json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False).encode()
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path | str) -> Any:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as f:
+            return json.loads(f.read())
     except FileNotFoundError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
@@ -148,6 +149,8 @@ class Run:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.timestamp = self.path.name
+        # config.json files never change once written: each is parsed at most once per process.
+        self._configs: dict[str, dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -211,14 +214,20 @@ class Run:
         return Manifest(shape, axes, dirs, meta)
 
     def read_config(self, dirname: str) -> dict[str, Any]:
-        path = self.config_dir(dirname) / CONFIG_FILE
+        """The frozen config of ``dirname`` with ``out`` as a Path. Shared: do not mutate it."""
+        cfg = self._configs.get(dirname)
+        if cfg is not None:
+            return cfg
+        folder = self.config_dir(dirname)
+        path = os.path.join(self.path, dirname, CONFIG_FILE)  # str joins: this runs per config
         try:
             cfg = read_json(path)
         except FileNotFoundError:
             raise StoreError(f"{path} is missing; start a fresh run (its config cannot be recovered)") from None
         if not isinstance(cfg, dict):
             raise StoreError(f"{path}: expected a JSON object; start a fresh run")
-        cfg["out"] = self.config_dir(dirname)
+        cfg["out"] = folder
+        self._configs[dirname] = cfg
         return cfg
 
     def status(self, dirname: str) -> str:
@@ -226,7 +235,7 @@ class Run:
         from .executors.base import RESULT_FILE
 
         try:
-            found = read_status(self.config_dir(dirname) / RESULT_FILE)
+            found = read_status(os.path.join(self.path, dirname, RESULT_FILE))
         except StoreError:
             return "pending"
         if found is None:
@@ -296,7 +305,7 @@ def result_stamp(folder: Path) -> tuple[int, int, int, int] | None:
     from .executors.base import RESULT_FILE
 
     try:
-        st = os.stat(Path(folder) / RESULT_FILE)
+        st = os.stat(os.path.join(folder, RESULT_FILE))
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
