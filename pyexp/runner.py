@@ -116,7 +116,7 @@ class ExperimentRunner:
                               f"valid: {', '.join(sorted(DEFAULTS))}")
         given = {k: v for k, v in settings.items() if v is not None}
         cli = parse_cli(argv, prog=Path(sys.argv[0]).name) if cli_mode else {"overrides": []}
-        resolved = {**DEFAULTS, **self._settings, **given, **cli}
+        resolved = {**DEFAULTS, **self._settings, **self._yaml_settings(), **given, **cli}
         if resolved["filter"]:
             try:
                 re.compile(resolved["filter"])
@@ -130,6 +130,19 @@ class ExperimentRunner:
             elif resolved[key] is not None:
                 resolved[key] = str(resolved[key])
         return resolved
+
+    def _config_dir(self) -> Path | None:
+        path = self._settings.get("config_path")
+        return (self.file.parent / path).resolve() if path else None
+
+    def _yaml_settings(self) -> dict[str, Any]:
+        """Runner settings from a ``pyexp:`` node in the primary YAML config, if there is one."""
+        config_dir = self._config_dir()
+        if config_dir is None:
+            return {}
+        from .config.hydra_bridge import config_settings
+
+        return config_settings(config_dir, self._settings.get("config_name"))
 
     def _store(self, s: dict[str, Any]) -> RunStore:
         out = Path(s["output_dir"]) if s["output_dir"] else self.file.parent / "out"
@@ -174,9 +187,7 @@ class ExperimentRunner:
     def _phase_configs(self, store: RunStore, configs_fn: Any, s: dict[str, Any]) -> Run:
         from .generate import generate
 
-        config_dir = None
-        if self._settings.get("config_path"):
-            config_dir = (self.file.parent / self._settings["config_path"]).resolve()
+        config_dir = self._config_dir()
         where = f"{getattr(configs_fn, '__qualname__', 'configs')}() in {self.file}"
         tensor = generate(configs_fn, overrides=s["overrides"], multirun=s["multirun"],
                           config_dir=config_dir, config_name=self._settings.get("config_name"), where=where)
@@ -202,7 +213,8 @@ class ExperimentRunner:
             from .gitstate import snapshot
         except ImportError:
             return None
-        return snapshot(self.file.parent, f"{store.root.name}/{run.timestamp}")
+        # The run store itself is no source code, whether or not .gitignore says so.
+        return snapshot(self.file.parent, f"{store.root.name}/{run.timestamp}", exclude=[store.root.parent])
 
     def _phase_execute(self, run: Run, s: dict[str, Any], cli_mode: bool, executor: Executor,
                        argv: list[str]) -> None:

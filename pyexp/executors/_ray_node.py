@@ -127,7 +127,8 @@ def _local_paths(header: dict[str, Any]) -> tuple[str, list[str]]:
         cwd = here
     sys_path: list[str] = []
     for entry in [*map(mapped, header["sys_path"]), *sys.path]:
-        if entry not in sys_path and (entry == "" or os.path.exists(entry)):
+        # Setuptools' editable installs put a path-hook marker (not a real path) on sys.path.
+        if entry not in sys_path and (entry == "" or entry.endswith(".__path_hook__") or os.path.exists(entry)):
             sys_path.append(entry)
     if source and here not in sys_path:
         sys_path.insert(0, here)

@@ -41,6 +41,8 @@ class ForkExecutor(Executor):
         read_end = write_end = None
         if not task.capture:
             read_end, write_end = os.pipe()
+        import cloudpickle  # noqa: F401 - loaded once here instead of in every child that stores a result
+
         # Anything buffered now would otherwise be written twice, once by each process.
         sys.stdout.flush()
         sys.stderr.flush()

@@ -17,7 +17,7 @@ import tempfile
 import time
 import traceback as _traceback
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -63,7 +63,8 @@ class Outcome:
         )
 
     def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
+        # Not dataclasses.asdict: it deep-copies the result and turns dataclass results into dicts.
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
         record[_MARK] = 1
         return record
 
