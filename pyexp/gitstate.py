@@ -82,6 +82,14 @@ def snapshot(path: Path, ref_name: str, exclude: Sequence[str | os.PathLike[str]
         return None
 
 
+def _is_ignored(top: Path, relative: Path, env: dict[str, str]) -> bool:
+    try:
+        _git(["check-ignore", "-q", "--", relative.as_posix()], top, env)
+    except _GitFailed:
+        return False  # exit 1: not ignored
+    return True
+
+
 def _snapshot(top: Path, ref: str, exclude: Sequence[str | os.PathLike[str]],
               env: dict[str, str], max_untracked_bytes: int | None) -> str:
     index = top / _git(["rev-parse", "--git-path", "index"], top, env).strip()
@@ -100,6 +108,8 @@ def _snapshot(top: Path, ref: str, exclude: Sequence[str | os.PathLike[str]],
                     item_path = item_path.resolve().relative_to(top.resolve())
                 except ValueError:
                     continue  # outside the work tree: nothing to exclude
+            if _is_ignored(top, item_path, env):
+                continue  # already left out; git add refuses a pathspec naming an ignored path
             pathspec.append(f":(exclude,literal){item_path.as_posix()}")
         if max_untracked_bytes is not None:
             big = _large_untracked(top, genv, max_untracked_bytes, pathspec)

@@ -133,6 +133,17 @@ def test_excluded_output_folder(repo: Path) -> None:
     assert commit is not None and "results/big.bin" not in files_of(repo, commit)
 
 
+def test_excluding_a_folder_gitignore_already_ignores(repo: Path) -> None:
+    # The runner always excludes its output folder; git add refuses pathspecs of ignored paths.
+    (repo / "out").mkdir()
+    (repo / "out" / "result.pkl").write_text("data\n")
+    (repo / "new.py").write_text("N = 1\n")
+    commit = snapshot(repo, "exp/y", exclude=[repo / "out"])
+    assert commit is not None
+    files = files_of(repo, commit)
+    assert "new.py" in files and not any(name.startswith("out/") for name in files)
+
+
 def test_no_identity_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "anon"
     repo.mkdir()
