@@ -87,6 +87,7 @@ class ViewerApp:
         self._updating = False
         self._user_picked = False
         self._known_runs: list[str] = []
+        self._filter_errors: list[str] = []
         self._runs: list[str] = []
         self._loading = False
         doc = pn.state.curdoc
@@ -155,7 +156,7 @@ class ViewerApp:
             self.selector.value = [r for r in selected if r in shown]
         finally:
             self._updating = False
-        self._show_notice(errors)
+        self._filter_errors = errors
         self._on_selection()
 
     def _on_pick(self, _event: Any) -> None:
@@ -168,7 +169,7 @@ class ViewerApp:
         self.selector.value = runs
 
     def _show_notice(self, errors: list[str], loading: int = 0) -> None:
-        lines = list(self._refused) + errors
+        lines = list(self._refused) + self._filter_errors + errors
         if loading:
             lines.append(f"loading {loading} more run(s)...")
         if not self.catalog.runs:

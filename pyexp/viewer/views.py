@@ -22,11 +22,10 @@ def short_names(runs: list[str]) -> dict[str, str]:
     """Run names without the path prefix they all share (what a legend needs)."""
     parts = [r.split("/") for r in runs]
     common = 0
-    if len(parts) > 1:
-        for column in zip(*[p[:-1] for p in parts]):
-            if len(set(column)) != 1:
-                break
-            common += 1
+    for column in zip(*[p[:-1] for p in parts]):
+        if len(set(column)) != 1:
+            break
+        common += 1
     return {r: "/".join(p[common:]) or r for r, p in zip(runs, parts)}
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -61,13 +64,25 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     (root / "mnist" / "escape").symlink_to(secret, target_is_directory=True)
     empty = base / "empty"
     empty.mkdir()
-    # Start both servers before waiting on either: their startups overlap.
-    served = [Site(root), Site(empty)]
+    # `panel serve pyexp/viewer/app.py --args DIR` starts in the background while the
+    # viewer's own entry point (start_background) waits for its port.
+    app = Path(__file__).resolve().parents[2] / "pyexp" / "viewer" / "app.py"
+    serve_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYEXP_", "RAY_"))}
+    panel_serve = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", str(app), "--port", str(serve_port),
+         "--address", "127.0.0.1", "--args", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    served = []
     try:
-        yield {"main": served[0], "empty": served[1], "secret": secret}
+        served += [Site(root), Site(empty)]
+        yield {"main": served[0], "empty": served[1], "secret": secret,
+               "panel_serve": f"http://127.0.0.1:{serve_port}/app"}
     finally:
         for site in served:
             site.stop()
+        panel_serve.terminate()
+        panel_serve.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +171,9 @@ def test_a_chart_per_tag_with_every_selected_run_and_nothing_from_a_cdn(main_pag
     titles = sorted(page.locator(".pyexp-chart .gtitle").evaluate_all(
         "els => els.map(e => e.textContent)"))
     assert titles == ["loss", "train/acc", "train/lr"]
-    loss = traces(chart(page, "loss"))
-    assert len(loss) == 2 and all(len(t["x"]) == 50 for t in loss)
+    # the page comes with one run's lines and fills in the others right after
+    loss = wait_for(lambda: (t := traces(chart(page, "loss"))) and len(t) == 2 and t, "both runs")
+    assert all(len(t["x"]) == 50 for t in loss)
     assert sorted(t["name"].split("-")[0] for t in loss) == ["lr0.01", "lr0.1"]
     assert page.get_by_text("train (2)").count() == 1
     assert page.get_by_text("ungrouped (1)").count() == 1
@@ -264,6 +280,38 @@ def test_a_run_outside_dir_is_refused(sites, page) -> None:
     listed = deep_text(page.locator(".pyexp-runs"))
     assert "lr0.1" in listed and "hidden" not in listed
     assert page.locator(".pyexp-chart .js-plotly-plot .trace").count() == 0
+
+
+def test_config_filter_and_colour_by_config(sites, page) -> None:
+    open_viewer(page, sites["main"].url)
+    runs = page.locator(".pyexp-runs select")
+    assert runs.locator("option").count() >= 3
+    box = page.locator(".pyexp-config-filter input")
+    box.fill("model.depth>=3")
+    box.press("Enter")
+    wait_for(lambda: runs.locator("option").count() == 1, "one run left")
+    assert "lr0.01" in runs.inner_text()
+    wait_for(lambda: len(traces(chart(page, "loss"))) == 1, "one line per chart")
+    colour = page.locator(".pyexp-color-by select")
+    assert {"run", "lr", "model.depth"} <= set(colour.locator("option").all_inner_texts())
+    box.fill("depth")  # not key=value: the page explains instead of failing
+    box.press("Enter")
+    wait_for(lambda: "config filter 'depth'" in deep_text(page.locator(".pyexp-notice")),
+             "the filter's error message")
+
+
+def test_panel_serve_entry_point(sites) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(sites["panel_serve"], timeout=5) as response:
+                body = response.read().decode()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert "<title>pyexp viewer</title>" in body
 
 
 def test_empty_dir_says_so(sites, page) -> None:
