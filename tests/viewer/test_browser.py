@@ -260,11 +260,14 @@ def test_live_append_and_new_runs_show_up(sites, page) -> None:
     open_viewer(page, sites["main"].url + f"?run={name}")
     box = chart(page, "loss")
     assert max(traces(box)[0]["x"]) == 19
+    plot = box.locator(".js-plotly-plot")
+    plot.evaluate("el => window.Plotly.relayout(el, {'xaxis.range': [2, 8]})")  # a user's zoom
     with Logger(live) as logger:
         for it in range(20, 40):
             logger.set_global_it(it)
             logger.add_scalar("loss", 0.1)
     wait_for(lambda: max(traces(box)[0]["x"]) == 39, "the appended points")
+    assert plot.evaluate("el => el._fullLayout.xaxis.range") == [2, 8]  # zoom survived
     write_run(root, "mnist", "2024-01-26_00-00-00", "fresh", {"lr": 0.2}, steps=3)
     runs = page.locator(".pyexp-runs select")
     wait_for(lambda: "fresh" in runs.inner_text(), "the new run in the list")
