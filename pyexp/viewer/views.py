@@ -168,6 +168,7 @@ class _SliderTagView:
         self._rows: dict[str, Any] = {}
         self._runs: list[str] = []
         self._quiet = False
+        self._shown: dict[str, list[tuple[str, int]]] = {}
 
     def tags(self, reader: Any) -> set[str]:
         raise NotImplementedError
@@ -217,10 +218,23 @@ class _SliderTagView:
 
     def _render(self, tag: str) -> None:
         iteration = self._sliders[tag].value
+
+        def shown(reader: Any) -> int | None:
+            if tag not in self.tags(reader):
+                return None
+            its = [it for it in self.iterations(reader, tag) if it <= iteration]
+            return its[-1] if its else -1
+
+        # What each column shows; unchanged columns are not rebuilt, so a live refresh does not
+        # reset a figure the user is rotating.
+        plan = [(run, self.catalog.safe(run, shown)) for run in self._runs]
+        plan = [(run, it) for run, it in plan if it is not None]
+        if self._shown.get(tag) == plan:
+            return
+        self._shown[tag] = plan
         cells = []
-        for run in self._runs:
-            cell = self.catalog.safe(run, lambda rd: self.cell(run, tag, iteration) if
-                                     tag in self.tags(rd) else None)
+        for run, _ in plan:
+            cell = self.catalog.safe(run, lambda _rd: self.cell(run, tag, iteration))
             if cell is not None:
                 cells.append(cell)
         self._rows[tag].objects = cells
