@@ -51,7 +51,10 @@ if __name__ == "__main__":
 
 
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("PYEXP_", "RAY_"))}
+    # Bytecode caching on, as on a user's machine (some sandboxes set PYTHONDONTWRITEBYTECODE,
+    # which makes every fresh interpreter, Hydra's and pyexp's alike, recompile its imports).
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("PYEXP_", "RAY_")) and k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def _timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:

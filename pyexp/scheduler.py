@@ -109,6 +109,7 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
     deferred: list[Task] = []  # claimed by another process: retried until free
     running: dict[int, tuple[Job, Claim]] = {}
     told_waiting = False
+    waiting_here: Job | None = None
     try:
         while pending or running or deferred:
             while pending and len(running) < limit:
@@ -139,6 +140,10 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
                 running[id(job)] = (job, claim)
                 if isinstance(job, DoneJob):
                     done.put((job, job.wait()))
+                elif limit == 1:  # one at a time: wait right here, a thread would only add latency
+                    waiting_here = job
+                    _wait_into(job, done)
+                    waiting_here = None
                 else:
                     threading.Thread(target=_wait_into, args=(job, done), daemon=True).start()
             if not running and not deferred:
@@ -165,6 +170,8 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
                 pending.extend(deferred)
                 deferred.clear()
     except KeyboardInterrupt:
+        if waiting_here is not None:  # Ctrl-C arrived while we waited inline: let a thread finish it
+            threading.Thread(target=_wait_into, args=(waiting_here, done), daemon=True).start()
         _cancel_all(running, done, continue_hint)
         raise
     finally:
