@@ -311,6 +311,21 @@ def warm_up() -> None:
     pn.pane.Plotly(figure).get_root()
 
 
+def preload(root: str | Path) -> None:
+    """Start reading the first run a first page will show, on a daemon thread, while the server
+    starts and the browser fetches the page's JavaScript. Only one: reading more here would
+    compete (for the GIL) with serving that first page; the page loads the others itself."""
+    import threading
+
+    catalog = shared_catalog(root)
+
+    def read() -> None:
+        for name in _default_selection(catalog.runs)[:1]:
+            catalog.safe(name, lambda _reader: None)
+
+    threading.Thread(target=read, name="pyexp-viewer-preload", daemon=True).start()
+
+
 def create_app(root: str | Path, refresh_seconds: float = 1.0) -> Any:
     """Build the viewer page for one session (what the server calls per browser tab)."""
     pn.extension("plotly")

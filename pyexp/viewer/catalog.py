@@ -32,6 +32,7 @@ class Catalog:
         self._runs: list[str] = []
         self._readers: dict[str, Any] = {}
         self._versions: dict[str, int] = {}
+        self._run_locks: dict[str, threading.RLock] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self.errors: dict[str, str] = {}
         self._series: OrderedDict[tuple[Any, ...], Series | None] = OrderedDict()
@@ -88,23 +89,26 @@ class Catalog:
             if reader is None:
                 reader = LogReader(resolve_run(self.root, name))
                 self._readers[name] = reader
-                self._versions[name] = 0
+                self._run_locks[name] = threading.RLock()
+        # A per-run lock: reading one big run must not hold up pages that need other runs.
+        with self._run_locks[name]:
+            if self._versions.get(name, -1) < 0:
                 self._guard(name, reader.refresh)
-            return reader
+                self._versions[name] = 0
+        return reader
 
     def version(self, name: str) -> int:
-        """A number that grows whenever new data of run ``name`` was read."""
+        """A number that grows whenever new data of run ``name`` was read (-1: not read yet)."""
         return self._versions.get(name, -1)
 
     def refresh(self, names: list[str]) -> set[str]:
         """Read what was appended to runs ``names``; return those that got new data."""
         changed = set()
-        with self._lock:
-            for name in names:
-                reader = self._readers.get(name)
-                if reader is None:
-                    continue
-                if self._guard(name, reader.refresh):
+        for name in names:
+            if self.version(name) < 0:
+                continue
+            with self._run_locks[name]:
+                if self._guard(name, self._readers[name].refresh):
                     self._versions[name] += 1
                     changed.add(name)
         return changed
@@ -155,7 +159,7 @@ class Catalog:
         except ViewerError as exc:
             self.errors[name] = str(exc)
             return default
-        with self._lock:
+        with self._run_locks[name]:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
