@@ -11,7 +11,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import StoreError
 from .executors.base import DoneJob, Executor, Job, Task
@@ -88,7 +88,8 @@ def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None
 
 
 def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool, cached: int,
-            stamps: dict[Path, Any] | None = None, continue_hint: str | None = None) -> Counts:
+            stamps: dict[Path, Any] | None = None, continue_hint: str | None = None,
+            on_done: Callable[[Task, Outcome], None] | None = None) -> Counts:
     """Run ``tasks`` on ``executor``; returns the counts. Ctrl-C cancels running tasks and re-raises.
 
     Each task is claimed (:class:`pyexp.store.Claim`) before it starts, so another process
@@ -98,6 +99,8 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
     :func:`~pyexp.store.result_stamp` seen when the task was planned (default: now); a
     different stamp after claiming means another process ran the task meanwhile.
     ``continue_hint`` is the command printed if a second Ctrl-C kills everything at once.
+    ``on_done(task, outcome)`` is called for every task run here (not for those another
+    process ran), in the main thread.
     """
     counts = Counts(cached=cached)
     limit = max(1, executor.max_workers or jobs) if tasks else 1  # nothing to run: no cluster to reach
@@ -166,6 +169,8 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
             else:
                 counts.failed += 1
             bar.done(job.task, outcome)
+            if on_done is not None:
+                on_done(job.task, outcome)
             if deferred and len(running) < limit:
                 pending.extend(deferred)
                 deferred.clear()

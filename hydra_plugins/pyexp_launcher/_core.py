@@ -28,8 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,47 +221,20 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
     return [r for r in results if r is not None]
 
 def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int) -> Any:
-    """Keep up to ``jobs`` tasks in flight; yield ``(n, task, overrides, outcome)`` in input order."""
-    done: queue.Queue = queue.Queue()
-    finished: dict[int, Any] = {}
-    running = 0
-    pending = list(reversed(todo))
-    started: list[Any] = []
+    """Run the tasks through pyexp's scheduler; yield ``(n, task, overrides, outcome)`` in input order.
 
-    submitted: dict[int, Any] = {}
+    The scheduler claims each job (two continued sweeps never run one twice) and stops running
+    jobs on Ctrl-C. A job another process ran meanwhile is read back from its result file.
+    """
+    from pyexp.executors.outcome import Outcome, read_outcome
+    from pyexp.scheduler import execute
 
-    def wait(pos: int, job: Any) -> None:
-        try:
-            outcome = job.wait()
-        except Exception as exc:  # noqa: BLE001 - a broken executor must not hang the sweep
-            from pyexp.executors.outcome import Outcome
-
-            outcome = Outcome.from_exception(exc)
-        done.put((pos, outcome))
-
-    try:
-        while pending or running:
-            while pending and running < jobs:
-                n, task, overrides = pending.pop()
-                pos = len(started)
-                started.append((n, task, overrides))
-                submitted[pos] = job = executor.submit(task)  # main thread: forking is safe here
-                running += 1
-                if jobs == 1:
-                    wait(pos, job)
-                else:
-                    threading.Thread(target=wait, args=(pos, job), daemon=True, name="pyexp-job").start()
-            pos, outcome = done.get()
-            running -= 1
-            finished[pos] = outcome
-    except BaseException:
-        # Ctrl-C: stop what still runs; with no result stored, a continued run runs it again.
-        for pos, job in submitted.items():
-            if pos not in finished:
-                job.cancel(force=True)
-        raise
-    for pos, (n, task, overrides) in enumerate(started):
-        yield n, task, overrides, finished[pos]
+    outcomes: dict[int, Any] = {}
+    execute([task for _, task, _ in todo], executor, jobs=jobs, progress=False, cached=0,
+            on_done=lambda task, outcome: outcomes.__setitem__(id(task), outcome))
+    for n, task, overrides in todo:
+        outcome = outcomes.get(id(task)) or read_outcome(task.result_path)
+        yield n, task, overrides, outcome or Outcome("error", error="the job left no result")
 
 
 def _job_return(task: Any, overrides: list[str], outcome: Any, config: DictConfig) -> JobReturn:

@@ -200,7 +200,8 @@ def test_log_toggle_flips_the_axis_type(main_page) -> None:
 def test_smoothing_adds_a_smoothed_trace_and_fades_the_raw_one(main_page) -> None:
     page = main_page
     box = chart(page, "train/acc")
-    before = traces(box)
+    # the page fills in the second run's lines right after the first: wait for both
+    before = wait_for(lambda: (t := traces(box)) and len(t) == 2 and t, "both runs")
     handle = page.locator(".pyexp-smoothing .noUi-handle")
     handle.focus()
     handle.press("End")
