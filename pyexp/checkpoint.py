@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -289,6 +290,8 @@ def load_instance(cls: type[Experiment], name: str, config: Any, out: Path) -> E
     """What the report gets for one config: an instance of ``cls`` with its stored attributes."""
     from .result import Result
 
+    if callable(config) and not isinstance(config, Mapping):
+        config = config()  # load_results passes a loader
     result = Result(name, config, out)
     exp = cls.__new__(cls)
     exp._pyexp_bind(config, out, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ class Result:
 
     def __init__(self, name: str, config: Any, out: Path):
         self.name = name
-        self.config = config
+        self._config = config  # the Config, or a no-argument function that loads it
         self.out = out if isinstance(out, Path) else Path(out)
         self._outcome: Outcome | None = None
         self._status: tuple[str, str | None] | None = None
@@ -41,6 +42,13 @@ class Result:
             else:
                 self._status = ("failed", found[1])
         return self._status
+
+    @property
+    def config(self) -> Any:
+        """The config this result ran with (``config.out`` is :attr:`out`), read on first use."""
+        if callable(self._config) and not isinstance(self._config, Mapping):
+            self._config = self._config()
+        return self._config
 
     @property
     def status(self) -> str:

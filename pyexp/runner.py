@@ -17,7 +17,7 @@ from .cli import DEFAULTS, parse_cli
 from .errors import ConfigError, PyexpError
 from .executors.base import Executor, Task, get_executor
 from .result import Result
-from .store import Run, RunStore, plan_dirs, result_stamp, sanitize_name
+from .store import Run, RunStore, plan_dirs, result_stamp
 
 
 class ExperimentRunner:
@@ -223,19 +223,18 @@ class ExperimentRunner:
         manifest = run.manifest()
         pattern = re.compile(s["filter"]) if s["filter"] else None
         todo, cached, stamps = [], 0, {}
-        for dirname in manifest.dirs:
-            raw = run.read_config(dirname)
-            name = str(raw.get("name", dirname))
+        run.check_configs(manifest)
+        for dirname, name in zip(manifest.dirs, _names(run, manifest)):
             if pattern is not None and not pattern.search(name):
                 continue
-            folder = raw["out"]
+            folder = run.config_dir(dirname)
             # Stamp before status: a result another process writes in between is noticed later.
             stamps[folder] = result_stamp(folder)
             status = run.status(dirname)
             if status == "done" or (status == "failed" and s["skip_failed"]):
                 cached += 1
                 continue
-            todo.append(Task(fn=self._task_fn, config=_as_config(raw), name=name, out=folder,
+            todo.append(Task(fn=self._task_fn, config=_as_config(run.read_config(dirname)), name=name, out=folder,
                              capture=s["capture"], with_logger=self.with_logger,
                              git_commit=manifest.meta.get("git_commit")))
         started = time.monotonic()
@@ -303,6 +302,18 @@ def continue_command(argv: list[str], timestamp: str) -> str:
     return shlex.join(["python", script, *kept, f"--continue={timestamp}"])
 
 
+def _names(run: Run, manifest: Any) -> list[str]:
+    """Config names in manifest order (from runs.json, or each config.json for older runs)."""
+    names = manifest.meta.get("names")
+    if isinstance(names, list) and len(names) == len(manifest.dirs):
+        return [str(n) for n in names]
+    return [str(run.read_config(d).get("name", d)) for d in manifest.dirs]
+
+
+def _load_config(run: Run, dirname: str) -> Any:
+    return _as_config(run.read_config(dirname))
+
+
 def _as_config(data: dict[str, Any]) -> Any:
     from .config import Config
 
@@ -314,10 +325,12 @@ def load_results(run: Run, make: Callable[..., Any] = Result) -> Any:
     from .tensor import Tensor
 
     manifest = run.manifest()
+    run.check_configs(manifest)
     results = []
-    for dirname in manifest.dirs:
-        config = _as_config(run.read_config(dirname))
-        results.append(make(str(config.get("name", dirname)), config, config["out"]))
+    for dirname, name in zip(manifest.dirs, _names(run, manifest)):
+        # A loader, not the config: a report that never looks at configs never reads config.json.
+        config = functools.partial(_load_config, run, dirname)
+        results.append(make(name, config, run.config_dir(dirname)))
     extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
     return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)
 

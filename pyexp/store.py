@@ -175,13 +175,20 @@ class Run:
         configs = list(configs)
         dirs = plan_dirs(configs)
         try:
+            sizes = []
             for cfg, dirname in zip(configs, dirs):
                 folder = self.config_dir(dirname)
                 folder.mkdir(parents=True, exist_ok=True)
                 body = dict(cfg)
                 body["out"] = str(folder)
-                atomic_write_bytes(folder / CONFIG_FILE, dump_json(body))
-            record = {"format": 1, "shape": list(shape), "axes": list(axes), "runs": dirs, **(meta or {})}
+                data = dump_json(body)
+                atomic_write_bytes(folder / CONFIG_FILE, data)
+                sizes.append(len(data))
+            # Names and file sizes beside the folders let --continue and the report check every
+            # config.json with one stat and read only the configs they actually use.
+            names = [str(cfg.get("name", dirname)) for cfg, dirname in zip(configs, dirs)]
+            record = {"format": 1, "shape": list(shape), "axes": list(axes), "runs": dirs, "names": names,
+                      "config_sizes": sizes, **(meta or {})}
             atomic_write_bytes(self.runs_file, dump_json(record))
         except OSError as exc:
             # Without runs.json the folder is ignored, so a retry starts clean.
@@ -229,6 +236,23 @@ class Run:
         cfg["out"] = folder
         self._configs[dirname] = cfg
         return cfg
+
+    def check_configs(self, manifest: Manifest) -> None:
+        """Raise StoreError for a config.json that is missing or not the size phase 1 wrote."""
+        sizes = manifest.meta.get("config_sizes")
+        if not isinstance(sizes, list) or len(sizes) != len(manifest.dirs):
+            for dirname in manifest.dirs:  # a run without sizes: parse them all
+                self.read_config(dirname)
+            return
+        for dirname, size in zip(manifest.dirs, sizes):
+            path = os.path.join(self.path, dirname, CONFIG_FILE)
+            try:
+                found = os.stat(path).st_size
+            except FileNotFoundError:
+                raise StoreError(f"{path} is missing; start a fresh run (its config cannot be recovered)") from None
+            if found != size:
+                raise StoreError(f"{path}: changed or damaged since the run started ({found} bytes, "
+                                 f"written {size}); restore it or start a fresh run")
 
     def status(self, dirname: str) -> str:
         """``"done"``, ``"failed"`` or ``"pending"`` (missing or unreadable result)."""
