@@ -158,6 +158,21 @@ class Executor(ABC):
         """Release resources (pools, cluster connections) after a run."""
 
 
+class TaskExecutor(Executor):
+    """An executor defined by :meth:`submit`; the spec's ``run()`` is derived from it."""
+
+    @abstractmethod
+    def submit(self, task: Task) -> Job:
+        """Start ``task`` and return its job (see the module docstring)."""
+
+    def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
+        outcome = self.submit(Task(fn=fn, config=config, name=str(config.get("name", "")),
+                                   out=Path(result_path).parent)).wait()
+        if not outcome.ok:
+            raise ExecutorError(f"{config.get('name', '')}: {outcome.error}")
+        return outcome.result
+
+
 _REGISTRY: dict[str, str] = {
     "inline": "pyexp.executors.inline:InlineExecutor",
     "subprocess": "pyexp.executors.subprocess:SubprocessExecutor",

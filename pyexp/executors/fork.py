@@ -6,12 +6,10 @@ import os
 import signal
 import sys
 import traceback
-from pathlib import Path
-from typing import Any, Callable
 
 from ..errors import ExecutorError
 from ..store import Claim
-from .base import Executor, Job, Task
+from .base import Job, Task, TaskExecutor
 from ._process import ProcessJob, prepare, start_tee, store_outcome, watch_parent
 from .outcome import run_task
 
@@ -22,19 +20,12 @@ class _ForkJob(ProcessJob):
         return os.waitstatus_to_exitcode(status)
 
 
-class ForkExecutor(Executor):
+class ForkExecutor(TaskExecutor):
     """``os.fork()`` per config; must be submitted from the main thread (the runner does)."""
 
     def __init__(self) -> None:
         if not hasattr(os, "fork"):
             raise ExecutorError("executor 'fork' needs os.fork (POSIX); use 'subprocess' on this platform")
-
-    def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
-        out = Path(result_path).parent
-        outcome = self.submit(Task(fn=fn, config=config, name=str(config.get("name", "")), out=out)).wait()
-        if not outcome.ok:
-            raise ExecutorError(f"{config.get('name', '')}: {outcome.error}")
-        return outcome.result
 
     def submit(self, task: Task) -> Job:
         prepare(task)

@@ -20,12 +20,12 @@ import sys
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from ..errors import ExecutorError, MissingExtraError, StoreError
 from ._process import prepare
 from ._ray_node import PROBE_FILE, pack, unpack
-from .base import Executor, Job, Task
+from .base import Job, Task, TaskExecutor
 from .outcome import Outcome, atomic_write_bytes, read_outcome, write_outcome
 
 #: Files of a config folder that a remote worker never needs (the rest seeds its scratch folder).
@@ -42,7 +42,7 @@ def _import_ray() -> Any:
     return ray
 
 
-class RayExecutor(Executor):
+class RayExecutor(TaskExecutor):
     """Runs every config as a Ray task, each in a fresh Python process on a Ray worker.
 
     Args:
@@ -168,13 +168,6 @@ class RayExecutor(Executor):
             self._owned = False
 
     # -- running -----------------------------------------------------------------------
-
-    def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
-        out = Path(result_path).parent
-        outcome = self.submit(Task(fn=fn, config=config, name=str(config.get("name", "")), out=out)).wait()
-        if not outcome.ok:
-            raise ExecutorError(f"{config.get('name', '')}: {outcome.error}")
-        return outcome.result
 
     def submit(self, task: Task) -> Job:
         import cloudpickle

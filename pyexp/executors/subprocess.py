@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ..errors import ExecutorError
-from .base import Executor, Job, Task
+from .base import Job, Task, TaskExecutor
 from ._process import ProcessJob, prepare, start_tee
 from .outcome import atomic_write_bytes
 
@@ -25,15 +23,8 @@ class _PopenJob(ProcessJob):
         return self._proc.wait()
 
 
-class SubprocessExecutor(Executor):
+class SubprocessExecutor(TaskExecutor):
     """Runs ``python -m pyexp.executors._worker`` per config; output goes straight to ``log.out``."""
-
-    def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
-        out = Path(result_path).parent
-        outcome = self.submit(Task(fn=fn, config=config, name=str(config.get("name", "")), out=out)).wait()
-        if not outcome.ok:
-            raise ExecutorError(f"{config.get('name', '')}: {outcome.error}")
-        return outcome.result
 
     def submit(self, task: Task) -> Job:
         import pickle

@@ -185,3 +185,26 @@ def test_get_executor_names_and_errors():
         get_executor("threads")
     message = str(info.value)
     assert "'threads'" in message and "subprocess" in message and "fork" in message
+
+
+def _double(config):
+    return config["v"] * 2
+
+
+def _boom(config):
+    raise ValueError(f"no {config['v']}")
+
+
+@pytest.mark.parametrize("name", ["inline", "subprocess", "fork"])
+def test_builtin_executors_honour_the_spec_run_contract(tmp_path, name):
+    from pyexp import Config, get_executor
+    from pyexp.errors import ExecutorError
+
+    executor = get_executor(name)
+    result_path = tmp_path / "one" / "result.pkl"
+    result_path.parent.mkdir()
+    assert executor.run(_double, Config(name="one", v=21), result_path) == 42
+    assert result_path.exists()
+    if name != "inline":  # inline calls the function directly: its exception propagates as is
+        with pytest.raises(ExecutorError, match="ValueError: no 3"):
+            executor.run(_boom, Config(name="two", v=3), tmp_path / "two" / "result.pkl")
