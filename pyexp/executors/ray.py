@@ -18,6 +18,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,6 +41,10 @@ def _import_ray() -> Any:
     except ImportError:
         raise MissingExtraError("ray", "ray", "executor='ray'") from None
     return ray
+
+
+#: How long a Ray Client connection is retried while the server fails to start the session.
+CLIENT_INIT_RETRY_SECONDS = 20.0
 
 
 class RayExecutor(TaskExecutor):
@@ -119,7 +124,7 @@ class RayExecutor(TaskExecutor):
                 kwargs.update(self.init_kwargs)
                 try:
                     _check_reachable(self.address)
-                    ray.init(address=self.address or None, runtime_env=runtime_env, **kwargs)
+                    self._init_with_retry(ray, runtime_env, kwargs)
                 except (ConnectionError, ValueError) as exc:  # unreachable, or a malformed address
                     raise ExecutorError(
                         f"executor={self._name()!r}: cannot connect to a Ray cluster "
@@ -133,6 +138,24 @@ class RayExecutor(TaskExecutor):
             self._streaming = not client  # Ray Client cannot stream generator tasks
             target = _ray_node.run_streaming if self._streaming else _ray_node.run_collected
             self._remote = ray.remote(max_retries=0)(target)
+
+    def _init_with_retry(self, ray: Any, runtime_env: Any, kwargs: dict[str, Any]) -> None:
+        """``ray.init``; over Ray Client, retried briefly when the server fails to start our session.
+
+        The client server refuses a new session while it still tears down the previous one (a
+        ``--continue`` right after a run), answering "Initialization failure from server".
+        """
+        deadline = time.monotonic() + CLIENT_INIT_RETRY_SECONDS
+        while True:
+            try:
+                ray.init(address=self.address or None, runtime_env=runtime_env, **kwargs)
+                return
+            except ConnectionError as exc:
+                if not self._uses_client or "Initialization failure" not in str(exc) \
+                        or time.monotonic() > deadline:
+                    raise
+                ray.shutdown()
+                time.sleep(0.5)
 
     @property  # type: ignore[override]
     def max_workers(self) -> int:
