@@ -6,8 +6,12 @@ Kept free of imports so ``pyexp.executors.outcome`` can use it without an import
 from __future__ import annotations
 
 import contextvars
+import os
 from pathlib import Path
 from typing import Callable
+
+#: Inside a config folder: one ``<key>.pkl`` per finished checkpoint.
+CHECKPOINT_DIR = ".checkpoints"
 
 _CURRENT: contextvars.ContextVar[Path | None] = contextvars.ContextVar("pyexp_config_out", default=None)
 # Threads the experiment starts do not inherit context variables, so the folder is also
@@ -33,3 +37,11 @@ def enter(out: Path | None) -> Callable[[], None]:
 def current_out() -> Path | None:
     """The running config's ``out`` folder, or None outside a pyexp task."""
     return _CURRENT.get() or _fallback[0]
+
+
+def has_checkpoints(out: Path) -> bool:
+    """Whether ``out`` holds a checkpoint, i.e. a run of this config would resume, not start over."""
+    try:
+        return any(name.endswith(".pkl") for name in os.listdir(Path(out) / CHECKPOINT_DIR))
+    except OSError:
+        return False

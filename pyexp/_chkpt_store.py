@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any, NamedTuple
 
+from ._chkpt_scope import CHECKPOINT_DIR
 from .errors import CheckpointError
 from .executors.outcome import atomic_write_bytes, describe_exception
 
-CHECKPOINT_DIR = ".checkpoints"
 SUFFIX = ".pkl"
 _MARK = "pyexp_checkpoint"
 

@@ -200,6 +200,10 @@ def run_task(task: "Task", call: Callable[[Callable[[Any], Any]], Any] | None = 
         if task.with_logger:
             from ..log import Logger
 
+            if not _chkpt_scope.has_checkpoints(task.out):  # a fresh start, not a resume
+                from ..log.attempts import archive_previous_attempt
+
+                archive_previous_attempt(task.out)
             logger = Logger(task.out)
             _log_run_metadata(logger, task)
             bound = lambda config: fn(config, logger)  # noqa: E731
