@@ -278,11 +278,6 @@ def _is_int(name: str) -> bool:
     return name.lstrip("-").isdigit()
 
 
-def load_pickle_file(path: Path) -> bytes:
-    """The bytes of a ``.cpkl`` file."""
-    return path.read_bytes()
-
-
 def load_meta(cpkl: Path) -> dict[str, Any]:
     """The ``.meta`` next to a figure's ``.cpkl`` (empty dict if missing or unreadable)."""
     try:

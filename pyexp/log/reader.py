@@ -235,6 +235,18 @@ class LogReader:
                                    f"{it}; it was at {sorted(refs)[:20]}")
         return it, refs[it]
 
+    def _inside_run(self, path: Path) -> Path:
+        """``path`` if it really lies in this run's folder: a JSONL pickle symlinked elsewhere is refused.
+
+        The viewer unpickles what it reads, so a log must not lead it to files outside its folder.
+        """
+        resolved = Path(path).resolve()
+        try:
+            resolved.relative_to(Path(self._path).resolve())
+        except ValueError:
+            raise LogError(f"{path} points outside the run folder {self._path}; refusing to read it") from None
+        return resolved
+
     def _figure_record(self, tag: str, iteration: int | None) -> tuple[bytes, bytes, bool]:
         """(pickle, png, interactive) of a figure."""
         _, ref = self._figure_ref(tag, iteration)
@@ -243,11 +255,12 @@ class LogReader:
             return figure.pickle, figure.png, figure.interactive
         from .jsonl import load_meta
 
-        meta = load_meta(ref[1])
+        cpkl = self._inside_run(ref[1])
+        meta = load_meta(cpkl)
         import base64
 
         png = base64.b64decode(meta.get("png", ""))
-        return ref[1].read_bytes(), png, bool(meta.get("interactive", True))
+        return cpkl.read_bytes(), png, bool(meta.get("interactive", True))
 
     def load_figure(self, tag: str, iteration: int | None = None) -> Any:
         """Unpickle the figure ``tag`` logged at ``iteration`` (default: the last one)."""
@@ -264,7 +277,7 @@ class LogReader:
             return bool(ref[2])
         from .jsonl import load_meta
 
-        return bool(load_meta(ref[1]).get("interactive", True))
+        return bool(load_meta(self._inside_run(ref[1])).get("interactive", True))
 
     # ----------------------------------------------------------------- checkpoints
     def checkpoint_iterations(self, tag: str) -> list[int]:
@@ -285,7 +298,7 @@ class LogReader:
                                    f"iteration {it}; it was at {sorted(refs)[:20]}")
         ref = refs[it]
         data = self._sources[0].load(ref[1]).checkpoint.pickle if ref[0] == "pb" \
-            else ref[1].read_bytes()
+            else self._inside_run(ref[1]).read_bytes()
         return _unpickle(data, f"checkpoint {tag!r}")
 
     def load_checkpoints(self, tag: str) -> list[tuple[int, Any]]:
