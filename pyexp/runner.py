@@ -209,10 +209,8 @@ class ExperimentRunner:
     def _snapshot(self, store: RunStore, run: Run, s: dict[str, Any]) -> str | None:
         if not s["stash"]:
             return None
-        try:
-            from .gitstate import snapshot
-        except ImportError:
-            return None
+        from .gitstate import snapshot
+
         # The run store itself is no source code, whether or not .gitignore says so.
         return snapshot(self.file.parent, f"{store.root.name}/{run.timestamp}", exclude=[store.root.parent])
 
@@ -223,7 +221,7 @@ class ExperimentRunner:
         manifest = run.manifest()
         pattern = re.compile(s["filter"]) if s["filter"] else None
         todo, cached, stamps = [], 0, {}
-        run.check_configs(manifest)
+        run.check_configs()
         for dirname, name in zip(manifest.dirs, _names(run, manifest)):
             if pattern is not None and not pattern.search(name):
                 continue
@@ -325,7 +323,7 @@ def load_results(run: Run, make: Callable[..., Any] = Result) -> Any:
     from .tensor import Tensor
 
     manifest = run.manifest()
-    run.check_configs(manifest)
+    run.check_configs()
     results = []
     for dirname, name in zip(manifest.dirs, _names(run, manifest)):
         # A loader, not the config: a report that never looks at configs never reads config.json.

@@ -149,8 +149,11 @@ class Run:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.timestamp = self.path.name
-        # config.json files never change once written: each is parsed at most once per process.
+        # runs.json and config.json never change once written: each is read and checked at
+        # most once per process, though phases 2 and 3 both need them.
         self._configs: dict[str, dict[str, Any]] = {}
+        self._manifest: Manifest | None = None
+        self._configs_checked = False
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -199,6 +202,11 @@ class Run:
         return [self.config_dir(d) for d in dirs]
 
     def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self._manifest = self._read_manifest()
+        return self._manifest
+
+    def _read_manifest(self) -> Manifest:
         try:
             data = read_json(self.runs_file)
         except FileNotFoundError:
@@ -237,8 +245,13 @@ class Run:
         self._configs[dirname] = cfg
         return cfg
 
-    def check_configs(self, manifest: Manifest) -> None:
+    def check_configs(self) -> None:
         """Raise StoreError for a config.json that is missing or not the size phase 1 wrote."""
+        if not self._configs_checked:
+            self._check_configs(self.manifest())
+            self._configs_checked = True
+
+    def _check_configs(self, manifest: Manifest) -> None:
         sizes = manifest.meta.get("config_sizes")
         if not isinstance(sizes, list) or len(sizes) != len(manifest.dirs):
             for dirname in manifest.dirs:  # a run without sizes: parse them all

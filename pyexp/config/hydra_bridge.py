@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable

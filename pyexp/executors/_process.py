@@ -22,12 +22,6 @@ def prepare(task: Task) -> None:
         task.result_path.unlink()
     except FileNotFoundError:
         pass
-    # Temp files of a result write that a kill interrupted.
-    for leftover in task.out.glob(f".{task.result_path.name}.*.tmp"):
-        try:
-            leftover.unlink()
-        except OSError:
-            pass
 
 
 #: Seconds between a child's checks that the pyexp process that started it still lives.
