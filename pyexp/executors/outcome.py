@@ -140,6 +140,11 @@ def _corrupt(path: Path, exc: BaseException) -> StoreError:
     )
 
 
+def _is_header(obj: Any) -> bool:
+    """The small first pickle of a result file (a full record also carries the mark, plus "result")."""
+    return isinstance(obj, dict) and obj.get(_MARK) == 1 and "result" not in obj
+
+
 def read_status(path: Path) -> tuple[str, str | None] | None:
     """``(status, error)`` from the header alone, or None if there is no result. Corrupt: StoreError."""
     try:
@@ -151,7 +156,7 @@ def read_status(path: Path) -> tuple[str, str | None] | None:
             head = pickle.load(f)
         except Exception as exc:  # noqa: BLE001
             raise _corrupt(path, exc) from exc
-        if isinstance(head, dict) and head.get(_MARK) == 1 and "result" not in head:
+        if _is_header(head):
             size = head.get("size")
             if size is not None and f.tell() + size != os.fstat(f.fileno()).st_size:
                 raise _corrupt(path, EOFError("file is truncated or has trailing data"))
@@ -168,7 +173,7 @@ def read_outcome(path: Path) -> Outcome | None:
     with f:
         try:
             first = pickle.load(f)
-            if isinstance(first, dict) and first.get(_MARK) == 1 and "result" not in first:
+            if _is_header(first):
                 if first.get("size") is None:
                     return Outcome.from_record(pickle.load(f))
                 body = f.read()
