@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 1,
     "multirun": False,
     "skip_failed": False,
+    "detach": False,
+    "slurm": None,  # SlurmExecutor options: {"partition": ..., "time": ...}; merged key by key
 }
 
 
@@ -42,7 +44,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "applied to every config; with -m, comma lists / range() / choice() add sweep axes.",
     )
     p.add_argument("--name", help="experiment name (folder under the output dir)")
-    p.add_argument("--executor", help="subprocess (default), fork, inline, ray, ray:<address>, ray://host:port")
+    p.add_argument("--executor", help="subprocess (default), fork, inline, ray, ray:<address>, "
+                   "ray://host:port, slurm (options: pyexp.slurm.<key>=value)")
     p.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="where runs are stored")
     p.add_argument("--continue", dest="continue", nargs="?", const="latest", metavar="TIMESTAMP",
                    help="continue the latest run, or the run TIMESTAMP: run what is pending or failed")
@@ -61,6 +64,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="with --continue: keep failed configs as they are (their error stays in the "
                    "results) and run only pending ones; without it --continue re-runs failed and "
                    "pending configs, never finished ones")
+    p.add_argument("--detach", action="store_true",
+                   help="submit the pending configs (--executor slurm), print how to come back, and exit; "
+                   "--continue later waits for them and resubmits those that ended without a result")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="Hydra override")
     return p
 

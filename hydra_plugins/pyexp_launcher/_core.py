@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 #: Launcher fields that a ``pyexp`` node in the app's config (``+pyexp.<key>=v``) may set.
 _NODE_KEYS = {"executor": "executor", "jobs": "jobs", "output_dir": "output_dir", "name": "name",
-              "continue": "continue_run", "capture": "capture"}
+              "continue": "continue_run", "capture": "capture", "slurm": "slurm"}
 
 #: Resolvers every process gets from Hydra/OmegaConf itself; the others are shipped to workers.
 _BUILTIN_RESOLVERS = ("now", "hydra", "oc.")
@@ -56,11 +56,12 @@ class State:
     """What ``setup`` decided; ``launch`` may be called once per batch with the same state."""
 
     executor: str
-    jobs: int
+    jobs: int | None
     store: Any  # pyexp.store.RunStore
     continue_run: str | None
     capture: bool
     resolvers: dict[str, Any] = field(default_factory=dict)
+    slurm: dict[str, Any] = field(default_factory=dict)  # SlurmExecutor options (executor=slurm)
     run: Any = None  # pyexp.store.Run, opened on the first launch
     dirs: list[str] = field(default_factory=list)  # runs.json order
     values: list[dict[str, Any]] = field(default_factory=list)  # per dir: name + overrides
@@ -92,17 +93,24 @@ def setup(params: dict[str, Any], config: DictConfig) -> State:
         cont = None
     else:
         cont = str(cont)
-    jobs = settings.get("jobs") or 1
-    if not isinstance(jobs, int) or jobs < 1:
+    jobs = settings.get("jobs")
+    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
         raise OverrideError(f"hydra.launcher.jobs must be a positive integer, got {jobs!r}")
     output_dir = Path(str(settings.get("output_dir") or "out")).expanduser()
     name = settings.get("name") or str(config.hydra.job.name)
     from pyexp.store import RunStore
 
+    slurm = settings.get("slurm") or {}
+    if OmegaConf.is_config(slurm):
+        slurm = OmegaConf.to_container(slurm, resolve=True)
+    if not isinstance(slurm, dict):
+        raise OverrideError(f"hydra.launcher.slurm must be a mapping of Slurm options, got {slurm!r}")
+    slurm = {k: v for k, v in slurm.items() if v is not None and v is not False}
     return State(
         executor=str(settings.get("executor") or "subprocess"), jobs=jobs,
         store=RunStore(output_dir.resolve(), name),
         continue_run=cont, capture=bool(settings.get("capture", True)), resolvers=_custom_resolvers(),
+        slurm=dict(slurm),
     )
 
 
@@ -171,7 +179,8 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     if state.run is None:
         _open_run(state)
-    log.info(f"Launching {len(job_overrides)} jobs with pyexp ({state.executor}, {state.jobs} at a time) "
+    at_once = state.jobs or ("all" if state.executor == "slurm" else 1)
+    log.info(f"Launching {len(job_overrides)} jobs with pyexp ({state.executor}, {at_once} at a time) "
              f"into {state.run.path}")
 
     results: list[JobReturn | None] = [None] * len(job_overrides)
@@ -207,7 +216,7 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
         # forked child its ~35 ms import.
         import cloudpickle  # noqa: F401
 
-        executor = get_executor(state.executor)
+        executor = get_executor(state.executor, state.slurm if state.executor == "slurm" else None)
         # Forked children would otherwise run the collector over the parent's objects and copy
         # most of its heap page by page; frozen objects are left alone.
         gc.freeze()

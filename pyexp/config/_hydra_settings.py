@@ -80,7 +80,15 @@ def split_settings(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
             for sub, sub_value in value.items():
                 settings[_check_key(str(sub), text)] = _typed(str(sub), sub_value, str(sub_value), text)
             continue
-        name = _check_key(key[len("pyexp."):], text)
+        name = key[len("pyexp."):]
+        if name.startswith("slurm."):
+            option = _check_slurm_key(name[len("slurm."):], text)
+            settings.setdefault("slurm", {})[option] = value
+            continue
+        name = _check_key(name, text)
+        if name == "slurm":
+            settings["slurm"] = {**settings.get("slurm", {}), **_typed(name, value, "", text)}
+            continue
         settings[name] = _typed(name, value, override.get_value_string(), text)
     return settings, remaining
 
@@ -94,8 +102,23 @@ def _check_key(name: str, text: str) -> str:
     return name
 
 
+def _check_slurm_key(option: str, text: str) -> str:
+    from ..executors.slurm import OPTIONS
+
+    if option not in OPTIONS:
+        raise OverrideError(f"{text}: unknown Slurm option pyexp.slurm.{option}; valid: {', '.join(OPTIONS)}")
+    return option
+
+
 def _typed(name: str, value: Any, raw: str, text: str) -> Any:
     """Coerce a parsed override value to the type of setting ``name``."""
+    if name == "slurm":
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise OverrideError(f"{text}: pyexp.slurm takes a mapping of Slurm options, e.g. "
+                                "pyexp.slurm.partition=gpu or pyexp: {slurm: {partition: gpu, time: 60}}")
+        return {_check_slurm_key(str(k), text): v for k, v in value.items()}
     if name in _STR_KEYS:
         if name in ("continue", "report"):
             if value is True or (isinstance(value, str) and value.lower() == "latest"):

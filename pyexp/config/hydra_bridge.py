@@ -26,6 +26,8 @@ flag                           Hydra override
 ``-j 4`` / ``--jobs 4``        ``pyexp.jobs=4``
 ``-m`` / ``--multirun``        ``pyexp.multirun=true``
 ``--skip-failed``              ``pyexp.skip_failed=true``
+``--detach``                   ``pyexp.detach=true``
+(Slurm options)                ``pyexp.slurm.partition=gpu``, ``pyexp.slurm.time=60``...
 =============================  ===========================================
 
 The same keys may sit in a ``pyexp:`` node of the primary YAML config

@@ -26,7 +26,7 @@ from ..errors import ExecutorError
 from .outcome import Outcome, run_task, write_outcome
 
 #: Names ``get_executor`` accepts besides ``"ray:<address>"`` and ``"ray://host:port"``.
-ExecutorName = Literal["inline", "subprocess", "fork", "ray"]
+ExecutorName = Literal["inline", "subprocess", "fork", "ray", "slurm"]
 
 RESULT_FILE = "result.pkl"
 LOG_FILE = "log.out"
@@ -157,6 +157,15 @@ class Executor(ABC):
     def close(self) -> None:
         """Release resources (pools, cluster connections) after a run."""
 
+    def validate(self, count: int = 1, jobs: int | None = None) -> None:
+        """Raise a PyexpError if this executor cannot run ``count`` configs; called before a
+        fresh run writes anything. The default accepts everything.
+
+        An executor that starts many tasks in one go (a Slurm job array) may also define
+        ``submit_many(tasks, jobs) -> list[Job]``; the scheduler then hands it every pending
+        task at once instead of calling :meth:`submit` per task.
+        """
+
 
 class TaskExecutor(Executor):
     """An executor defined by :meth:`submit`; the spec's ``run()`` is derived from it."""
@@ -178,6 +187,7 @@ _REGISTRY: dict[str, str] = {
     "subprocess": "pyexp.executors.subprocess:SubprocessExecutor",
     "fork": "pyexp.executors.fork:ForkExecutor",
     "ray": "pyexp.executors.ray:RayExecutor",
+    "slurm": "pyexp.executors.slurm:SlurmExecutor",
 }
 
 
@@ -186,11 +196,16 @@ def register_executor(name: str, target: str | type[Executor]) -> None:
     _REGISTRY[name] = target  # type: ignore[assignment]
 
 
-def get_executor(name: "str | Executor | None" = None) -> Executor:
+def get_executor(name: "str | Executor | None" = None, options: dict[str, Any] | None = None) -> Executor:
     """Return an executor instance for ``name`` (``"subprocess"`` if None) or ``name`` itself.
 
     ``"ray:auto"``, ``"ray:<address>"`` and ``"ray://host:port"`` select Ray with that address.
+    ``options`` are keyword arguments for the executor's constructor (``"slurm"``'s partition,
+    time...); given with an executor instance that has ``with_options``, they replace its own.
     """
+    if options and isinstance(name, Executor):
+        with_options = getattr(name, "with_options", None)
+        return with_options(**options) if with_options is not None else name
     if isinstance(name, Executor):
         return name
     if isinstance(name, type) and issubclass(name, Executor):
@@ -213,4 +228,6 @@ def get_executor(name: "str | Executor | None" = None) -> Executor:
 
         module, _, attr = target.partition(":")
         target = getattr(importlib.import_module(module), attr)
-    return target(address=address) if address is not None else target()
+    if address is not None:
+        return target(address=address)
+    return target(**options) if options else target()
