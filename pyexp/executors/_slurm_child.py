@@ -1,10 +1,10 @@
-"""Inside a Slurm job: run one config in a fresh interpreter, the way the subprocess executor does.
+"""Inside a Slurm job: run one config in a child of the job's fresh interpreter, isolated.
 
 submitit's job process (``python -m submitit.core._submit``) unpickles a :class:`RunConfig` and
 calls it. That process keeps submitit's signal handling (USR2 before the time limit: checkpoint
-and requeue), while the config itself runs in a child (``pyexp.executors._worker``) whose
-output goes to the config's ``log.out``. So a segfault fails that config alone with
-"killed by SIGSEGV", as it would locally. A child killed by SIGTERM/SIGKILL was stopped by Slurm
+and requeue), while the config itself runs in a forked child whose output goes to the config's
+``log.out``. So a segfault fails that config alone with "killed by SIGSEGV", as it would
+locally. A child killed by SIGTERM/SIGKILL was stopped by Slurm
 (time limit, ``scancel``, requeue, preemption): nothing is written then, and the pyexp process
 waiting on the run reads Slurm's verdict (``TIMEOUT``, ``CANCELLED``...) instead.
 """
@@ -12,16 +12,16 @@ waiting on the run reads Slurm's verdict (``TIMEOUT``, ``CANCELLED``...) instead
 from __future__ import annotations
 
 import os
-import shutil
+import pickle
 import signal
-import subprocess
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
-from ._process import ProcessJob
+from ._process import ProcessJob, store_outcome, watch_parent
 from .base import LOG_FILE, RESULT_FILE, Task
-from .subprocess import PAYLOAD_FILE
+from .outcome import run_task
 
 #: Payload of a config submitted to Slurm: kept until the config ends, for requeued restarts.
 SLURM_PAYLOAD_FILE = ".slurm_task.pkl"
@@ -77,28 +77,63 @@ def _handle_signals_without_time_limit() -> None:
 
 
 def run_config(out: Path) -> int:
-    """Run the config whose payload is in ``out``; returns the child's exit code."""
+    """Run the config whose payload is in ``out`` in a forked child; returns its exit code.
+
+    A fork, not a fresh interpreter: this process has just started and imported what the
+    worker needs, so the child starts in milliseconds (a second interpreter per job cost
+    about half a second here) and is still isolated: a crash kills only the child.
+    """
     restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
-    # The worker deletes the payload it reads; a requeued job needs it again.
-    shutil.copyfile(out / SLURM_PAYLOAD_FILE, out / PAYLOAD_FILE)
-    with open(out / LOG_FILE, "ab" if restarts else "wb") as log:
-        if restarts:
-            job = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-            log.write(f"\npyexp: Slurm job {'_'.join(filter(None, job))} restarted (restart {restarts}); "
+    log = os.open(out / LOG_FILE, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if restarts else os.O_TRUNC), 0o644)
+    if restarts:
+        job = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+        os.write(log, f"\npyexp: Slurm job {'_'.join(filter(None, job))} restarted (restart {restarts}); "
                       "resuming from this config's checkpoints\n".encode())
-            log.flush()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pyexp.executors._worker", str(out / PAYLOAD_FILE)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-            # Slurm signals every process of the job; the warning signal is for submitit, here.
-            preexec_fn=lambda: signal.signal(signal.SIGUSR2, signal.SIG_IGN),
-        )
-    job = _ChildJob(Task(fn=None, config=None, name=out.name, out=out), proc)  # type: ignore[arg-type]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        _child(out, log, parent)
+    os.close(log)
+    job = _ChildJob(Task(fn=None, config=None, name=out.name, out=out), pid)  # type: ignore[arg-type]
     job.wait()
     if (out / RESULT_FILE).exists():
         _unlink(out / SLURM_PAYLOAD_FILE)
     return job.returncode
+
+
+def _child(out: Path, log: int, parent: int) -> None:
+    code = 1
+    try:
+        os.setsid()
+        # submitit's handlers are for the job process; Slurm's warning signal is not for us.
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        for signum in (signal.SIGTERM, signal.SIGCONT, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
+        watch_parent(parent)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        # Line-buffered over the log, so log.out holds everything printed up to a crash.
+        sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")
+        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")
+        with open(out / SLURM_PAYLOAD_FILE, "rb") as f:
+            header = pickle.load(f)
+            # User modules must be importable before the task (which may reference them) is unpickled.
+            sys.path[:] = header["sys_path"]
+            os.chdir(header["cwd"])
+            task = pickle.load(f)
+        store_outcome(task, run_task(task), parent)
+        code = 0
+    except BaseException:  # noqa: BLE001 - the parent reads the exit code; show why in log.out
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def _unlink(path: Path) -> None:
@@ -109,15 +144,20 @@ def _unlink(path: Path) -> None:
 
 
 class _ChildJob(ProcessJob):
-    """The worker child; its death by a signal Slurm sends is left for Slurm to explain."""
+    """The forked child; its death by a signal Slurm sends is left for Slurm to explain."""
 
-    def __init__(self, task: Task, proc: subprocess.Popen):
-        super().__init__(task, proc.pid)
-        self._proc = proc
+    def __init__(self, task: Task, pid: int):
+        super().__init__(task, pid)
         self.returncode = 0
 
     def _wait_returncode(self) -> int:
-        self.returncode = self._proc.wait()
+        while True:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                break
+            except ChildProcessError:
+                return 0
+        self.returncode = os.waitstatus_to_exitcode(status)
         if self.returncode in _STOPPED_BY_SLURM:
             self.cancelled = True  # ProcessJob then writes no outcome
         return self.returncode

@@ -3,8 +3,7 @@
 ``SlurmExecutor`` hands the scheduler's pending configs to submitit as ONE job array (``-j N``
 becomes the array's ``%N``), records each config's Slurm job id (``<array>_<index>``) in its
 folder, and then waits by watching the run store (see :mod:`._slurm_watch`). Inside the job
-the config runs in a fresh interpreter like with the subprocess executor
-(:mod:`._slurm_child`), writing ``log.out`` and its result into its own folder, so the run
+the config runs in a child of the job's fresh interpreter (:mod:`._slurm_child`), writing ``log.out`` and its result into its own folder, so the run
 folder looks the same whichever executor filled it, and a detached run can be picked up later
 by ``--continue`` from any machine that sees the folder.
 """
