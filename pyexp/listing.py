@@ -55,7 +55,7 @@ def print_runs(store: RunStore, file: TextIO | None = None) -> None:
 
 
 def _slurm_states(folders: list) -> dict:
-    """``{folder: "queued" | "running"}`` for configs whose recorded Slurm job still runs."""
+    """``{folder: "queued" | "running" | "failed"}`` for pending configs Slurm still shows."""
     if not folders:
         return {}
     from .executors.slurm import job_states

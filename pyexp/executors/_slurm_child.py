@@ -19,9 +19,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ._process import ProcessJob, store_outcome, watch_parent
+from ._process import ProcessJob, _last_line, store_outcome, watch_parent
 from .base import LOG_FILE, RESULT_FILE, Task
-from .outcome import run_task
+from .outcome import Outcome, run_task, write_outcome
 
 #: Payload of a config submitted to Slurm: kept until the config ends, for requeued restarts.
 SLURM_PAYLOAD_FILE = ".slurm_task.pkl"
@@ -151,13 +151,23 @@ class _ChildJob(ProcessJob):
         self.returncode = 0
 
     def _wait_returncode(self) -> int:
-        while True:
-            try:
-                _, status = os.waitpid(self.pid, 0)
-                break
-            except ChildProcessError:
-                return 0
+        _, status = os.waitpid(self.pid, 0)
         self.returncode = os.waitstatus_to_exitcode(status)
         if self.returncode in _STOPPED_BY_SLURM:
             self.cancelled = True  # ProcessJob then writes no outcome
         return self.returncode
+
+    def wait(self) -> None:  # type: ignore[override]
+        """Wait for the child; record why it died if it left no result (and Slurm did not stop it).
+
+        Unlike ProcessJob.wait, a stored result is not loaded: nobody here needs its value.
+        """
+        returncode = self._wait_returncode()
+        self._kill_group(signal.SIGKILL)
+        if (self.task.out / RESULT_FILE).exists() or self.cancelled:
+            return
+        outcome = Outcome.from_exit(returncode)
+        last = _last_line(self.task.log_path) if returncode == 1 else ""
+        if last:
+            outcome.error += f" (last output: {last})"
+        write_outcome(self.task.result_path, outcome)

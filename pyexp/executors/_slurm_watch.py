@@ -22,8 +22,9 @@ from .outcome import Outcome, read_outcome, write_outcome
 
 #: Seconds between looks at the config folders for results.
 RESULT_POLL = 0.25
-#: Seconds between ``squeue`` calls while jobs are out.
-SQUEUE_POLL = 2.0
+#: Seconds between ``squeue`` calls while jobs are out: well below Slurm's MinJobAge (default
+#: 300 s), after which an ended job and its state vanish from squeue.
+SQUEUE_POLL = 5.0
 
 #: Slurm job states after which a job never runs again (squeue's %T spelling).
 ENDED_STATES = frozenset({"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
@@ -55,7 +56,7 @@ def describe_end(job_id: str, state: str | None, reason: str | None = None) -> s
     return f"{state}: Slurm job {job_id}: {why}{detail}"
 
 
-def squeue_states(job_ids: Iterable[str], env: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
+def squeue_states(job_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
     """``{"<array>_<index>": (state, reason)}`` for the jobs squeue still shows (one call).
 
     Jobs Slurm has forgotten (``MinJobAge`` after they ended) are missing from the result.
@@ -64,7 +65,7 @@ def squeue_states(job_ids: Iterable[str], env: dict[str, str] | None = None) -> 
     if not ids:
         return {}
     proc = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids), "-o", "%i|%T|%r"],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         if "Invalid job id" in proc.stderr:
             return {}  # every one of them is forgotten
@@ -126,7 +127,7 @@ class Watcher:
         with self._lock:
             for job in jobs:
                 self._jobs[job.job_id] = job
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, daemon=True, name="pyexp-slurm-watch")
                 self._thread.start()
 
@@ -148,8 +149,9 @@ class Watcher:
         while True:
             with self._lock:
                 jobs = list(self._jobs.values())
-            if not jobs:
-                return
+                if not jobs:
+                    self._thread = None  # decided under the lock: watch() starts a new one
+                    return
             for job in jobs:
                 outcome = _stored_outcome(job.task)
                 if outcome is not None:

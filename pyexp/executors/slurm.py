@@ -104,6 +104,7 @@ class SlurmExecutor(TaskExecutor):
         partition, time, memory... is reported (naming the option) before the run writes anything.
         """
         _require_tools()
+        _import_submitit()
         command = ["sbatch", "--test-only", *self._sbatch_flags(max(1, count), jobs)]
         script = "#!/bin/bash\ntrue\n"
         proc = subprocess.run(command, input=script, capture_output=True, text=True)
@@ -165,10 +166,7 @@ class SlurmExecutor(TaskExecutor):
         return list(ordered)
 
     def _submit_array(self, tasks: list[Task], jobs: int | None) -> list[str]:
-        try:
-            import submitit
-        except ImportError:
-            raise MissingExtraError("submitit", "slurm", "executor='slurm'") from None
+        submitit = _import_submitit()
         import cloudpickle
 
         run_dir = tasks[0].out.parent
@@ -279,6 +277,14 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _import_submitit() -> Any:
+    try:
+        import submitit
+    except ImportError:
+        raise MissingExtraError("submitit", "slurm", "executor='slurm'") from None
+    return submitit
+
+
 def _require_tools() -> None:
     missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
     if missing:
@@ -319,7 +325,8 @@ def _alive_jobs(tasks: Iterable[Task]) -> dict[Path, str]:
 
 
 def job_states(folders: Iterable[Path]) -> dict[Path, str]:
-    """``{folder: "queued" | "running"}`` for config folders whose recorded job Slurm still runs.
+    """``{folder: "queued" | "running" | "failed"}`` for config folders without a result that
+    record a Slurm job Slurm still shows ("failed": it ended, e.g. TIMEOUT, with no result).
 
     One squeue call, and none at all when no folder records a job (``--list``).
     """
@@ -335,7 +342,9 @@ def job_states(folders: Iterable[Path]) -> dict[Path, str]:
         state = states.get(job, ("", ""))[0]
         if state == "PENDING" or state == "REQUEUED" or state.startswith("REQUEUE"):
             found[folder] = "queued"
-        elif state and state not in ENDED_STATES:
+        elif state in ENDED_STATES:
+            found[folder] = "failed"
+        elif state:
             found[folder] = "running"
     return found
 
