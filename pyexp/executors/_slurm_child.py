@@ -86,8 +86,9 @@ def run_config(out: Path) -> int:
     restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
     log = os.open(out / LOG_FILE, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if restarts else os.O_TRUNC), 0o644)
     if restarts:
-        job = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-        os.write(log, f"\npyexp: Slurm job {'_'.join(filter(None, job))} restarted (restart {restarts}); "
+        array = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+        job = "_".join(array) if all(array) else os.environ.get("SLURM_JOB_ID", "?")
+        os.write(log, f"\npyexp: Slurm job {job} restarted (restart {restarts}); "
                       "resuming from this config's checkpoints\n".encode())
     sys.stdout.flush()
     sys.stderr.flush()

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,23 @@ def test_requeue_restarts_the_config_from_its_checkpoints(script) -> None:
     assert calls(s.dir) == ["prepare", "train", "train"]  # prepare came from its checkpoint
     assert job_id(folder) == job  # the same job, requeued: not a new submission
     assert "restarted" in (folder / "log.out").read_text()
+
+
+def test_requeue_before_the_time_limit_resumes_from_the_checkpoints(script) -> None:
+    s = script(REQUEUE)
+    s.run("--executor", "slurm", "--detach", "--no-stash", "pyexp.slurm.requeue=true", "pyexp.slurm.time=5",
+          timeout=60)
+    (run,) = s.runs("long")
+    folder = config_dirs(run)["only"]
+    poll(lambda: "train" in calls(s.dir), 60, "the train step to start")
+    # Less than submitit's 90 s warning left: Slurm sends USR2, submitit requeues the job.
+    end = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() + 80))
+    subprocess.run(["scontrol", "update", f"JobId={job_id(folder)}", f"EndTime={end}"], check=True)
+    poll(lambda: calls(s.dir).count("train") == 2, 120, "the job to be requeued before its time limit")
+    (s.dir / "go").touch()
+    done = s.run("--continue", "--executor", "slurm", timeout=120)
+    assert results(done.stdout)["only"] == ("42", "None")
+    assert calls(s.dir) == ["prepare", "train", "train"]
 
 
 def test_ctrl_c_cancels_the_array_and_prints_the_continue_command(script) -> None:
