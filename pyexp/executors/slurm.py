@@ -45,8 +45,10 @@ _REJECTIONS = [
     (re.compile(r"feature|constraint", re.I), "constraint"),
     (re.compile(r"gres|gpu", re.I), "gpus_per_node"),
     (re.compile(r"memory|--mem", re.I), "mem"),
-    (re.compile(r"cpus|processors|node configuration", re.I), "cpus_per_task"),
+    (re.compile(r"cpus|processors", re.I), "cpus_per_task"),
 ]
+#: Options that together describe the node a job needs ("node configuration is not available").
+_RESOURCES = ("cpus_per_task", "mem", "gpus_per_node", "constraint")
 
 
 class SlurmExecutor(TaskExecutor):
@@ -125,6 +127,12 @@ class SlurmExecutor(TaskExecutor):
 
     def _rejected(self, stderr: str) -> ExecutorError:
         text = " ".join(line.strip() for line in stderr.strip().splitlines() if line.strip())[:400]
+        if "node configuration" in text.lower():
+            asked = [k for k in _RESOURCES if self.options[k] is not None]
+            if asked:
+                shown = ", ".join(f"{k}={self.options[k]!r} (pyexp.slurm.{k})" for k in asked)
+                return ExecutorError(f"executor 'slurm': no node of the partition offers {shown}: {text}; "
+                                     "ask for less, or choose another partition")
         for pattern, key in _REJECTIONS:
             if pattern.search(text) and (self.options.get(key) is not None or key == "partition"):
                 value = self.options.get(key)
@@ -238,7 +246,12 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"unknown Slurm option(s) {', '.join(unknown)} (pyexp.slurm.{unknown[0]}); "
                           f"valid: {', '.join(OPTIONS)}")
     out = {key: options.get(key) for key in OPTIONS}
-    out["requeue"] = bool(out["requeue"])
+    requeue = out["requeue"]
+    if isinstance(requeue, str) and requeue.lower() in ("true", "yes", "on", "false", "no", "off"):
+        requeue = requeue.lower() in ("true", "yes", "on")
+    if requeue is not None and not isinstance(requeue, bool):
+        raise ConfigError(f"Slurm option requeue={requeue!r} (pyexp.slurm.requeue) must be true or false")
+    out["requeue"] = bool(requeue)
 
     def bad(key: str, what: str) -> ConfigError:
         return ConfigError(f"Slurm option {key}={out[key]!r} (pyexp.slurm.{key}) must be {what}")
