@@ -178,6 +178,11 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     if state.run is None:
+        if state.continue_run is None and state.executor == "slurm":
+            # e.g. Slurm refusing the partition: reported before the run folder exists.
+            from pyexp.executors.base import get_executor
+
+            get_executor("slurm", state.slurm).validate(len(job_overrides), state.jobs)
         _open_run(state)
     at_once = state.jobs or ("all" if state.executor == "slurm" else 1)
     log.info(f"Launching {len(job_overrides)} jobs with pyexp ({state.executor}, {at_once} at a time) "

@@ -241,6 +241,12 @@ def test_the_hydra_launcher_runs_a_plain_app_on_slurm(script) -> None:
         assert read_status(folder / "result.pkl") == ("ok", None)
         assert re.search(r"job \d on slurm \d+", (folder / "log.out").read_text())
 
+    # A partition Slurm does not know: the sweep fails before it creates a run folder.
+    bad = s.run("-m", "hydra/launcher=pyexp", "hydra.launcher.executor=slurm", "hydra.launcher.slurm.partition=nope",
+                "+x=1,2", "hydra.launcher.name=bad", check=False, timeout=60)
+    assert bad.returncode != 0 and "partition" in bad.stderr and "nope" in bad.stderr
+    assert not (s.dir / "out" / "bad").exists()
+
 
 def test_an_unknown_partition_is_one_error_line_and_writes_no_run(script) -> None:
     s = script(waiting_script(2, wait=False))
