@@ -8,15 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import LogError
+from ..errors import LogError, TagNotFoundError
 from ._constants import EVENTS_FILE, MARKER
-
-
-class TagNotFoundError(LogError, KeyError):
-    """A tag (or a tag at an iteration) is not in the log."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else ""
 
 
 class _Index:

@@ -15,14 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import PyexpError
+from ..errors import PyexpError, ViewerError
 
 #: Files a LogReader opens directly inside a run folder; each must resolve inside the root.
 _RUN_FILES = (".pyexp", "events.pb", "scalars.jsonl", "text.jsonl")
-
-
-class ViewerError(PyexpError):
-    """The viewer was asked for something it refuses to serve (bad path, bad query)."""
 
 
 # --------------------------------------------------------------------------- paths

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from _faults import Script, one_line_error, outcome_of
+from pyexp_testing import ScriptAt as Script, one_line_error, outcome_of
 
 SCRIPT = '''
 import os, pathlib
