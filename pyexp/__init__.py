@@ -62,7 +62,7 @@ _WHERE = {
 }
 
 __all__ = sorted([*_WHERE, "experiment"])
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 
 def __getattr__(name: str) -> object:

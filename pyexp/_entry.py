@@ -43,10 +43,10 @@ class ArgParser(argparse.ArgumentParser):
         match = re.search(r"unrecognized arguments: (\S+)", message)
         if not match:
             return ""
-        word = match.group(1).split("=", 1)[0]
-        flags = [s for action in self._actions for s in action.option_strings if s.startswith("--")]
-        close = difflib.get_close_matches(word, flags, n=1, cutoff=0.6)
-        return f"; did you mean {close[0]}?" if close else ""
+        word = match.group(1).split("=", 1)[0].lstrip("-")
+        flags = {s.lstrip("-"): s for action in self._actions for s in action.option_strings if s.startswith("--")}
+        close = difflib.get_close_matches(word, list(flags), n=1, cutoff=0.75)
+        return f"; did you mean {flags[close[0]]}?" if close else ""
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -69,6 +69,12 @@ DEFAULTS: dict[str, Any] = {
     "skip_failed": False,
 }
 
+#: Settings whose value is a string; ``continue``/``report`` also take ``true``. Others are ints
+#: (``_INT_KEYS``) or switches.
+_STR_KEYS = {"name", "executor", "output_dir", "continue", "report", "filter"}
+_INT_KEYS = {"jobs", "viewer_port"}
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
 #: Options of the decorator / class keywords that are not runner settings.
 CONFIG_OPTIONS = ("config_path", "config_name")
 

@@ -221,15 +221,18 @@ def pids_mentioning(text: str) -> list[int]:
 
 
 def outcome_of(folder: Path) -> Any:
-    """The stored outcome of a config folder (None if none), as pyexp reads it when a run opens.
+    """The stored outcome of a config folder (None if none), as pyexp reads it when a run opens,
+    with ``.result`` loaded from ``result.pkl`` for a success.
 
     A result that reads as damaged fails the test: atomic writes must never let one appear.
     """
-    from pyexp.store import read_outcome
+    from pyexp.store import load_result, read_outcome
 
     outcome = read_outcome(folder)
     if outcome is not None and outcome.error_type == "StoreError":
         raise AssertionError(f"half-written or corrupt result read back: {outcome.error}")
+    if outcome is not None and outcome.ok:
+        outcome.result = load_result(folder)
     return outcome
 
 

@@ -344,12 +344,3 @@ def _discover_runs(root: Path) -> list[str]:
                              and not (root_is_run and here == root and d.lstrip("-").isdigit()))
     return sorted(found)
 
-
-def read_marker(path: Path) -> dict[str, Any]:
-    """The ``.pyexp`` marker's content (empty dict for an empty or older marker)."""
-    import json
-
-    try:
-        return json.loads((path / MARKER).read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}
