@@ -88,6 +88,8 @@ def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None
     done.put((job, outcome))
 
 
+# Long on purpose: one loop owns the in-flight set, claims and Ctrl-C; split, the
+# state it shares (running, deferred, counts) would have to travel between the pieces.
 def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool, cached: int,
             stamps: dict[Path, Any] | None = None, continue_hint: str | None = None,
             on_done: Callable[[Task, Outcome], None] | None = None) -> Counts:

@@ -175,6 +175,8 @@ def _where(configs_fn: Any) -> str:
     return f"{name}() in {code.co_filename}" if code is not None else f"{name}()"
 
 
+# Long on purpose: the row-major walk over sweep combinations keeps its
+# per-combination caches (composed bases, resolved configs) in local variables.
 def _build(configs_fn: Callable[..., Any] | None, items: list[_Item], composer: Any) -> Any:
     """The configs of every combination of swept values, row-major: configs' own axes first."""
     from .sweep import as_config_tensor

@@ -11,6 +11,7 @@ from ._config import Config, _copy, _plain
 from .merge import apply_ops, parse_update
 
 
+# Long on purpose: most of it is the docstring the public API documents.
 def sweep(configs: Any, variations: Iterable[Mapping[str, Any]]) -> Tensor:
     """Combine every config with every variation, adding one axis to the shape.
 

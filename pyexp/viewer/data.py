@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import PyexpError, ViewerError
+from ..errors import ViewerError
 from ..store import CONFIG_FILE
 
 #: Files a LogReader opens directly inside a run folder; each must resolve inside the root.
