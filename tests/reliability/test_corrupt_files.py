@@ -166,14 +166,14 @@ def test_an_intact_result_whose_class_is_gone_says_so(tmp_path):
         @exp.report
         def report(results, report_dir):
             r = results[0]
+            if __import__("os").environ.get("STRICT"):
+                return r.result  # not caught: the CLI reports it
             print("BEFORE", r.status, "|", r.error)
             try:
                 value = r.result  # never a silent None while r.error is None
             except pyexp.StoreError as exc:
                 value = f"raised {exc}"
             print("RESULT", value, "|", r.error)
-            if __import__("os").environ.get("STRICT"):
-                return results[0].result
 
         if __name__ == "__main__":
             exp.run()
