@@ -4,7 +4,9 @@ Layers follow ../shared/DESIGN.md §2 from the top floor down. Where reality dif
 sketch it is said here: the viewer reads logs, so it sits above ``log/`` (the runner starts it
 lazily, so it sits below ``runner``); ``_files`` (atomic publishing) is ground floor because the
 Logger publishes its marker and JSONL pickles through it too; ``_entry`` (one-line CLI errors)
-is ground floor because ``log.tensorboard`` and the viewer use it. Every import counts, also one inside a function (a lazy import is still a
+is ground floor because ``log.tensorboard`` and the viewer use it. ``_naming`` (config folder
+names) and ``_tensor_lookup`` (what a query asks of one element) are seams split out of
+``store`` and ``tensor`` and sit right below them. Every import counts, also one inside a function (a lazy import is still a
 dependency); only ``if TYPE_CHECKING:`` blocks are skipped.
 """
 
