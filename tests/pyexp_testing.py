@@ -52,7 +52,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def ray_env(**extra: str) -> dict[str, str]:
     """:func:`clean_env` with Ray's token auth off (``~/.ray/auth_token`` may exist) and no usage stats."""
-    return clean_env(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", **extra)
+    return clean_env(**{"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", **extra})
 
 
 # -- user scripts -----------------------------------------------------------------------------

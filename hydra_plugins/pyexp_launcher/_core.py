@@ -177,6 +177,7 @@ def launch(state: Sweep, job_overrides: Sequence[Sequence[str]], initial_job_idx
         try:
             for n, task, overrides, outcome in _run_all(executor, todo, state.jobs):
                 results[n] = _job_return(task, overrides, outcome, config)
+                state.run.forget(task.out.name)  # a later batch reads its new outcome
         finally:
             gc.unfreeze()
             executor.close()
