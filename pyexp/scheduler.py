@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import StoreError
-from .executors.base import DoneJob, Executor, Job, Task
-from .executors.outcome import Outcome, read_status
+from . import store
+from .executors.base import DoneJob, Executor, Job
+from .executors.task import Task
+from .outcome import Outcome
 from .store import Claim, result_stamp
 
 #: Seconds a cancelled task gets to exit after SIGTERM before it is killed.
@@ -88,6 +89,8 @@ def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None
     done.put((job, outcome))
 
 
+# Long on purpose: one loop owns the in-flight set, claims and Ctrl-C; split, the
+# state it shares (running, deferred, counts) would have to travel between the pieces.
 def execute(tasks: list[Task], executor: Executor, *, jobs: int | None, progress: bool, cached: int,
             stamps: dict[Path, Any] | None = None, continue_hint: str | None = None,
             on_done: Callable[[Task, Outcome], None] | None = None, detach: bool = False) -> Counts:
@@ -102,8 +105,9 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int | None, progress
     ``continue_hint`` is the command printed if a second Ctrl-C kills everything at once.
     ``on_done(task, outcome)`` is called for every task run here (not for those another
     process ran), in the main thread. ``jobs`` is ``-j`` (None: not given, one at a time unless
-    the executor says otherwise). With ``detach`` the tasks are started and left running
-    (an executor whose tasks live outside this process: Slurm); ``Counts.detached`` lists them.
+    the executor says otherwise). An executor with ``submit_many`` gets every claimed task in
+    one call (a Slurm job array). With ``detach`` the tasks are started and left running (their
+    executor runs them outside this process); ``Counts.detached`` lists their jobs.
     """
     counts = Counts(cached=cached)
     limit = max(1, executor.max_workers or jobs or 1) if tasks else 1  # nothing to run: no cluster to reach
@@ -186,8 +190,7 @@ def _claim(task: Task, stamps: dict[Path, Any], deferred: list[Task], counts: Co
         claim = Claim.acquire(task.out)
     except OSError as exc:  # e.g. a read-only or full disk: this config cannot run
         counts.failed += 1
-        bar.done(task, Outcome("error", error=f"cannot claim {task.out} to run it: "
-                               f"{exc.strerror or exc}"))
+        bar.done(task, Outcome("error", error=f"cannot claim {task.out} to run it: {exc.strerror or exc}"))
         return None
     if claim is None:
         deferred.append(task)
@@ -196,7 +199,7 @@ def _claim(task: Task, stamps: dict[Path, Any], deferred: list[Task], counts: Co
         claim.release()  # another process ran it after we planned: not again
         bar.cached()
         return None
-    _drop_partial_writes(task)
+    store.drop_partial_writes(task.out)  # safe: we hold the claim
     task.claim_fd = claim.fd
     return claim
 
@@ -224,21 +227,10 @@ def _start(executor: Executor, batch: list[tuple[Task, Claim]], jobs: int | None
     return started
 
 
-def _drop_partial_writes(task: Task) -> None:
-    """Remove temp files of a result write that a kill cut short (safe: we hold the claim)."""
-    for leftover in task.out.glob(f".{task.result_path.name}.*.tmp"):
-        try:
-            leftover.unlink()
-        except OSError:
-            pass
-
-
 def _has_result(task: Task) -> bool:
-    """True if the folder holds a readable result (a corrupt one counts as none)."""
-    try:
-        return read_status(task.result_path) is not None
-    except StoreError:
-        return False
+    """True if another process stored an outcome meanwhile (a damaged result counts as none)."""
+    outcome = store.read_outcome(task.out)
+    return outcome is not None and (outcome.ok or outcome.error_type != "StoreError")
 
 
 def _finish(running: dict[int, tuple[Job, Claim]], job: Job) -> None:

@@ -19,12 +19,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ._process import ProcessJob, _last_line, store_outcome, watch_parent
-from .base import LOG_FILE, RESULT_FILE, Task
-from .outcome import Outcome, run_task, write_outcome
-
-#: Payload of a config submitted to Slurm: kept until the config ends, for requeued restarts.
-SLURM_PAYLOAD_FILE = ".slurm_task.pkl"
+from .. import store
+from ..outcome import Outcome
+from ..store import LOG_FILE, SLURM_PAYLOAD_FILE
+from ._process import ProcessJob, _last_line, watch_parent
+from .task import Task, run_task, store_outcome
 
 #: Deaths that mean "Slurm stopped this job": the verdict is Slurm's, not the config's.
 _STOPPED_BY_SLURM = (-signal.SIGTERM, -signal.SIGKILL)
@@ -99,7 +98,7 @@ def run_config(out: Path) -> int:
     os.close(log)
     job = _ChildJob(Task(fn=None, config=None, name=out.name, out=out), pid)  # type: ignore[arg-type]
     job.wait()
-    if (out / RESULT_FILE).exists():
+    if store.outcome_path(out).exists():
         _unlink(out / SLURM_PAYLOAD_FILE)
     return job.returncode
 
@@ -165,10 +164,10 @@ class _ChildJob(ProcessJob):
         """
         returncode = self._wait_returncode()
         self._kill_group(signal.SIGKILL)
-        if (self.task.out / RESULT_FILE).exists() or self.cancelled:
+        if store.outcome_path(self.task.out).exists() or self.cancelled:
             return
         outcome = Outcome.from_exit(returncode)
         last = _last_line(self.task.log_path) if returncode == 1 else ""
         if last:
             outcome.error += f" (last output: {last})"
-        write_outcome(self.task.result_path, outcome)
+        store.publish_outcome(self.task.out, outcome)

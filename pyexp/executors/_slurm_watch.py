@@ -13,12 +13,12 @@ import os
 import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import Iterable
 
-from ..errors import StoreError
-from .base import Job, Task
-from .outcome import Outcome, read_outcome, write_outcome
+from .. import store
+from ..outcome import Outcome
+from .base import Job
+from .task import Task
 
 #: Seconds between looks at the config folders for results.
 RESULT_POLL = 0.25
@@ -192,20 +192,19 @@ class Watcher:
             # Ended, or forgotten by Slurm: a result written just before still counts.
             outcome = _stored_outcome(job.task)
             if outcome is None and not job.cancelled:
-                outcome = Outcome("error", error=describe_end(job.job_id, *(state or (None, None))))
+                outcome = Outcome("error", error=describe_end(job.job_id, *(state or (None, None))),
+                                  error_type=state[0] if state else "LOST")
                 try:
-                    write_outcome(job.task.result_path, outcome)
+                    store.publish_outcome(job.task.out, outcome)
                 except OSError:
                     pass  # the error is still reported; --continue runs the config again
             self._finish(job, outcome or Outcome("error", error="cancelled"))
 
 
 def _stored_outcome(task: Task) -> Outcome | None:
-    """The config's stored outcome, if it has one (a damaged file counts as an error outcome)."""
-    path: Path = task.result_path
-    if not os.path.exists(path):
+    """The config's stored outcome, if it has one (its ``outcome.json`` is published last)."""
+    if not os.path.exists(store.outcome_path(task.out)):
         return None
-    try:
-        return read_outcome(path)
-    except StoreError as exc:
-        return Outcome("error", error=str(exc))
+    # verify=False: checking the CRC of every result here would read them all; the run's
+    # results are checked when it is next opened.
+    return store.read_outcome(task.out, verify=False)

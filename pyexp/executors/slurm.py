@@ -18,17 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+from .._files import atomic_write_bytes
 from ..errors import ConfigError, ExecutorError, MissingExtraError
-from ._process import prepare
-from ._slurm_child import SLURM_PAYLOAD_FILE, RunConfig
+from ..store import SLURM_DIR, SLURM_JOB_FILE, SLURM_PAYLOAD_FILE
+from ._slurm_child import RunConfig
 from ._slurm_watch import ENDED_STATES, SlurmJob, Watcher, squeue_states
-from .base import Job, Task, TaskExecutor
-from .outcome import atomic_write_bytes
-
-#: The sidecar in a config's folder that names its Slurm job (``<array>_<index>``).
-SLURM_JOB_FILE = ".slurm_job"
-#: submitit's folder inside a run (its sbatch scripts, pickles and the jobs' own logs).
-SLURM_DIR = ".slurm"
+from .base import Executor, Job, prepare
+from .task import Task
 
 #: The options of :class:`SlurmExecutor`, as ``pyexp.slurm.<key>=`` and YAML ``slurm:`` keys.
 OPTIONS = ("partition", "time", "cpus_per_task", "gpus_per_node", "mem", "account", "qos",
@@ -51,7 +47,7 @@ _REJECTIONS = [
 _RESOURCES = ("cpus_per_task", "mem", "gpus_per_node", "constraint")
 
 
-class SlurmExecutor(TaskExecutor):
+class SlurmExecutor(Executor):
     """Runs every config as a task of a Slurm job array, submitted with submitit.
 
     Args:

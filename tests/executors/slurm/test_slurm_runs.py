@@ -235,10 +235,10 @@ def test_the_hydra_launcher_runs_a_plain_app_on_slurm(script) -> None:
     assert len(folders) == 3
     arrays = {job_id(p).split("_")[0] for p in folders}
     assert len(arrays) == 1
-    from pyexp.executors.outcome import read_status
+    from pyexp.store import read_outcome
 
     for folder in folders:
-        assert read_status(folder / "result.pkl") == ("ok", None)
+        assert read_outcome(folder).ok
         assert re.search(r"job \d on slurm \d+", (folder / "log.out").read_text())
 
     # A partition Slurm does not know: the sweep fails before it creates a run folder.

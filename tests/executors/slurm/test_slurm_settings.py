@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import pyexp
-from pyexp.config.hydra_bridge import config_settings, split_settings
+from pyexp.settings import config_settings, split_settings
 from pyexp.errors import ConfigError, ExecutorError, OverrideError, PyexpError
 from pyexp_testing import clean_env
 from slurm_helpers import waiting_script
