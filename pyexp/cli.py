@@ -66,7 +66,7 @@ def print_runs(store: RunStore, file: TextIO | None = None) -> None:
         print(f"no runs in {store.root}", file=file)
         return
     rows = [(run, *_run_counts(run)) for run in runs]
-    slurm = any(counts and (counts["queued"] or counts["running"]) for _, _, counts in rows)
+    slurm = any(manifest is not None and (counts["queued"] or counts["running"]) for _, manifest, counts in rows)
     extra = f" {'queued':>6} {'running':>7}" if slurm else ""
     print(f"{'timestamp':<22} {'started':<20} {'configs':>7} {'done':>6} {'failed':>6}{extra} {'pending':>7}",
           file=file)
