@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # what static tools see; at run time the table below is used
     from .executors.fork import ForkExecutor
     from .executors.inline import InlineExecutor
     from .executors.ray import RayExecutor
+    from .executors.spawn import SpawnExecutor
     from .executors.subprocess import SubprocessExecutor
     from .log import LogReader, Logger
     from .result import Result
@@ -39,6 +40,7 @@ _WHERE = {
     "PyexpError": "errors",
     "RayExecutor": "executors.ray",
     "Result": "result",
+    "SpawnExecutor": "executors.spawn",
     "SubprocessExecutor": "executors.subprocess",
     "Tensor": "tensor",
     "build": "config",

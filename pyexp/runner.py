@@ -80,6 +80,7 @@ class ExperimentRunner:
         Returns:
             The report function's return value, or the results Tensor without a report.
         """
+        _refuse_run_in_fork_server()
         cli_mode = argv is not None or _is_main_script(self.file)
         try:
             return self._run(configs, report, argv if argv is not None else sys.argv[1:], cli_mode, settings)
@@ -347,6 +348,13 @@ def _wants_logger(fn: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     return len(params) >= 2
+
+
+def _refuse_run_in_fork_server() -> None:
+    """A script that calls ``run()`` unguarded must not start a sweep while a fork-server imports it."""
+    server = sys.modules.get("pyexp.executors._forkserver")
+    if server is not None and server.IMPORTING_MAIN:
+        raise server.MainImportAborted("the script calls run() outside `if __name__ == \"__main__\":`")
 
 
 def _is_main_script(file: Path) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import StoreError
+from .errors import PyexpError, StoreError
 from .executors.base import DoneJob, Executor, Job, Task
 from .executors.outcome import Outcome, read_status
 from .store import Claim, result_stamp
@@ -82,6 +82,8 @@ class _Progress:
 def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None:
     try:
         outcome = job.wait()
+    except KeyboardInterrupt:  # Ctrl-C while the main thread waits (-j 1): stop the run, fail nothing
+        raise
     except BaseException as exc:  # noqa: BLE001 - a broken executor must not hang the runner
         outcome = Outcome.from_exception(exc)
     done.put((job, outcome))
@@ -135,6 +137,9 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
                 task.claim_fd = claim.fd
                 try:
                     job = executor.submit(task)
+                except PyexpError:  # a user mistake (e.g. a preload that does not import): stop
+                    claim.release()
+                    raise
                 except Exception as exc:  # noqa: BLE001 - one broken submit must not end the sweep
                     claim.release()
                     counts.failed += 1

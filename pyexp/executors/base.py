@@ -26,7 +26,7 @@ from ..errors import ExecutorError
 from .outcome import Outcome, run_task, write_outcome
 
 #: Names ``get_executor`` accepts besides ``"ray:<address>"`` and ``"ray://host:port"``.
-ExecutorName = Literal["inline", "subprocess", "fork", "ray"]
+ExecutorName = Literal["inline", "subprocess", "fork", "spawn", "ray"]
 
 RESULT_FILE = "result.pkl"
 LOG_FILE = "log.out"
@@ -177,6 +177,7 @@ _REGISTRY: dict[str, str] = {
     "inline": "pyexp.executors.inline:InlineExecutor",
     "subprocess": "pyexp.executors.subprocess:SubprocessExecutor",
     "fork": "pyexp.executors.fork:ForkExecutor",
+    "spawn": "pyexp.executors.spawn:SpawnExecutor",
     "ray": "pyexp.executors.ray:RayExecutor",
 }
 
