@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 1,
     "multirun": False,
     "skip_failed": False,
+    "preload": None,
 }
 
 
@@ -42,7 +43,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "applied to every config; with -m, comma lists / range() / choice() add sweep axes.",
     )
     p.add_argument("--name", help="experiment name (folder under the output dir)")
-    p.add_argument("--executor", help="subprocess (default), fork, inline, ray, ray:<address>, ray://host:port")
+    p.add_argument("--executor", help="subprocess (default), fork, spawn, inline, ray, ray:<address>, ray://host:port")
+    p.add_argument("--preload", action="append", metavar="MOD[,MOD]",
+                   help="modules the fork-server imports once before forking the configs")
     p.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="where runs are stored")
     p.add_argument("--continue", dest="continue", nargs="?", const="latest", metavar="TIMESTAMP",
                    help="continue the latest run, or the run TIMESTAMP: run what is pending or failed")
@@ -77,6 +80,8 @@ def parse_cli(argv: list[str], prog: str | None = None) -> dict[str, Any]:
         if isinstance(ns.get(key), str) and "=" in ns[key]:
             overrides.insert(0, ns[key])
             ns[key] = "latest"
+    if "preload" in ns:
+        ns["preload"] = [name for given in ns["preload"] for name in given.split(",") if name.strip()]
     if "capture" in ns and isinstance(ns["capture"], str):
         ns["capture"] = ns["capture"] != "no"
     if overrides:

@@ -169,6 +169,13 @@ class ExperimentRunner:
                       "--continue (the run's configs are frozen in its config.json files)", file=sys.stderr)
         # An unknown executor is reported before phase 1 writes anything.
         executor = get_executor(s["executor"]) if s["report"] is None else None
+        if executor is not None and s["preload"]:
+            from .executors.subprocess import preload_names
+
+            # Checked before phase 1 writes anything; executors that cannot preload ignore it.
+            names = preload_names(s["preload"])
+            if hasattr(executor, "preload"):
+                executor.preload = [*executor.preload, *(n for n in names if n not in executor.preload)]
         try:
             if s["report"] is None and s["continue"] is None:
                 run = self._phase_configs(store, configs_fn, s)

@@ -110,6 +110,11 @@ def _typed(name: str, value: Any, raw: str, text: str) -> Any:
             # 2026 or 1e-3 as typed, never a re-formatted number.
             return raw.strip().strip("'\"")
         raise OverrideError(f"{text}: pyexp.{name} takes a string, got {type(value).__name__}")
+    if name == "preload":  # pyexp.preload=sklearn.datasets or pyexp.preload=[a,b]
+        items = value if isinstance(value, list) else [value]
+        if all(isinstance(v, str) for v in items):
+            return [n for v in items for n in v.split(",") if n.strip()]
+        raise OverrideError(f"{text}: pyexp.preload takes module names, e.g. pyexp.preload=[numpy,scipy]")
     if name in _INT_KEYS:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value

@@ -235,6 +235,26 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def preload_names(value: str | Sequence[str]) -> list[str]:
+    """The module names of a ``preload`` setting (a list, or ``"a,b"``); a mistyped one is a ConfigError."""
+    import importlib.util
+
+    items = [value] if isinstance(value, str) else list(value)
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"preload: expected module names, got {item!r}; e.g. preload=[\"sklearn.datasets\"]")
+        names += [n.strip() for n in item.split(",") if n.strip()]
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise ConfigError(f"preload: {name!r} is not a module name; give dotted names like sklearn.datasets")
+        top = name.split(".")[0]
+        if importlib.util.find_spec(top) is None:  # the top package only: finding it imports nothing
+            raise ConfigError(f"preload: no module named {top!r} (in {name!r}); fix the name in "
+                              "preload=/--preload or install the package")
+    return names
+
+
 class SubprocessExecutor(TaskExecutor):
     """Each config in a child forked from a per-run fork-server (a fresh interpreter).
 
