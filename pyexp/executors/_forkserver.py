@@ -26,6 +26,7 @@ child's process group at once and exits. A child whose server dies kills itself 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import selectors
@@ -155,8 +156,6 @@ def _import_main(main: tuple[str, str]) -> types.ModuleType:
         module.__package__ = spec.parent
         module.__loader__ = spec.loader
     else:
-        import io
-
         with io.open_code(where) as f:
             code = compile(f.read(), where, "exec")
         module.__file__ = where
@@ -234,11 +233,16 @@ class _Server:
         self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
 
     def serve(self) -> None:
+        from pyexp.executors._process import WATCH_INTERVAL
+
         signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the selector
         signal.set_wakeup_fd(self.wake_w)
+        pyexp = os.getppid()
         try:
-            while True:
-                for key, _ in self.selector.select():
+            # pyexp's death closes the control socket; the parent check covers a copy of pyexp's
+            # end that some other process of pyexp's might hold.
+            while os.getppid() == pyexp:
+                for key, _ in self.selector.select(timeout=WATCH_INTERVAL):
                     if key.data == "wake":
                         os.read(self.wake_r, 512)
                         self.reap()
@@ -315,8 +319,10 @@ class _Server:
             os.dup2(out_fd, 1)
             os.dup2(out_fd, 2)
             os.close(out_fd)
-            sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace", encoding="utf-8")
-            sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace", encoding="utf-8")
+            # Unbuffered, as `python -u`: log.out holds everything printed up to a crash.
+            sys.stdout, sys.stderr = (io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8",
+                                                       errors="replace", line_buffering=True, write_through=True)
+                                      for fd in (1, 2))
             code = run_child(conn, claim_fd, server)
         except BaseException:  # noqa: BLE001 - the parent reads the exit code; log.out says why
             traceback.print_exc()
@@ -363,8 +369,6 @@ def run_child(conn: socket.socket, claim_fd: int | None, server: int) -> int:
     conn.close()
     if len(data) < n:
         raise EOFError("pyexp closed the connection before sending the whole task")
-    import io
-
     task = TaskUnpickler(io.BytesIO(data)).load()
     sys.path[:] = task.sys_path
     os.chdir(task.cwd)

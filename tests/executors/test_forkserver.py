@@ -273,3 +273,44 @@ def test_spawn_executor_is_public():
     from pyexp import SpawnExecutor, get_executor
 
     assert isinstance(get_executor("spawn"), SpawnExecutor)
+
+
+CUDA_SCRIPT = '''
+import os
+import torch  # the stand-in below, whose CUDA is "initialised" by importing it
+import pyexp
+
+@pyexp.experiment(name="cuda")
+def exp(config):
+    return os.getppid()
+
+@exp.configs
+def configs():
+    return [{"name": f"c{i}"} for i in range(2)]
+
+@exp.report
+def report(results, report_dir):
+    print("RESULT", [r.result for r in results], [r.error for r in results], os.getpid())
+
+if __name__ == "__main__":
+    exp.run()
+'''
+
+# torch is not installed here; this stand-in has only what pyexp looks at.
+FAKE_TORCH = '''
+class cuda:
+    @staticmethod
+    def is_initialized():
+        return True
+'''
+
+
+def test_a_module_that_initialises_cuda_at_import_runs_with_spawn(script):
+    s = script(CUDA_SCRIPT)
+    (s.dir / "torch.py").write_text(FAKE_TORCH)
+    proc = s.run("--no-stash")
+    assert "initialised CUDA" in proc.stderr and "executor 'spawn'" in proc.stderr, proc.stderr
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    parents, errors, me = line[len("RESULT "):].rsplit(" ", 1)[0], line, line.rsplit(" ", 1)[1]
+    assert "[None, None]" in errors
+    assert parents.startswith(f"[{me}, {me}]")  # each config a child of pyexp itself (spawned)
