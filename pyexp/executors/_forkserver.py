@@ -1,4 +1,4 @@
-"""The fork-server: ``python -m pyexp.executors._forkserver <fd>``, one fresh interpreter per run.
+"""The fork-server: one fresh interpreter per run, started by pyexp with :func:`main` ``(fd)``.
 
 It imports the experiment's main module once, as ``__mp_main__`` (the way multiprocessing's
 spawn and forkserver start methods do, so ``if __name__ == "__main__":`` does not run), the
@@ -25,7 +25,6 @@ child's process group at once and exits. A child whose server dies kills itself 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -38,13 +37,13 @@ import traceback
 import types
 from typing import Any
 
+from ._by_name import TaskUnpickler, catalog
+
 #: A config request: b"T", whether a claim descriptor follows; descriptors ride along.
 REQUEST = struct.Struct("!cB6x")
 #: What the server writes on a config's socket: the child's pid, then its exit code.
 NUMBER = struct.Struct("!q")
 _LENGTH = struct.Struct("!Q")
-#: Persistent-id tag of a function or class looked up by name in ``__mp_main__``.
-MAIN_REF = "pyexp-main"
 
 #: True while the server imports the main module: an unguarded ``exp.run()`` must not run there.
 IMPORTING_MAIN = False
@@ -83,58 +82,6 @@ def recv_msg(sock: socket.socket) -> Any:
     if len(data) < n:
         raise EOFError("the other end closed the connection")
     return pickle.loads(data)
-
-
-# -- what may travel by name -----------------------------------------------------------------
-
-
-def fingerprint(obj: Any) -> str | None:
-    """A digest of a function's (or a class's methods') code: equal only for the same source."""
-    if isinstance(obj, types.FunctionType):
-        codes = [obj.__code__]
-    elif isinstance(obj, type):
-        codes = [v.__code__ for _, v in sorted(vars(obj).items()) if isinstance(v, types.FunctionType)]
-        codes.insert(0, obj.__qualname__)  # type: ignore[arg-type]
-    else:
-        return None
-    digest = hashlib.sha1()
-    for code in codes:
-        _digest_code(digest, code)
-    return digest.hexdigest()
-
-
-def _digest_code(digest: Any, code: Any) -> None:
-    # Not marshal.dumps: its output depends on reference counts, so it differs between processes.
-    if isinstance(code, frozenset):  # `x in {"a", "b"}`: its order changes with the hash seed
-        digest.update(repr(sorted(map(repr, code))).encode())
-        return
-    if not isinstance(code, types.CodeType):
-        digest.update(repr(code).encode())
-        return
-    digest.update(code.co_code)
-    digest.update(repr((code.co_filename, code.co_firstlineno, code.co_names, code.co_varnames)).encode())
-    for const in code.co_consts:
-        _digest_code(digest, const)
-
-
-def catalog(module: types.ModuleType) -> dict[str, dict[str, str | None]]:
-    """For each top-level name: the fingerprint of the object and of what it wraps (a decorator)."""
-    found: dict[str, dict[str, str | None]] = {}
-    for name, obj in list(vars(module).items()):
-        entry = {"direct": fingerprint(obj), "wrapped": fingerprint(getattr(obj, "__wrapped__", None))}
-        if entry["direct"] or entry["wrapped"]:
-            found[name] = entry
-    return found
-
-
-class TaskUnpickler(pickle.Unpickler):
-    """Resolves the parent's ``__main__`` functions and classes in this process's ``__mp_main__``."""
-
-    def persistent_load(self, pid: Any) -> Any:
-        if isinstance(pid, tuple) and len(pid) == 3 and pid[0] == MAIN_REF:
-            obj = getattr(sys.modules["__mp_main__"], pid[1])
-            return obj.__wrapped__ if pid[2] else obj
-        raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
 
 
 # -- start-up -------------------------------------------------------------------------------
@@ -394,8 +341,5 @@ def main(fd: int) -> int:
     except OSError:
         return 0
     _Server(ctrl).serve()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1])))
+    # No interpreter shutdown: tearing down numpy & co. only delays pyexp, which waits for us.
+    os._exit(0)

@@ -10,7 +10,6 @@ instead, one interpreter per config, and says why.
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import socket
@@ -18,11 +17,11 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from typing import Any, Sequence
 
 from ..errors import ConfigError
 from . import _forkserver as fs
+from ._by_name import task_pickler
 from ._process import ProcessJob, prepare, start_tee
 from .base import Job, Task, TaskExecutor
 from .outcome import Outcome, read_outcome
@@ -75,7 +74,7 @@ class _Server:
         child_end.close()
         self.ctrl = parent_end
         self.preload = list(preload)
-        self.refs: dict[int, Any] = {}
+        self.pickler: Any = None
         try:
             fs.send_msg(parent_end, {"sys_path": task.sys_path, "cwd": task.cwd, "argv": list(sys.argv),
                                      "main": _main_module(), "modules": modules})
@@ -85,6 +84,9 @@ class _Server:
         except (OSError, EOFError) as exc:
             self.close()
             raise ServerDied(self.death()) from exc
+        except BaseException:  # Ctrl-C while it imports: no fork-server may outlive the run
+            self.close(timeout=0)
+            raise
 
     @property
     def pid(self) -> int:
@@ -128,43 +130,18 @@ class _Server:
         return mine, fs.NUMBER.unpack(head)[0]
 
     def _pickle(self, task: Task) -> bytes:
-        import cloudpickle
+        if self.pickler is None:
+            self.pickler = task_pickler(self.info["catalog"])
+        return self.pickler(task)
 
-        server = self
-
-        class Pickler(cloudpickle.CloudPickler):
-            def persistent_id(self, obj: Any) -> Any:
-                if isinstance(obj, (types.FunctionType, type)) and getattr(obj, "__module__", None) == "__main__":
-                    return server._ref(obj)
-                return None
-
-        buf = io.BytesIO()
-        Pickler(buf, protocol=5).dump(task)
-        return buf.getvalue()
-
-    def _ref(self, obj: Any) -> Any:
-        """A by-name reference if the fork-server holds the very same ``obj``; else None (by value)."""
-        key = id(obj)
-        if key not in self.refs:
-            ref = None
-            name = obj.__qualname__
-            top = getattr(sys.modules.get("__main__"), name, None) if name.isidentifier() else None
-            wrapped = top is not obj and getattr(top, "__wrapped__", None) is obj
-            if top is obj or wrapped:
-                theirs = self.info["catalog"].get(name, {}).get("wrapped" if wrapped else "direct")
-                if theirs is not None and theirs == fs.fingerprint(obj):
-                    ref = (fs.MAIN_REF, name, wrapped)
-            self.refs[key] = (obj, ref)  # obj kept alive so its id is not reused
-        return self.refs[key][1]
-
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
         """Stop the server: closing our end tells it to kill what still runs and exit."""
         try:
             self.ctrl.close()
         except OSError:
             pass
         try:
-            self.proc.wait(timeout=5.0)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

@@ -314,3 +314,10 @@ def test_a_module_that_initialises_cuda_at_import_runs_with_spawn(script):
     parents, errors, me = line[len("RESULT "):].rsplit(" ", 1)[0], line, line.rsplit(" ", 1)[1]
     assert "[None, None]" in errors
     assert parents.startswith(f"[{me}, {me}]")  # each config a child of pyexp itself (spawned)
+
+
+def test_preload_with_fork_imports_in_pyexp_before_forking(script):
+    s = script(STATE_SCRIPT)
+    results = _results(s.run("--no-stash", "--executor", "fork", "--preload", "json.tool").stdout)
+    assert len(results) == 3 and all(r["preloaded"] for r in results)
+    assert all(r["set_after_import"] == "parent only" for r in results)  # fork: the parent's state
