@@ -43,7 +43,8 @@ from ._by_name import TaskUnpickler, catalog
 REQUEST = struct.Struct("!cB6x")
 #: What the server writes on a config's socket: the child's pid, then its exit code.
 NUMBER = struct.Struct("!q")
-_LENGTH = struct.Struct("!Q")
+#: Length prefix of a pickled message or task.
+LENGTH = struct.Struct("!Q")
 
 #: True while the server imports the main module: an unguarded ``exp.run()`` must not run there.
 IMPORTING_MAIN = False
@@ -70,14 +71,14 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
 
 def send_msg(sock: socket.socket, obj: Any) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(_LENGTH.pack(len(data)) + data)
+    sock.sendall(LENGTH.pack(len(data)) + data)
 
 
 def recv_msg(sock: socket.socket) -> Any:
-    head = recv_exact(sock, _LENGTH.size)
-    if len(head) < _LENGTH.size:
+    head = recv_exact(sock, LENGTH.size)
+    if len(head) < LENGTH.size:
         raise EOFError("the other end closed the connection")
-    (n,) = _LENGTH.unpack(head)
+    (n,) = LENGTH.unpack(head)
     data = recv_exact(sock, n)
     if len(data) < n:
         raise EOFError("the other end closed the connection")
@@ -310,8 +311,8 @@ def run_child(conn: socket.socket, claim_fd: int | None, server: int) -> int:
     reseed_after_fork()
     if claim_fd is not None:
         os.set_inheritable(claim_fd, False)  # held until we exit, not by programs we start
-    head = recv_exact(conn, _LENGTH.size)
-    (n,) = _LENGTH.unpack(head)
+    head = recv_exact(conn, LENGTH.size)
+    (n,) = LENGTH.unpack(head)
     data = recv_exact(conn, n)
     conn.close()
     if len(data) < n:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from typing import Any, Sequence
 
 from ..errors import ConfigError
@@ -24,7 +25,7 @@ from . import _forkserver as fs
 from ._by_name import task_pickler
 from ._process import ProcessJob, prepare, start_tee
 from .base import Job, Task, TaskExecutor
-from .outcome import Outcome, read_outcome
+from .outcome import Outcome, describe_exception, describe_signal, read_outcome
 
 #: Seconds the fork-server gets to import the experiment's module before the run gives up on it.
 BOOT_TIMEOUT = 600.0
@@ -67,13 +68,18 @@ class _Server:
         modules += [m for m in preload if m not in modules]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # log.out holds everything printed up to a crash
         cmd = [sys.executable, *subprocess._args_from_interpreter_flags(), "-c", _LAUNCH, str(child_end.fileno())]
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            cwd=task.cwd, env=env, pass_fds=(child_end.fileno(),), start_new_session=True,
-        )
-        child_end.close()
+        try:
+            # Its own session: the terminal's Ctrl-C is for pyexp, which stops the configs itself.
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=task.cwd, env=env, pass_fds=(child_end.fileno(),), start_new_session=True,
+            )
+        except OSError as exc:
+            parent_end.close()
+            raise ServerDied(describe_exception(exc)) from exc
+        finally:
+            child_end.close()
         self.ctrl = parent_end
-        self.preload = list(preload)
         self.pickler: Any = None
         try:
             fs.send_msg(parent_end, {"sys_path": task.sys_path, "cwd": task.cwd, "argv": list(sys.argv),
@@ -98,7 +104,7 @@ class _Server:
             code = self.proc.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             return "stopped answering"
-        return Outcome.from_exit(code).error.replace("worker ", "")  # type: ignore[union-attr]
+        return describe_signal(-code) if code < 0 else f"exit code {code}"
 
     def unsafe_reason(self) -> str | None:
         """Why forking this server would be unsafe, or None."""
@@ -118,7 +124,7 @@ class _Server:
         try:
             socket.send_fds(self.ctrl, [fs.REQUEST.pack(b"T", task.claim_fd is not None)], fds)
             theirs.close()
-            mine.sendall(fs._LENGTH.pack(len(payload)) + payload)
+            mine.sendall(fs.LENGTH.pack(len(payload)) + payload)
             head = fs.recv_exact(mine, fs.NUMBER.size)
         except OSError as exc:
             mine.close()
@@ -291,6 +297,8 @@ class SubprocessExecutor(TaskExecutor):
             except ServerDied as exc:
                 self._use_spawn(f"the fork-server could not start ({exc})")
                 return None
+            # An executor used without close() (e.g. its run() from a notebook) stops it when dropped.
+            weakref.finalize(self, self._server.close)
             info = self._server.info
             if info["errors"]:
                 name, error = next(iter(info["errors"].items()))
