@@ -9,7 +9,8 @@ and whatever its script did after import never reach it.
 Protocol on the control socket (a stream socketpair whose other end only pyexp holds):
 
 1. pyexp sends the boot message (:func:`send_msg`): ``sys_path``, ``cwd``, ``argv``, ``main``
-   (``("path", file)``, ``("name", module)`` or None), ``modules`` to import.
+   (``("path", file)``, ``("name", module)`` or None), ``modules`` (the experiment's own)
+   and ``preload`` to import.
 2. The server answers what it imported: ``main_error`` (None if the main module imported),
    ``catalog`` (fingerprints of the functions and classes at the main module's top level),
    ``errors`` (preload modules that failed), ``threads`` and ``cuda`` (is forking still safe).
@@ -153,11 +154,21 @@ def boot(info: dict[str, Any]) -> dict[str, Any]:
         reply["main_error"] = "no main module file"
     import importlib
 
-    for name in info.get("modules", []):
-        try:
-            importlib.import_module(name)
-        except BaseException as exc:  # noqa: BLE001
-            reply["errors"][name] = _describe(exc)
+    global IMPORTING_MAIN
+    IMPORTING_MAIN = True  # no run() at import time in these either
+    try:
+        for name in info.get("modules", []):  # the experiment's own: a failure shows in its configs
+            try:
+                importlib.import_module(name)
+            except BaseException:  # noqa: BLE001 - each config then reports why it cannot load
+                pass
+        for name in info.get("preload", []):
+            try:
+                importlib.import_module(name)
+            except BaseException as exc:  # noqa: BLE001 - a user's mistake: the run stops and says so
+                reply["errors"][name] = _describe(exc)
+    finally:
+        IMPORTING_MAIN = False
     import threading
 
     reply["threads"] = threading.active_count()

@@ -65,7 +65,6 @@ class _Server:
         modules = [m for m in (getattr(task.fn, "__module__", None),) if m and m != "__main__"]
         if task.with_logger:
             modules.append("pyexp.log")
-        modules += [m for m in preload if m not in modules]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # log.out holds everything printed up to a crash
         cmd = [sys.executable, *subprocess._args_from_interpreter_flags(), "-c", _LAUNCH, str(child_end.fileno())]
         try:
@@ -83,7 +82,7 @@ class _Server:
         self.pickler: Any = None
         try:
             fs.send_msg(parent_end, {"sys_path": task.sys_path, "cwd": task.cwd, "argv": list(sys.argv),
-                                     "main": _main_module(), "modules": modules})
+                                     "main": _main_module(), "modules": modules, "preload": list(preload)})
             parent_end.settimeout(BOOT_TIMEOUT)
             self.info: dict[str, Any] = fs.recv_msg(parent_end)
             parent_end.settimeout(None)
