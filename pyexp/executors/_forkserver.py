@@ -137,7 +137,8 @@ def boot(info: dict[str, Any]) -> dict[str, Any]:
     import cloudpickle
 
     import pyexp.config  # noqa: F401 - a task's config unpickles into it
-    from pyexp.executors import _process, outcome  # noqa: F401
+    import pyexp.outcome  # noqa: F401
+    from pyexp.executors import _process, task  # noqa: F401
 
     reply: dict[str, Any] = {"main_error": None, "catalog": {}, "errors": {}}
     if info.get("main") is not None:
@@ -315,8 +316,8 @@ def reseed_after_fork() -> None:
 
 def run_child(conn: socket.socket, claim_fd: int | None, server: int) -> int:
     """In a forked child: read the task from ``conn``, run it, store its outcome."""
-    from pyexp.executors._process import store_outcome, watch_parent
-    from pyexp.executors.outcome import run_task
+    from pyexp.executors._process import watch_parent
+    from pyexp.executors.task import run_task, store_outcome
 
     watch_parent(server)
     reseed_after_fork()

@@ -20,12 +20,14 @@ import time
 import weakref
 from typing import Any, Sequence
 
+from .. import store
 from ..errors import ConfigError
+from ..outcome import Outcome, describe_exception, describe_signal
 from . import _forkserver as fs
 from ._by_name import task_pickler
-from ._process import ProcessJob, prepare, start_tee
-from .base import Job, Task, TaskExecutor
-from .outcome import Outcome, describe_exception, describe_signal, read_outcome
+from ._process import ProcessJob, start_tee
+from .base import Executor, Job, prepare
+from .task import Task
 
 #: Seconds the fork-server gets to import the experiment's module before the run gives up on it.
 BOOT_TIMEOUT = 600.0
@@ -190,12 +192,9 @@ class _ServerJob(ProcessJob):
         if self._tee is not None:
             self._tee.join()
         self._executor._lost(self._server, why)
-        try:
-            outcome = read_outcome(self.task.result_path)
-        except Exception:  # noqa: BLE001 - damaged: run it again below
-            outcome = None
-        if outcome is not None:
-            return outcome
+        outcome = store.read_outcome(self.task.out)
+        if outcome is not None and (outcome.ok or outcome.error_type != "StoreError"):
+            return outcome  # it finished before its server died (a damaged result runs again)
         if self.cancelled:
             return Outcome("error", error="cancelled")
         if self._retried:
@@ -217,27 +216,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def preload_names(value: str | Sequence[str]) -> list[str]:
-    """The module names of a ``preload`` setting (a list, or ``"a,b"``); a mistyped one is a ConfigError."""
-    import importlib.util
-
-    items = [value] if isinstance(value, str) else list(value)
-    names = []
-    for item in items:
-        if not isinstance(item, str):
-            raise ConfigError(f"preload: expected module names, got {item!r}; e.g. preload=[\"sklearn.datasets\"]")
-        names += [n.strip() for n in item.split(",") if n.strip()]
-    for name in names:
-        if not all(part.isidentifier() for part in name.split(".")):
-            raise ConfigError(f"preload: {name!r} is not a module name; give dotted names like sklearn.datasets")
-        top = name.split(".")[0]
-        if importlib.util.find_spec(top) is None:  # the top package only: finding it imports nothing
-            raise ConfigError(f"preload: no module named {top!r} (in {name!r}); fix the name in "
-                              "preload=/--preload or install the package")
-    return names
-
-
-class SubprocessExecutor(TaskExecutor):
+class SubprocessExecutor(Executor):
     """Each config in a child forked from a per-run fork-server (a fresh interpreter).
 
     Args:

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from _faults import Script, alive, assert_all_dead, outcome_of, wait_until
+from pyexp_testing import ScriptAt as Script, alive, assert_all_dead, outcome_of, wait_until
 
 SCRIPT = '''
 import os, pathlib, subprocess, time

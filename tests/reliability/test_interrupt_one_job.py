@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from _faults import Script, clean_env, outcome_of, wait_until
+from pyexp_testing import ScriptAt as Script, clean_env, outcome_of, wait_until
 
 SCRIPT = '''
 import os, pathlib, time
