@@ -85,8 +85,25 @@ class Outcome:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "Outcome":
-        known = {f.name for f in fields(cls)} - {"result"}
-        return cls(**{k: v for k, v in record.items() if k in known})
+        return cls(**{k: v for k, v in record.items() if k in _RECORD_FIELDS})
+
+
+#: Fields stored in outcome.json (computed once: ``--continue`` reads thousands of records).
+_RECORD_FIELDS = frozenset(f.name for f in fields(Outcome)) - {"result"}
+
+
+def _read_bytes(path: Path | str) -> bytes:
+    """A whole small file with the fewest system calls (this runs once per config when a run opens)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -168,8 +185,7 @@ def read(result_path: Path, outcome_path: Path, *, verify: bool = True) -> Outco
     result is that config's error. A corrupt ``outcome.json`` is an error outcome too.
     """
     try:
-        with open(outcome_path, "rb") as f:
-            raw = f.read()
+        raw = _read_bytes(outcome_path)
     except FileNotFoundError:
         return _read_legacy(Path(result_path))
     try:
@@ -180,8 +196,7 @@ def read(result_path: Path, outcome_path: Path, *, verify: bool = True) -> Outco
                        "this config again", error_type="StoreError")
     if outcome.ok and verify:
         try:
-            with open(result_path, "rb") as f:
-                data = f.read()
+            data = _read_bytes(result_path)
         except FileNotFoundError:
             return _damaged(result_path, "the file is missing")
         if len(data) != outcome.result_size:
