@@ -9,6 +9,7 @@ single line (set ``PYEXP_DEBUG=1`` for the traceback)::
     │   ├── ConfigFileError      a YAML file is missing, unreadable or malformed
     │   │   └── ImportCycleError an ``imports:`` chain loops back on itself
     │   └── OverrideError        a command-line override cannot be applied
+    ├── NoMatchError             a Tensor glob or dict query matched no element
     ├── RegistryError            ``build()`` got an unknown or mistyped ``type``
     ├── ExecutorError            an executor name is unknown or cannot start
     │   └── MissingExtraError    an optional dependency is not installed
@@ -39,6 +40,10 @@ class ImportCycleError(ConfigFileError):
 
 class OverrideError(ConfigError):
     """A command-line override cannot be parsed or applied."""
+
+
+class NoMatchError(PyexpError, IndexError):
+    """A glob or dict query on a Tensor matched no element (an ``IndexError``, like any bad index)."""
 
 
 class RegistryError(PyexpError, TypeError):

@@ -51,6 +51,11 @@ class Result:
         return self._config
 
     @property
+    def cfg(self) -> Any:
+        """Alias of :attr:`config` (the original pyexp's spelling; dict queries accept ``cfg.`` too)."""
+        return self.config
+
+    @property
     def status(self) -> str:
         """``"done"``, ``"failed"`` or ``"pending"``."""
         return self._header()[0]

@@ -1,21 +1,19 @@
 """Tensor: an n-d grid of arbitrary objects (configs, results) with named axes.
 
-Indexing follows numpy for ints/slices/Ellipsis; a ``str`` is a glob on each
+A plain int is a flat row-major position (like ``len()`` and iteration); tuples,
+slices and Ellipsis index per axis as in numpy; a ``str`` is a glob on each
 element's name and a ``dict`` is an AND of constraints on dotted paths.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import itertools
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from . import _query
 from .errors import ConfigError
-
-_MISSING = object()
 
 
 class Tensor:
@@ -122,8 +120,8 @@ class Tensor:
         return Tensor([fn(x) for x in self._data], self._shape, self._axes, axis_values=self._axis_values)
 
     def __repr__(self) -> str:
-        names = [_name_of(x) for x in self._data[:6]]
-        shown = ", ".join(repr(n) if n is not _MISSING else type(x).__name__ for n, x in zip(names, self._data))
+        names = [_query.name_of(x) for x in self._data[:6]]
+        shown = ", ".join(repr(n) if n is not _query.MISSING else type(x).__name__ for n, x in zip(names, self._data))
         more = ", ..." if len(self._data) > 6 else ""
         return f"Tensor(shape={self._shape}, axes={self._axes}, [{shown}{more}])"
 
@@ -138,12 +136,46 @@ class Tensor:
 
     # -- indexing ------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
+        """Index by flat position, per axis, by name glob or by dict query.
+
+        * ``t[i]`` (a plain int): the i-th element in row-major order, whatever the
+          shape, like ``len()`` and iteration; negative ints count from the end.
+        * ``t[0, 1, 0]``, ``t[:, 0]``, ``t[1:]``, ``t[..., 0]``: per axis, as in numpy
+          (an int inside a tuple drops its axis, a slice keeps it).
+        * ``t["exp_lr0.1_*"]``: elements whose name matches the glob.
+        * ``t[{"config.mlp.width": 128}]``: elements satisfying every constraint;
+          a dict value is a recursive subset (``{"mlp": {"width": 128}}`` is the same
+          query), a callable value is a predicate.
+
+        A glob or dict query that matches one element returns that element; several
+        return a Tensor, shaped as the sub-grid they form (else 1-D, axis ``"match"``).
+
+        Raises:
+            IndexError: An int is out of range, or too many indices were given.
+            NoMatchError: A glob or dict query matched nothing (also an IndexError);
+                the message names the query and the closest names or keys.
+            TypeError: The key is of another type.
+        """
         if isinstance(key, str):
-            pattern = re.compile(fnmatch.translate(key), re.DOTALL)
-            return self._select([_matches_glob(x, pattern) for x in self._data])
+            mask = _query.glob_mask(self._data, key)
+            if not any(mask):
+                raise _query.no_name_match(self._data, key)
+            return self._select(mask)
         if isinstance(key, Mapping):
-            return self._filter_dict(key)
+            mask = _query.dict_mask(self._data, key)
+            if not any(mask) and self._data:
+                raise _query.no_dict_match(self._data, key)
+            return self._select(mask)
+        if not isinstance(key, (tuple, slice, bool)) and key is not Ellipsis and hasattr(key, "__index__"):
+            return self._data[self._flat_index(key.__index__())]
         return self._index(key if isinstance(key, tuple) else (key,))
+
+    def _flat_index(self, i: int) -> int:
+        size = len(self._data)
+        if not -size <= i < size:
+            raise IndexError(f"index {i} is out of range for a Tensor of {size} elements (shape {self._shape}); "
+                             f"a plain int counts elements in row-major order, use t[i, j, ...] per axis")
+        return i % size
 
     def _index(self, key: tuple[Any, ...]) -> Any:
         ellipses = sum(1 for k in key if k is Ellipsis)
@@ -190,9 +222,11 @@ class Tensor:
                 values[axis] = [self._axis_values[axis][i] for i in picks[d]]
         return Tensor(data, [len(picks[d]) for d in kept], [self._axes[d] for d in kept], axis_values=values)
 
-    def _select(self, mask: list[bool]) -> Tensor:
-        """Matches as a sub-grid when they form one (mask == product of per-axis index sets), else 1-D."""
+    def _select(self, mask: list[bool]) -> Any:
+        """One match: that element. Several: a sub-grid when they form one, else 1-D."""
         hits = [i for i, keep in enumerate(mask) if keep]
+        if len(hits) == 1:
+            return self._data[hits[0]]
         if len(hits) == len(self._data) and self.ndim:
             return Tensor(self._data, self._shape, self._axes, axis_values=self._axis_values)
         if hits and self.ndim:
@@ -203,21 +237,6 @@ class Tensor:
             if math.prod(len(s) for s in per_axis) == len(hits):
                 return self._gather([sorted(s) for s in per_axis], list(range(self.ndim)))
         return Tensor([self._data[i] for i in hits], axes=("match",))
-
-    def _filter_dict(self, query: Mapping[Any, Any]) -> Tensor:
-        keep = [True] * len(self._data)
-        for key, expected in query.items():
-            column = _column(self._data, str(key).split("."))
-            if self._data and all(v is _MISSING for v in column):
-                raise ConfigError(
-                    f"no element has {str(key)!r}: check the spelling of the filter key "
-                    f"(paths are dotted, e.g. 'config.mlp.width'; the first element is {_describe(self._data[0])})"
-                )
-            test = expected if callable(expected) else None
-            for i, got in enumerate(column):
-                if keep[i] and (got is _MISSING or not (test(got) if test else _equal(got, expected))):
-                    keep[i] = False
-        return self._select(keep)
 
     def sel(self, **selection: Any) -> Any:
         """Select along named axes by the value that produced each index.
@@ -273,7 +292,7 @@ class Tensor:
             if isinstance(variation, Mapping):
                 for candidate in (key, "**" + key):
                     if candidate in variation:
-                        return _equal(variation[candidate], value)
+                        return _query.equal(variation[candidate], value)
                 if key == axis and variation.get("name") == value:
                     return True
             return False
@@ -282,8 +301,8 @@ class Tensor:
         path = key.split(".")
         for start in range(index * stride, len(self._data), block):
             for x in self._data[start:start + stride]:
-                got = _resolve_element(x, path)
-                if got is _MISSING or not _equal(got, value):
+                got = _query.resolve_element(x, path)
+                if got is _query.MISSING or not _query.equal(got, value):
                     return False
         return True
 
@@ -320,17 +339,17 @@ class Tensor:
         rows = []
         for x in self._data:
             if isinstance(x, Mapping):
-                config, result, error = x, None, _MISSING
+                config, result, error = x, None, _query.MISSING
             else:
                 config = getattr(x, "config", None)
                 result = getattr(x, "result", None)
-                error = getattr(x, "error", _MISSING)
-            row: dict[str, Any] = {"name": _name_of(x) if _name_of(x) is not _MISSING else None}
+                error = getattr(x, "error", _query.MISSING)
+            row: dict[str, Any] = {"name": _query.name_of(x) if _query.name_of(x) is not _query.MISSING else None}
             if isinstance(config, Mapping):
-                for k, v in _flatten(config).items():
+                for k, v in _query.flatten(config).items():
                     if k != "name":
                         row[k] = str(v) if k == "out" else v
-            if error is not _MISSING:
+            if error is not _query.MISSING:
                 row["error"] = error
             if isinstance(result, Mapping):
                 for k, v in result.items():
@@ -347,99 +366,3 @@ def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:
         flat, i = divmod(flat, size)
         out.append(i)
     return out[::-1]
-
-
-def _name_of(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return x.get("name", _MISSING)
-    try:
-        return getattr(x, "name")
-    except AttributeError:
-        return _MISSING
-
-
-def _matches_glob(x: Any, pattern: re.Pattern[str]) -> bool:
-    name = _name_of(x)
-    return name is not _MISSING and name is not None and pattern.match(str(name)) is not None
-
-
-def _resolve(obj: Any, path: list[str]) -> Any:
-    for part in path:
-        if isinstance(obj, dict) or isinstance(obj, Mapping):
-            obj = obj.get(part, _MISSING)
-        elif isinstance(obj, (list, tuple)) and part.lstrip("-").isdigit():
-            i = int(part)
-            obj = obj[i] if -len(obj) <= i < len(obj) else _MISSING
-        else:
-            obj = getattr(obj, part, _MISSING)
-        if obj is _MISSING:
-            return _MISSING
-    return obj
-
-
-def _column(data: list[Any], path: list[str]) -> list[Any]:
-    """``_resolve_element`` of one path on every element, inlined for dict nodes (the hot loop of dict filters)."""
-    tail = path[1:]
-    leading_config = path[0] == "config"
-    out = []
-    append = out.append
-    for x in data:
-        if isinstance(x, dict):
-            node: Any = x
-            for part in tail if leading_config and "config" not in x else path:
-                node = node.get(part, _MISSING) if isinstance(node, dict) else _resolve(node, [part])
-                if node is _MISSING:
-                    break
-            append(node)
-        else:
-            append(_resolve_element(x, path, tail))
-    return out
-
-
-def _resolve_element(x: Any, path: list[str], tail: list[str] | None = None) -> Any:
-    """Resolve on the element; plain configs also accept a leading ``config.``, results accept a missing one.
-
-    ``tail`` is ``path[1:]`` precomputed by callers that resolve one path on many elements.
-    """
-    if isinstance(x, dict):
-        if path[0] == "config" and "config" not in x:
-            return _resolve(x, path[1:] if tail is None else tail)
-        return _resolve(x, path)
-    got = _resolve(x, path)
-    if got is _MISSING and path[0] != "config":
-        config = getattr(x, "config", _MISSING)
-        if isinstance(config, Mapping):
-            return _resolve(config, path)
-    return got
-
-
-def _equal(got: Any, expected: Any) -> bool:
-    if got is expected:
-        return True
-    # JSON round trips (runs.json, config.json) turn tuples into lists.
-    if isinstance(got, (list, tuple)) and isinstance(expected, (list, tuple)):
-        return len(got) == len(expected) and all(_equal(a, b) for a, b in zip(got, expected))
-    try:
-        return bool(got == expected)
-    except Exception:
-        return False
-
-
-def _flatten(config: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def _describe(x: Any) -> str:
-    if isinstance(x, Mapping):
-        return f"a dict with keys {list(x)[:20]}"
-    config = getattr(x, "config", None)
-    if isinstance(config, Mapping):
-        return f"a {type(x).__name__} whose config has keys {list(config)[:20]}"
-    return f"a {type(x).__name__}"
