@@ -10,16 +10,22 @@ single line (set ``PYEXP_DEBUG=1`` for the traceback)::
     │   │   └── ImportCycleError an ``imports:`` chain loops back on itself
     │   └── OverrideError        a command-line override cannot be applied
     ├── NoMatchError             a Tensor glob or dict query matched no element
-    ├── RegistryError            ``build()`` got an unknown or mistyped ``type``
-    ├── ExecutorError            an executor name is unknown or cannot start
+    ├── RegistryError            ``build()`` got a mistyped ``type`` or bad arguments
+    │   └── UnknownTypeError     ``build()`` got a ``type`` nobody registered
+    ├── ExecutorError            an executor cannot start
+    │   ├── UnknownExecutorError an executor name is unknown
     │   └── MissingExtraError    an optional dependency is not installed
     ├── StoreError               a run folder or one of its files is missing/corrupt
-    │   └── RunNotFoundError     no run matches the requested timestamp
+    │   └── RunNotFoundError     no previous run, or none with the requested timestamp
     ├── CheckpointError          a ``@chkpt`` state cannot be saved or restored
     └── LogError                 a log cannot be written or read
 """
 
 from __future__ import annotations
+
+# Each error also derives from the built-in an ``except`` clause written for the original
+# pyexp catches: ValueError for bad configs and values, KeyError for unknown names,
+# IndexError for queries that match nothing, RuntimeError for a run that is not there.
 
 
 class PyexpError(Exception):
@@ -46,12 +52,27 @@ class NoMatchError(PyexpError, IndexError):
     """A glob or dict query on a Tensor matched no element (an ``IndexError``, like any bad index)."""
 
 
+class _UnknownName(KeyError):
+    """A KeyError whose ``str()`` is its message (KeyError alone would print it quoted)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
 class RegistryError(PyexpError, TypeError):
-    """``build()`` was asked for an unknown type or got the wrong one."""
+    """``build()`` got a type that does not fit its base class, or arguments it cannot use."""
+
+
+class UnknownTypeError(RegistryError, _UnknownName):
+    """``build()`` was asked for a ``type`` no class is registered under (also a KeyError)."""
 
 
 class ExecutorError(PyexpError):
-    """An executor name is unknown or the executor cannot start."""
+    """An executor cannot start."""
+
+
+class UnknownExecutorError(ExecutorError, _UnknownName):
+    """No executor has the given name (also a KeyError)."""
 
 
 class MissingExtraError(ExecutorError, ImportError):
@@ -70,8 +91,8 @@ class StoreError(PyexpError):
     """A run folder or one of its files is missing or corrupt."""
 
 
-class RunNotFoundError(StoreError, FileNotFoundError):
-    """No stored run matches the requested name or timestamp."""
+class RunNotFoundError(StoreError, FileNotFoundError, RuntimeError):
+    """There is no previous run, or none with the requested timestamp (also a RuntimeError)."""
 
 
 class CheckpointError(PyexpError):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Literal
 
-from ..errors import ExecutorError
+from ..errors import ExecutorError, UnknownExecutorError
 from .outcome import Outcome, run_task, write_outcome
 
 #: Names ``get_executor`` accepts besides ``"ray:<address>"`` and ``"ray://host:port"``.
@@ -207,7 +207,7 @@ def get_executor(name: "str | Executor | None" = None) -> Executor:
     target = _REGISTRY.get(name)
     if target is None:
         valid = ", ".join(sorted(_REGISTRY) + ["ray:<address>", "ray://host:port"])
-        raise ExecutorError(f"unknown executor {name!r}; choose one of: {valid}")
+        raise UnknownExecutorError(f"unknown executor {name!r}; choose one of: {valid}")
     if isinstance(target, str):
         import importlib
 
