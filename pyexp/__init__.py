@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # what static tools see; at run time the table below is used
     from .executors.ray import RayExecutor
     from .executors.subprocess import SubprocessExecutor
     from .log import LogReader, Logger
-    from .result import Result
+    from .result import Result, load_results
     from .runner import ExperimentRunner
     from .tensor import Tensor
 
@@ -45,6 +45,7 @@ _WHERE = {
     "chkpt": "checkpoint",
     "get_executor": "executors.base",
     "load_config": "config",
+    "load_results": "result",
     "merge": "config",
     "register": "config",
 }

@@ -1,14 +1,20 @@
-"""Result: one config's outcome as the report sees it, loaded lazily from its folder."""
+"""Result: one config's outcome as the report sees it, loaded lazily from its folder; load_results."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import StoreError
+from .errors import RunNotFoundError, StoreError
 from .executors.base import LOG_FILE, RESULT_FILE
 from .executors.outcome import Outcome, read_outcome, read_status
+
+if TYPE_CHECKING:
+    from .store import Manifest, Run
+    from .tensor import Tensor
 
 _PENDING = "pending: no result yet; run with --continue to run it"
 
@@ -116,3 +122,73 @@ class Result:
     def __repr__(self) -> str:
         state = self.status if self.error is None else f"{self.status}: {self.error}"
         return f"Result({self.name!r}, {state})"
+
+
+def load_results(path: str | os.PathLike[str]) -> Tensor:
+    """The results of any pyexp run folder as a Tensor of :class:`Result`, shaped as it was run.
+
+    Works on folders written by ``@pyexp.experiment``, by the ``hydra/launcher=pyexp``
+    launcher and by the ``hydra/sweeper=pyexp`` sweeper (whose Hydra sweep folder is
+    itself a run folder): ``.sel(lr=0.1)``, globs on names and dict queries on configs
+    all work. Results are read lazily, as in a report.
+
+    Args:
+        path: A run folder (the one holding ``runs.json``), or an experiment folder
+            (``out/<name>``), in which case its latest run is loaded.
+
+    Returns:
+        A Tensor of Result with the run's shape, axes and axis values.
+
+    Raises:
+        RunNotFoundError: ``path`` is neither a run folder nor a folder of runs (also a
+            RuntimeError).
+        StoreError: ``runs.json`` or a ``config.json`` is damaged.
+
+    Example:
+        >>> results = pyexp.load_results("multirun/2024-01-25/14-30-00")
+        >>> results.sel(lr=0.1)["*seed=1*"].result
+    """
+    from .store import RUNS_FILE, Run, RunStore
+
+    folder = Path(os.fspath(path)).expanduser().absolute()
+    run = Run(folder)
+    if not run.exists():
+        if not folder.is_dir():
+            raise RunNotFoundError(f"{folder} does not exist; pass a run folder (the one holding {RUNS_FILE})")
+        runs = RunStore(folder.parent, folder.name).runs()
+        if not runs:
+            raise RunNotFoundError(
+                f"{folder} holds no {RUNS_FILE} and no finished runs; pass a run folder written by pyexp "
+                "(out/<name>/<timestamp>, or the sweep folder of hydra/sweeper=pyexp)"
+            )
+        run = runs[-1]
+    return load_run(run)
+
+
+def load_run(run: Run, make: Callable[..., Any] = Result) -> Tensor:
+    """All results of ``run`` as a Tensor of ``make(name, config loader, folder)`` with the run's shape."""
+    from .tensor import Tensor
+
+    manifest = run.manifest()
+    run.check_configs()
+    results = []
+    for dirname, name in zip(manifest.dirs, run_names(run, manifest)):
+        # A loader, not the config: a report that never looks at configs never reads config.json.
+        config = functools.partial(_load_config, run, dirname)
+        results.append(make(name, config, run.config_dir(dirname)))
+    extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
+    return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)
+
+
+def run_names(run: Run, manifest: Manifest) -> list[str]:
+    """Config names in manifest order (from runs.json, or each config.json for older runs)."""
+    names = manifest.meta.get("names")
+    if isinstance(names, list) and len(names) == len(manifest.dirs):
+        return [str(n) for n in names]
+    return [str(run.read_config(d).get("name", d)) for d in manifest.dirs]
+
+
+def _load_config(run: Run, dirname: str) -> Any:
+    from .config import Config
+
+    return Config(run.read_config(dirname))

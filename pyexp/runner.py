@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .cli import DEFAULTS, parse_cli
+from .config import Config
 from .errors import ConfigError, PyexpError
 from .executors.base import Executor, Task, get_executor
-from .result import Result
+from .result import Result, load_run, run_names
 from .store import Run, RunStore, plan_dirs, result_stamp
 
 
@@ -101,7 +102,7 @@ class ExperimentRunner:
         if output_dir is not None:
             settings["output_dir"] = output_dir
         run = self._store(settings).get(timestamp)
-        return load_results(run, self._make_result)
+        return load_run(run, self._make_result)
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -222,7 +223,7 @@ class ExperimentRunner:
         pattern = re.compile(s["filter"]) if s["filter"] else None
         todo, cached, stamps = [], 0, {}
         run.check_configs()
-        for dirname, name in zip(manifest.dirs, _names(run, manifest)):
+        for dirname, name in zip(manifest.dirs, run_names(run, manifest)):
             if pattern is not None and not pattern.search(name):
                 continue
             folder = run.config_dir(dirname)
@@ -232,7 +233,7 @@ class ExperimentRunner:
             if status == "done" or (status == "failed" and s["skip_failed"]):
                 cached += 1
                 continue
-            todo.append(Task(fn=self._task_fn, config=_as_config(run.read_config(dirname)), name=name, out=folder,
+            todo.append(Task(fn=self._task_fn, config=Config(run.read_config(dirname)), name=name, out=folder,
                              capture=s["capture"], with_logger=self.with_logger,
                              git_commit=manifest.meta.get("git_commit")))
         started = time.monotonic()
@@ -251,7 +252,7 @@ class ExperimentRunner:
         print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
 
     def _phase_report(self, run: Run, report_fn: Any) -> Any:
-        results = load_results(run, self._make_result)
+        results = load_run(run, self._make_result)
         if report_fn is None:
             return results
         run.report_dir.mkdir(exist_ok=True)
@@ -298,39 +299,6 @@ def continue_command(argv: list[str], timestamp: str) -> str:
             continue  # an override: the run's configs are frozen
         kept.append(arg)
     return shlex.join(["python", script, *kept, f"--continue={timestamp}"])
-
-
-def _names(run: Run, manifest: Any) -> list[str]:
-    """Config names in manifest order (from runs.json, or each config.json for older runs)."""
-    names = manifest.meta.get("names")
-    if isinstance(names, list) and len(names) == len(manifest.dirs):
-        return [str(n) for n in names]
-    return [str(run.read_config(d).get("name", d)) for d in manifest.dirs]
-
-
-def _load_config(run: Run, dirname: str) -> Any:
-    return _as_config(run.read_config(dirname))
-
-
-def _as_config(data: dict[str, Any]) -> Any:
-    from .config import Config
-
-    return Config(data)
-
-
-def load_results(run: Run, make: Callable[..., Any] = Result) -> Any:
-    """All results of ``run`` as a Tensor of Result with the run's shape and axes."""
-    from .tensor import Tensor
-
-    manifest = run.manifest()
-    run.check_configs()
-    results = []
-    for dirname, name in zip(manifest.dirs, _names(run, manifest)):
-        # A loader, not the config: a report that never looks at configs never reads config.json.
-        config = functools.partial(_load_config, run, dirname)
-        results.append(make(name, config, run.config_dir(dirname)))
-    extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
-    return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)
 
 
 def _defining_file(fn: Callable[..., Any]) -> Path:

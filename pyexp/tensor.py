@@ -244,13 +244,14 @@ class Tensor:
         ``results.sel(learning_rate=0.1)`` picks the index of axis ``learning_rate``
         whose sweep variation set ``learning_rate`` to 0.1. Without stored axis values
         an index matches when every element in its slice has that value (looked up
-        on the element, or on its ``config``). A scalar matching exactly one index
-        drops the axis (like an int index); several matches, or a list of values,
-        keep the axis.
+        on the element, or on its ``config``). Scalars that leave exactly one index of
+        an axis drop that axis (like an int index); several matches, or a list of
+        values, keep it.
 
         Args:
-            **selection: ``axis name (or one key of a paired "a+b" axis) = value``.
-                A dotted axis name like ``"mlp.width"`` can be passed via ``**{...}``.
+            **selection: ``axis name (or one key of a paired "a+b" axis, or a key the
+                axis's stored variations set) = value``. A dotted axis name like
+                ``"mlp.width"`` can be passed via ``**{...}``.
 
         Returns:
             A Tensor, or a single element when every axis was dropped.
@@ -259,7 +260,8 @@ class Tensor:
             ConfigError: Unknown axis, or no index along it has that value.
         """
         picks: list[list[int]] = [list(range(s)) for s in self._shape]
-        drop: set[int] = set()
+        listed: set[int] = set()  # axes selected by a list of values: kept even with one index
+        asked: dict[int, list[str]] = {}
         for key, wanted in selection.items():
             dim = self._axis_for(key)
             many = isinstance(wanted, list)
@@ -273,8 +275,12 @@ class Tensor:
                     f"its values are {self._describe_axis(dim, key)}"
                 )
             picks[dim] = [i for i in picks[dim] if i in found] if not many else [i for i in found if i in picks[dim]]
-            if not many and len(found) == 1:
-                drop.add(dim)
+            asked.setdefault(dim, []).append(f"{key}={wanted!r}")
+            if not picks[dim]:
+                raise ConfigError(f"no index of axis {self._axes[dim]!r} has {' and '.join(asked[dim])} together")
+            if many:
+                listed.add(dim)
+        drop = {d for d in asked if d not in listed and len(picks[d]) == 1}
         return self._gather(picks, [d for d in range(self.ndim) if d not in drop])
 
     def _axis_for(self, key: str) -> int:
@@ -282,6 +288,11 @@ class Tensor:
             return self._axes.index(key)
         for dim, axis in enumerate(self._axes):
             if key in axis.split("+"):
+                return dim
+        # An axis whose variations set the key without being named after it, e.g. the
+        # "job" axis of a Hydra launcher run, whose entries hold each job's override values.
+        for dim, axis in enumerate(self._axes):
+            if any(isinstance(v, Mapping) and (key in v or "**" + key in v) for v in self._axis_values.get(axis, ())):
                 return dim
         raise ConfigError(f"the Tensor has no axis {key!r}; its axes are {list(self._axes)}")
 

@@ -239,6 +239,17 @@ def test_sel_on_a_paired_axis_by_one_of_its_keys_and_by_variation_name():
     assert cfgs.sel(**{"lr+wd": "a"})[0].name == "x_a"
 
 
+def test_sel_by_keys_an_axis_stores_without_being_named_after_them():
+    jobs = Tensor([{"name": f"x={x},y={y}", "x": x, "y": y} for x, y in [(1, 0), (1, 5), (2, 0)]], axes=("job",),
+                  axis_values={"job": [{"name": "x=1,y=0", "x": 1, "y": 0}, {"name": "x=1,y=5", "x": 1, "y": 5},
+                                       {"name": "x=2,y=0", "x": 2, "y": 0}]})
+    assert names(jobs.sel(y=0)) == ["x=1,y=0", "x=2,y=0"]  # several: the axis stays
+    assert jobs.sel(x=1, y=5)["name"] == "x=1,y=5"  # together they leave one index: the axis goes
+    assert jobs.sel(x=[1], y=5).shape == (1,)  # a list keeps it
+    with pytest.raises(ConfigError, match=r"axis 'job' has x=2 and y=5 together"):
+        jobs.sel(x=2, y=5)
+
+
 def test_sel_falls_back_to_element_values_without_axis_values(tmp_path):
     plain = Tensor(spec_configs().flat, shape=(1, 2, 2), axes=("configs", "learning_rate", "epochs"))
     assert plain.axis_values == {}

@@ -66,6 +66,7 @@ class State:
     values: list[dict[str, Any]] = field(default_factory=list)  # per dir: name + overrides
     known: set[str] = field(default_factory=set)
     bases: dict[tuple[str, ...], Any] = field(default_factory=dict)  # group choices -> composed config
+    grid: dict[str, Any] | None = None  # from hydra/sweeper=pyexp: shape, axes, axis_values, jobs
 
 
 def setup(params: dict[str, Any], config: DictConfig) -> State:
@@ -138,24 +139,47 @@ def _open_run(state: State) -> None:
     state.run = state.store.get(state.continue_run)
     manifest = state.run.manifest()
     state.dirs = list(manifest.dirs)
-    state.values = list((manifest.meta.get("axis_values") or {}).get("job") or
-                        [{"name": d} for d in state.dirs])
+    # "jobs" holds each job's values whatever the layout; older runs kept them as the "job" axis.
+    values = manifest.meta.get("jobs") or (manifest.meta.get("axis_values") or {}).get("job")
+    if isinstance(values, list) and len(values) == len(state.dirs):
+        state.values = list(values)
+    else:
+        state.values = [{"name": d} for d in state.dirs]
     state.known = set(state.dirs)
 
 
-def _write_manifest(state: State, launcher: PyexpLauncher) -> None:
+def _write_manifest(state: State, fallback: str) -> None:
     import sys
 
     from pyexp.executors.outcome import atomic_write_bytes
     from pyexp.store import dump_json
 
     record = {
-        "format": 1, "shape": [len(state.dirs)], "axes": ["job"], "runs": state.dirs,
+        "format": 1, **_layout(state, fallback), "names": [v.get("name", d) for v, d in zip(state.values, state.dirs)],
         "experiment": state.store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "argv": sys.argv, "launcher": "hydra/launcher=pyexp",
-        "axis_values": {"job": state.values},
+        "argv": sys.argv, "launcher": "hydra/launcher=pyexp", "jobs": state.values,
     }
     atomic_write_bytes(state.run.runs_file, dump_json(record))
+
+
+def _layout(state: State, fallback: str) -> dict[str, Any]:
+    """The sweeper's grid when the run holds exactly its jobs, else one ``job`` axis in launch order."""
+    grid = state.grid
+    if grid is not None:
+        dirs = [job_identity(job, fallback)[1] for job in grid["jobs"]]
+        if len(dirs) == len(state.dirs) and set(dirs) == set(state.dirs):
+            return {"shape": grid["shape"] or [1], "axes": grid["axes"] or ["job"], "runs": dirs,
+                    "axis_values": grid["axis_values"] or {"job": [state.values[state.dirs.index(dirs[0])]]}}
+    return {"shape": [len(state.dirs)], "axes": ["job"], "runs": state.dirs, "axis_values": {"job": state.values}}
+
+
+def _override_values(app_overrides: list[Any]) -> dict[str, Any]:
+    """``{key: value}`` of a job's overrides, so ``sel(lr=0.1)`` finds jobs on a flat ``job`` axis."""
+    values = {}
+    for override in app_overrides:
+        if override.value_type is not None and override.key_or_group not in ("name", "overrides"):
+            values[override.key_or_group] = override.value()
+    return values
 
 
 def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
@@ -187,20 +211,21 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
                 log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))} (cached in {dirname})")
                 results[n] = cached
                 continue
-        else:
+        base, values, app = base_for(launcher, overrides)
+        if dirname not in state.known:
             state.known.add(dirname)
             state.dirs.append(dirname)
-            state.values.append({"name": name, "overrides": [o for o in overrides if not _is_pyexp(o)]})
+            state.values.append({"name": name, "overrides": [o for o in overrides if not _is_pyexp(o)],
+                                 **_override_values(app)})
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         out = state.run.config_dir(dirname)
         out.mkdir(parents=True, exist_ok=True)
         # A placeholder until the worker writes the composed config: the job is listed even if it dies.
         atomic_write_bytes(out / CONFIG_FILE, dump_json({"name": name, "overrides": overrides, "out": str(out)}))
-        base, values, app = base_for(launcher, overrides)
         task = Task(fn=HydraJob(launcher, overrides, idx, out, base, values, app),
                     config={"name": name, "out": out}, name=name, out=out, capture=state.capture)
         todo.append((n, task, overrides))
-    _write_manifest(state, launcher)
+    _write_manifest(state, fallback)
 
     if todo:
         # Workers pickle their JobReturn with cloudpickle: importing it once here saves every
