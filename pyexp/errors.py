@@ -4,21 +4,26 @@ User mistakes raise a subclass of :class:`PyexpError` whose message names the
 file or key involved and says how to fix it. The CLI prints such an error as a
 single line (set ``PYEXP_DEBUG=1`` for the traceback)::
 
-    PyexpError
-    ├── ConfigError              a config value, key or name is wrong
-    │   ├── ConfigFileError      a YAML file is missing, unreadable or malformed
-    │   │   └── ImportCycleError an ``imports:`` chain loops back on itself
-    │   └── OverrideError        a command-line override cannot be applied
-    ├── NoMatchError             a Tensor glob or dict query matched no element
-    ├── RegistryError            ``build()`` got a mistyped ``type`` or bad arguments
-    │   └── UnknownTypeError     ``build()`` got a ``type`` nobody registered
-    ├── ExecutorError            an executor cannot start
-    │   ├── UnknownExecutorError an executor name is unknown
-    │   └── MissingExtraError    an optional dependency is not installed
-    ├── StoreError               a run folder or one of its files is missing/corrupt
-    │   └── RunNotFoundError     no previous run, or none with the requested timestamp
-    ├── CheckpointError          a ``@chkpt`` state cannot be saved or restored
-    └── LogError                 a log cannot be written or read
+    PyexpError                       (also the built-in in brackets)
+    ├── ConfigError              [ValueError]   a config value, key or name is wrong
+    │   ├── ConfigFileError                     a YAML file is missing, unreadable or malformed
+    │   │   └── ImportCycleError                an ``imports:`` chain loops back on itself
+    │   └── OverrideError                       a command-line override cannot be applied
+    ├── UsageError               [ValueError]   a command-line argument is unknown or malformed
+    ├── NoMatchError             [IndexError]   a Tensor glob or dict query matched no element
+    ├── RegistryError            [TypeError]    ``build()`` got a mistyped ``type`` or bad arguments
+    │   └── UnknownTypeError     [KeyError]     ``build()`` got a ``type`` nobody registered
+    ├── ExecutorError                           an executor cannot start
+    │   ├── UnknownExecutorError [KeyError]     an executor name is unknown
+    │   └── MissingExtraError    [ImportError]  an optional dependency is not installed
+    ├── StoreError                              a run folder or one of its files is missing/corrupt
+    │   └── RunNotFoundError     [RuntimeError, FileNotFoundError]  no (such) previous run
+    ├── CheckpointError                         a ``@chkpt`` state cannot be saved or restored
+    ├── LogError                                a log cannot be written or read
+    │   └── TagNotFoundError     [KeyError]     a tag (or a tag at an iteration) is not in the log
+    └── ViewerError              [ValueError]   the viewer refuses a path or query
+
+Every class is exported from ``pyexp`` (``pyexp.ConfigError``...).
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ class OverrideError(ConfigError):
     """A command-line override cannot be parsed or applied."""
 
 
+class UsageError(PyexpError, ValueError):
+    """A command-line argument is unknown or malformed (the CLI prints it as one line, exit 1)."""
+
+
 class NoMatchError(PyexpError, IndexError):
     """A glob or dict query on a Tensor matched no element (an ``IndexError``, like any bad index)."""
 
@@ -56,7 +65,7 @@ class _UnknownName(KeyError):
     """A KeyError whose ``str()`` is its message (KeyError alone would print it quoted)."""
 
     def __str__(self) -> str:
-        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+        return str(self.args[0]) if self.args else ""
 
 
 class RegistryError(PyexpError, TypeError):
@@ -91,8 +100,8 @@ class StoreError(PyexpError):
     """A run folder or one of its files is missing or corrupt."""
 
 
-class RunNotFoundError(StoreError, FileNotFoundError, RuntimeError):
-    """There is no previous run, or none with the requested timestamp (also a RuntimeError)."""
+class RunNotFoundError(StoreError, RuntimeError, FileNotFoundError):
+    """No stored run matches the requested name or timestamp."""
 
 
 class CheckpointError(PyexpError):
@@ -101,3 +110,11 @@ class CheckpointError(PyexpError):
 
 class LogError(PyexpError):
     """A log cannot be written or read."""
+
+
+class TagNotFoundError(LogError, _UnknownName):
+    """A tag (or a tag at an iteration) is not in the log."""
+
+
+class ViewerError(PyexpError, ValueError):
+    """The viewer was asked for something it refuses to serve (bad path, bad query)."""

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from . import _query
+from . import _tensor_lookup as _lookup
 from .errors import ConfigError
 
 
@@ -120,8 +120,8 @@ class Tensor:
         return Tensor([fn(x) for x in self._data], self._shape, self._axes, axis_values=self._axis_values)
 
     def __repr__(self) -> str:
-        names = [_query.name_of(x) for x in self._data[:6]]
-        shown = ", ".join(repr(n) if n is not _query.MISSING else type(x).__name__ for n, x in zip(names, self._data))
+        names = [_lookup.name_of(x) for x in self._data[:6]]
+        shown = ", ".join(repr(n) if n is not _lookup.MISSING else type(x).__name__ for n, x in zip(names, self._data))
         more = ", ..." if len(self._data) > 6 else ""
         return f"Tensor(shape={self._shape}, axes={self._axes}, [{shown}{more}])"
 
@@ -157,14 +157,14 @@ class Tensor:
             TypeError: The key is of another type.
         """
         if isinstance(key, str):
-            mask = _query.glob_mask(self._data, key)
+            mask = _lookup.glob_mask(self._data, key)
             if not any(mask):
-                raise _query.no_name_match(self._data, key)
+                raise _lookup.no_name_match(self._data, key)
             return self._select(mask)
         if isinstance(key, Mapping):
-            mask = _query.dict_mask(self._data, key)
+            mask = _lookup.dict_mask(self._data, key)
             if not any(mask) and self._data:
-                raise _query.no_dict_match(self._data, key)
+                raise _lookup.no_dict_match(self._data, key)
             return self._select(mask)
         if not isinstance(key, (tuple, slice, bool)) and key is not Ellipsis and hasattr(key, "__index__"):
             return self._data[self._flat_index(key.__index__())]
@@ -303,7 +303,7 @@ class Tensor:
             if isinstance(variation, Mapping):
                 for candidate in (key, "**" + key):
                     if candidate in variation:
-                        return _query.equal(variation[candidate], value)
+                        return _lookup.equal(variation[candidate], value)
                 if key == axis and variation.get("name") == value:
                     return True
             return False
@@ -312,8 +312,8 @@ class Tensor:
         path = key.split(".")
         for start in range(index * stride, len(self._data), block):
             for x in self._data[start:start + stride]:
-                got = _query.resolve_element(x, path)
-                if got is _query.MISSING or not _query.equal(got, value):
+                got = _lookup.resolve_element(x, path)
+                if got is _lookup.MISSING or not _lookup.equal(got, value):
                     return False
         return True
 
@@ -350,17 +350,17 @@ class Tensor:
         rows = []
         for x in self._data:
             if isinstance(x, Mapping):
-                config, result, error = x, None, _query.MISSING
+                config, result, error = x, None, _lookup.MISSING
             else:
                 config = getattr(x, "config", None)
                 result = getattr(x, "result", None)
-                error = getattr(x, "error", _query.MISSING)
-            row: dict[str, Any] = {"name": _query.name_of(x) if _query.name_of(x) is not _query.MISSING else None}
+                error = getattr(x, "error", _lookup.MISSING)
+            row: dict[str, Any] = {"name": _lookup.name_of(x) if _lookup.name_of(x) is not _lookup.MISSING else None}
             if isinstance(config, Mapping):
-                for k, v in _query.flatten(config).items():
+                for k, v in _lookup.flatten(config).items():
                     if k != "name":
                         row[k] = str(v) if k == "out" else v
-            if error is not _query.MISSING:
+            if error is not _lookup.MISSING:
                 row["error"] = error
             if isinstance(result, Mapping):
                 for k, v in result.items():

@@ -14,9 +14,9 @@ Where the grid is recorded depends on the launcher:
           multirun.yaml                    Hydra's, as with the basic sweeper
           runs.json                        shape, axes, axis values, job folders row-major
           <hydra.sweep.subdir>/            Hydra's job folder (0, 1, ...): .hydra/, the app's files,
-              config.json  result.pkl  log.out     and these, written when the job returns
+              config.json  result.pkl  outcome.json  log.out     and these, written when it returns
 
-  ``result.pkl`` is the pickled return value; a failed job's error is kept beside it.
+  ``result.pkl`` is the pickled return value and ``outcome.json`` says how the job ended.
   A job folder that is not directly inside the sweep folder (a nested ``subdir``) gets a
   ``job<N>`` folder there for these files instead.
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import pickle
 import shutil
 import sys
 import time
@@ -177,22 +176,22 @@ class Recorder:
 
     def write(self) -> None:
         """``runs.json``: the grid once every job returned, else a flat ``job`` axis of those that did."""
-        from pyexp.executors.outcome import atomic_write_bytes
-        from pyexp.store import RUNS_FILE, dump_json
+        from pyexp.store import Run
 
         done = sorted(self.dirs)
         if not done:
             return
         if len(done) == len(self.grid.jobs):
-            layout = {"shape": list(self.grid.shape) or [1], "axes": self.grid.axes or ["job"],
-                      "axis_values": self.grid.axis_values or {"job": [{"name": self.names[0]}]}}
+            shape, axes = self.grid.shape or (1,), self.grid.axes or ["job"]
+            values = self.grid.axis_values or {"job": [{"name": self.names[0]}]}
         else:
-            layout = {"shape": [len(done)], "axes": ["job"],
-                      "axis_values": {"job": [self._job_values(i) for i in done]}}
-        record = {"format": 1, **layout, "runs": [self.dirs[i] for i in done], "names": [self.names[i] for i in done],
-                  "config_sizes": [self.sizes[i] for i in done], "experiment": self.task_name,
-                  "created": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv, "sweeper": SWEEPER}
-        atomic_write_bytes(self.sweep_dir / RUNS_FILE, dump_json(record))
+            shape, axes = (len(done),), ["job"]
+            values = {"job": [self._job_values(i) for i in done]}
+        Run(self.sweep_dir).write_manifest([self.dirs[i] for i in done], tuple(shape), tuple(axes), {
+            "axis_values": values, "names": [self.names[i] for i in done],
+            "config_sizes": [self.sizes[i] for i in done], "experiment": self.task_name,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv, "sweeper": SWEEPER,
+        })
         log.info(f"pyexp sweeper: results in {self.sweep_dir} (pyexp.load_results({str(self.sweep_dir)!r}))")
 
     def _job_values(self, idx: int) -> dict[str, Any]:
@@ -214,29 +213,22 @@ def _job_dir(ret: JobReturn) -> Path | None:
 
 
 def _write_job(folder: Path, ret: JobReturn) -> int:
-    """config.json, result.pkl (+ the error of a failure) and log.out of one job; returns config.json's size."""
-    from pyexp.executors.outcome import Outcome, atomic_write_bytes, describe_exception, write_outcome
-    from pyexp.store import CONFIG_FILE, dump_json
+    """config.json, result.pkl + outcome.json, and log.out of one job; returns config.json's size."""
+    from pyexp import store
+    from pyexp.outcome import Outcome
 
-    config = _plain(ret.cfg)
-    config["out"] = str(folder)
-    data = dump_json(config)
-    atomic_write_bytes(folder / CONFIG_FILE, data)
+    size = store.Run(folder.parent).write_config(folder.name, _plain(ret.cfg))
     if ret.status == JobStatus.COMPLETED:
-        value = ret._return_value
-        try:
-            pickle.dumps(value)
-            outcome = Outcome("ok", result=value)
-        except Exception as exc:  # noqa: BLE001 - any pickling failure makes the job's result unusable
-            outcome = Outcome("error", error=f"the return value cannot be pickled: {describe_exception(exc)}")
+        outcome = Outcome("ok", result=ret._return_value)  # an unpicklable value is stored as an error
+    elif isinstance(ret._return_value, BaseException):
+        outcome = Outcome.from_exception(ret._return_value)
     else:
-        outcome = Outcome.from_exception(ret._return_value) if isinstance(ret._return_value, BaseException) \
-            else Outcome("error", error=f"job status {ret.status.name}")
-    write_outcome(folder / "result.pkl", outcome)
-    hydra_log = folder / f"{ret.task_name}.log"
-    if hydra_log.is_file() and not (folder / "log.out").exists():
-        shutil.copyfile(hydra_log, folder / "log.out")
-    return len(data)
+        outcome = Outcome("error", error=f"job status {ret.status.name}")
+    store.publish_outcome(folder, outcome)
+    hydra_log = folder / f"{ret.task_name}.log"  # Hydra's job log, when job logging writes one
+    if hydra_log.is_file() and not store.log_path(folder).exists():
+        shutil.copyfile(hydra_log, store.log_path(folder))
+    return size
 
 
 def _plain(cfg: Any) -> dict[str, Any]:

@@ -11,8 +11,6 @@ import pytest
 import pyexp
 from pyexp.errors import ConfigError
 
-RESULT_PKL_IS_PLAIN = False  # TODO(compat): True once main's outcome.json sidecar is merged
-
 APP = """
 import hydra
 from omegaconf import DictConfig
@@ -70,9 +68,9 @@ def test_basic_launcher_records_the_grid_in_the_sweep_folder(app, tmp_path: Path
     assert [r.name for r in results["lr=0.01,*"]] == ["lr=0.01,seed=0", "lr=0.01,seed=1", "lr=0.01,seed=2"]
     assert results[0].config.db.driver == "mysql" and results[0].out == folder / "0"
     # result.pkl is the app's return value, readable without pyexp.
-    if RESULT_PKL_IS_PLAIN:
-        with open(folder / "0" / "result.pkl", "rb") as f:
-            assert pickle.load(f) == {"score": 1.0, "db": "mysql"}
+    with open(folder / "0" / "result.pkl", "rb") as f:
+        assert pickle.load(f) == {"score": 1.0, "db": "mysql"}
+    assert (folder / "0" / "outcome.json").is_file() and not (folder / "5" / "result.pkl").exists()
     assert (folder / "0" / ".hydra" / "overrides.yaml").is_file()  # Hydra's folder is left as Hydra makes it
 
 

@@ -1,8 +1,9 @@
-"""How a Tensor looks inside its elements: names, dotted paths, glob and dict queries.
+"""Element lookups behind Tensor's queries: names, glob matches, dotted paths, equality.
 
-Kept apart from :mod:`pyexp.tensor` so the grid arithmetic (shapes, strides, axes)
-and the element lookups (what ``"config.mlp.width"`` means for a Result, a Config
-or a plain dict) can each be read on their own.
+Split from :mod:`pyexp.tensor` along the seam between the grid (shape, axes, indexing) and
+what a query asks of one element (``results["exp_*"]``, ``results[{"config.lr": 0.1}]``,
+``"config.mlp.width"`` on a Result, a Config or a plain dict), and the errors for a query
+that matches nothing.
 """
 
 from __future__ import annotations
