@@ -8,7 +8,6 @@ that matches nothing.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from collections.abc import Mapping
@@ -155,6 +154,8 @@ def no_dict_match(data: list[Any], query: Mapping[Any, Any]) -> NoMatchError:
 
 
 def _closest(word: str, candidates: list[str]) -> str:
+    import difflib  # only when a query failed: not on the import path of every report
+
     close = difflib.get_close_matches(word, list(dict.fromkeys(candidates)), n=3, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
