@@ -6,10 +6,14 @@ import gc
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import LogError
 from ._constants import EVENTS_FILE, MARKER
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 class TagNotFoundError(LogError, KeyError):
@@ -203,12 +207,33 @@ class LogReader:
             raise self._missing(tag, "scalar")
         return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
 
-    def scalar_columns(self, tag: str) -> tuple[list[int], list[float], list[float]]:
-        """A scalar tag as three lists ``(iterations, values, wall_times)`` (for plotting)."""
+    def scalars(self, tag: str) -> tuple["NDArray[np.int64]", "NDArray[np.float64]"]:
+        """A scalar tag as two aligned numpy arrays ``(steps, values)``, in logging order.
+
+        ``steps`` is int64 (the iteration of each value), ``values`` float64. The arrays are
+        read-only views cached by the reader until new data arrives; copy them to modify.
+        """
+        import numpy as np
+
         cols = self._load().scalars.get(tag)
         if cols is None:
             raise self._missing(tag, "scalar")
-        return list(cols[0]), list(cols[1]), list(cols[2])
+        return np.asarray(cols[0], dtype=np.int64), np.asarray(cols[1], dtype=np.float64)
+
+    def scalar_wall_times(self, tag: str) -> "NDArray[np.float64]":
+        """Seconds since the epoch at which each value of ``scalars(tag)`` was logged (float64)."""
+        import numpy as np
+
+        cols = self._load().scalars.get(tag)
+        if cols is None:
+            raise self._missing(tag, "scalar")
+        return np.asarray(cols[2], dtype=np.float64)
+
+    def scalar_columns(self, tag: str) -> tuple["NDArray[np.int64]", "NDArray[np.float64]",
+                                                "NDArray[np.float64]"]:
+        """``(steps, values, wall_times)`` of a scalar tag as aligned numpy arrays (for plotting)."""
+        steps, values = self.scalars(tag)
+        return steps, values, self.scalar_wall_times(tag)
 
     def load_text(self, tag: str, with_time: bool = False) -> list[tuple[Any, ...]]:
         """All values of a text tag as ``(iteration, text)`` (or with wall time) tuples."""
