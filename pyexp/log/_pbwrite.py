@@ -75,7 +75,11 @@ class ProtobufSink:
         frame = self._framing.frame
         event_record = self._framing.event_record
         encode_text = self._framing.encode_text
-        encode = self._encoder.encode
+        prefixes = self._encoder.prefixes
+        first = self._encoder.first
+        pack_scalar = self._framing.pack_scalar
+        pack = self._framing.SCALAR_VALUES.pack  # inlined pack_scalar: the hot path
+        key = self._framing.DOUBLE_VAL_KEY
         out: list[bytes] = []
         parts: list[bytes] = []
         cur: Any = None
@@ -89,7 +93,14 @@ class ProtobufSink:
                         out.append(event_record(t0, cur, parts))
                         parts = []
                     cur, t0, start = it, item[3], index
-                parts.append(encode(item[1], item[2]))
+                prefix = prefixes.get(item[1])
+                if prefix is None:
+                    parts.append(first(item[1], item[2]))
+                    continue
+                try:
+                    parts.append(prefix + pack(item[2], key, item[2]))
+                except OverflowError:  # beyond float32
+                    parts.append(prefix + pack_scalar(item[2]))
                 continue
             it, tag, payload, wall_time, kind = item
             if kind == TEXT:

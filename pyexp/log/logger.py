@@ -38,7 +38,7 @@ class Logger:
         tensorboard: Also expose ``events.pb`` under an ``events.out.tfevents.*`` name (a hard
             link) so ``tensorboard --logdir`` shows the scalars and text.
 
-    Protobuf logs store scalars as float32 (TensorBoard's ``simple_value``); JSONL keeps doubles.
+    Scalars keep full float64 precision in both formats.
     Everything logged is written by ``flush()``, ``close()``, leaving a ``with`` block, or at
     interpreter exit.
     """
@@ -57,7 +57,7 @@ class Logger:
                 if tensorboard:
                     link_tensorboard(self.log_dir)
             else:
-                from .jsonl import JsonlSink
+                from ._jsonlwrite import JsonlSink
 
                 self._sink = JsonlSink(self.log_dir)
         except OSError as exc:

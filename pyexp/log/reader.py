@@ -1,4 +1,8 @@
-"""LogReader: discover runs and load what a Logger wrote, in either format, incrementally."""
+"""LogReader: discover runs and load what a Logger wrote, in any format, incrementally.
+
+numpy, protobuf and the format readers are imported on first read, not with this module: the
+Logger shares the package and must stay cheap to import.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import LogError
-from ._constants import EVENTS_FILE, MARKER
+from ._constants import EVENTS_FILE, MARKER, SCALARS_FILE, TEXT_FILE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,26 +25,6 @@ class TagNotFoundError(LogError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0]) if self.args else ""
-
-
-class _Index:
-    """Everything read so far; sources append to it."""
-
-    def __init__(self) -> None:
-        self.scalars: dict[str, tuple[list[int], list[float], list[float]]] = {}
-        self.text: dict[str, tuple[list[int], list[str], list[float]]] = {}
-        self.figures: dict[str, dict[int, tuple[Any, ...]]] = {}
-        self.checkpoints: dict[str, dict[int, tuple[Any, ...]]] = {}
-        self.iterations: set[int] = set()
-        self.metadata: list[dict[str, Any]] = []
-
-    def add_text(self, tag: str, it: int, text: str, wall_time: float) -> None:
-        cols = self.text.get(tag)
-        if cols is None:
-            cols = self.text[tag] = ([], [], [])
-        cols[0].append(it)
-        cols[1].append(text)
-        cols[2].append(wall_time)
 
 
 class LogReader:
@@ -61,7 +45,7 @@ class LogReader:
         if not self._path.is_dir():
             raise LogError(f"LogReader({str(log_dir)!r}): no such folder; pass a run folder "
                            "(it holds a .pyexp marker) or a folder above runs")
-        self._index: _Index | None = None
+        self._index: Any = None
         self._sources: list[Any] = []
         self._runs: list[str] | None = None
 
@@ -101,21 +85,20 @@ class LogReader:
             self._runs = _discover_runs(self._path)
             return old != self._runs
         if self._index is None:
-            self._index = _Index()
+            return self._load() is not None
         return self._refresh_sources(self._index)
 
-    def _load(self) -> _Index:
+    def _load(self) -> Any:
         if self._index is None:
-            self._index = _Index()
+            from ._index import Index
+
+            self._index = Index()
             self._refresh_sources(self._index)
         return self._index
 
-    def _refresh_sources(self, index: _Index) -> bool:
+    def _refresh_sources(self, index: Any) -> bool:
         if not self._sources:
-            from ._pbread import ProtobufSource
-            from .jsonl import JsonlSource
-
-            self._sources = [ProtobufSource(self._path / EVENTS_FILE), JsonlSource(self._path)]
+            self._sources = _open_sources(self._path)
         from ._pbread import LogRewritten
 
         new = False
@@ -125,17 +108,21 @@ class LogReader:
                     new = source.refresh(index) or new
         except LogRewritten:
             # Started over (e.g. a failed config re-run from scratch): read it anew.
-            self._index = _Index()
+            from ._index import Index
+
+            self._index = Index()
             self._sources = []
             self._refresh_sources(self._index)
             return True
+        if new:
+            index.changed()
         return new
 
     # ----------------------------------------------------------------- tags
     @property
     def iterations(self) -> list[int]:
         """Sorted iteration numbers at which anything was logged."""
-        return sorted(self._load().iterations)
+        return list(self._load().iterations())
 
     @property
     def scalar_tags(self) -> set[str]:
@@ -163,7 +150,9 @@ class LogReader:
         index = self._load()
         if index.metadata:
             return index.metadata[0]["wall_time"]
-        times = [cols[2][0] for cols in (*index.scalars.values(), *index.text.values()) if cols[2]]
+        times = [series.first_wall_time() for series in index.scalars.values()]
+        times += [cols[2][0] for cols in index.text.values() if cols[2]]
+        times = [t for t in times if t is not None and t == t]  # no NaN: unknown stamps
         return min(times) if times else None
 
     def __contains__(self, tag: object) -> bool:
@@ -174,10 +163,12 @@ class LogReader:
     def __getitem__(self, tag: str) -> tuple[int, Any]:
         """The last ``(iteration, value)`` logged under ``tag``, whatever its kind."""
         index = self._load()
-        for kind in (index.scalars, index.text):
-            cols = kind.get(tag)
-            if cols is not None and cols[0]:
-                return cols[0][-1], cols[1][-1]
+        series = index.scalars.get(tag)
+        if series is not None and len(series):
+            return series.last()
+        cols = index.text.get(tag)
+        if cols is not None and cols[0]:
+            return cols[0][-1], cols[1][-1]
         if tag in index.figures:
             it = max(index.figures[tag])
             return it, self.load_figure(tag, it)
@@ -200,40 +191,46 @@ class LogReader:
         Args:
             tag: The scalar tag.
             with_time: Return ``(iteration, value, wall_time)`` triples instead (seconds since
-                the epoch when the value was logged).
+                the epoch when the value was logged; NaN where the log has no stamp).
+
+        For plotting or arithmetic use :meth:`scalars`: the same data as numpy arrays, without
+        a Python object per point.
         """
-        cols = self._load().scalars.get(tag)
-        if cols is None:
-            raise self._missing(tag, "scalar")
-        return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
+        steps, values, times = self._series(tag).columns()
+        if with_time:
+            return list(zip(steps.tolist(), values.tolist(), times.tolist()))
+        return list(zip(steps.tolist(), values.tolist()))
 
     def scalars(self, tag: str) -> tuple["NDArray[np.int64]", "NDArray[np.float64]"]:
         """A scalar tag as two aligned numpy arrays ``(steps, values)``, in logging order.
 
-        ``steps`` is int64 (the iteration of each value), ``values`` float64. The arrays are
-        read-only views cached by the reader until new data arrives; copy them to modify.
-        """
-        import numpy as np
+        ``steps`` is int64 (the iteration of each value), ``values`` float64: 16 bytes a
+        point. The arrays are read-only and shared with the reader's cache (no copy); after
+        ``refresh()`` brings new values, the next call returns new, longer arrays.
 
-        cols = self._load().scalars.get(tag)
-        if cols is None:
-            raise self._missing(tag, "scalar")
-        return np.asarray(cols[0], dtype=np.int64), np.asarray(cols[1], dtype=np.float64)
+        Raises:
+            TagNotFoundError: No scalar was logged under ``tag`` (it is also a ``KeyError``).
+        """
+        steps, values, _ = self._series(tag).columns()
+        return steps, values
 
     def scalar_wall_times(self, tag: str) -> "NDArray[np.float64]":
-        """Seconds since the epoch at which each value of ``scalars(tag)`` was logged (float64)."""
-        import numpy as np
+        """Seconds since the epoch at which each value of :meth:`scalars` was logged (float64).
 
-        cols = self._load().scalars.get(tag)
-        if cols is None:
-            raise self._missing(tag, "scalar")
-        return np.asarray(cols[2], dtype=np.float64)
+        NaN where the log holds no stamp (a JSONL line without ``ts``).
+        """
+        return self._series(tag).columns()[2]
 
     def scalar_columns(self, tag: str) -> tuple["NDArray[np.int64]", "NDArray[np.float64]",
                                                 "NDArray[np.float64]"]:
-        """``(steps, values, wall_times)`` of a scalar tag as aligned numpy arrays (for plotting)."""
-        steps, values = self.scalars(tag)
-        return steps, values, self.scalar_wall_times(tag)
+        """``(steps, values, wall_times)`` of a scalar tag as aligned read-only numpy arrays."""
+        return self._series(tag).columns()
+
+    def _series(self, tag: str) -> Any:
+        series = self._load().scalars.get(tag)
+        if series is None:
+            raise self._missing(tag, "scalar")
+        return series
 
     def load_text(self, tag: str, with_time: bool = False) -> list[tuple[Any, ...]]:
         """All values of a text tag as ``(iteration, text)`` (or with wall time) tuples."""
@@ -278,7 +275,7 @@ class LogReader:
         if ref[0] == "pb":
             figure = self._sources[0].load(ref[1]).figure
             return figure.pickle, figure.png, figure.interactive
-        from .jsonl import load_meta
+        from ._jsonlread import load_meta
 
         cpkl = self._inside_run(ref[1])
         meta = load_meta(cpkl)
@@ -300,7 +297,7 @@ class LogReader:
         it, ref = self._figure_ref(tag, iteration)
         if ref[0] == "pb":
             return bool(ref[2])
-        from .jsonl import load_meta
+        from ._jsonlread import load_meta
 
         return bool(load_meta(self._inside_run(ref[1])).get("interactive", True))
 
@@ -348,6 +345,25 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+def _open_sources(path: Path) -> list[Any]:
+    """The readers of a run's files: events.pb, JSONL, or the earlier per-iteration layout.
+
+    Pickles in ``<iteration>/`` folders (JSONL and the earlier layout) are found by the JSONL
+    source; the earlier layout is recognised by its ``<iteration>/scalars.json`` files when the
+    run has neither events.pb nor JSONL files.
+    """
+    from ._jsonlread import JsonlSource
+    from ._pbread import ProtobufSource
+
+    sources: list[Any] = [ProtobufSource(path / EVENTS_FILE), JsonlSource(path)]
+    if not any((path / name).exists() for name in (EVENTS_FILE, SCALARS_FILE, TEXT_FILE)):
+        from ._legacyread import LegacySource, is_legacy
+
+        if is_legacy(path):
+            sources.append(LegacySource(path))
+    return sources
+
+
 def _unpickle(data: bytes, what: str) -> Any:
     import pickle
 
@@ -359,7 +375,7 @@ def _unpickle(data: bytes, what: str) -> Any:
 
 def _is_run(path: Path) -> bool:
     return ((path / MARKER).is_file() or (path / EVENTS_FILE).is_file()
-            or (path / "scalars.jsonl").is_file())
+            or (path / SCALARS_FILE).is_file())
 
 
 def _discover_runs(root: Path) -> list[str]:

@@ -1,0 +1,154 @@
+"""What a LogReader has read so far: typed scalar columns, text, and references to pickles.
+
+Scalars live in numpy arrays (int64 steps, float64 values and wall times): 24 bytes a point
+instead of three Python objects. Sources decode a whole read buffer at a time and hand each
+tag's new points over as arrays (:class:`Batch`), so a refresh appends one chunk per tag; chunks
+are joined only when the tag is asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_EMPTY_I = np.empty(0, np.int64)
+_EMPTY_F = np.empty(0, np.float64)
+_DTYPES = (np.int64, np.float64, np.float64)
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False  # handed out without copying: nobody may change the cache
+    return array
+
+
+class ScalarSeries:
+    """One scalar tag: aligned ``steps``/``values``/``wall_times`` columns, in logging order."""
+
+    __slots__ = ("_columns", "_chunks", "_size")
+
+    def __init__(self) -> None:
+        self._columns: tuple[np.ndarray, np.ndarray, np.ndarray] = (_EMPTY_I, _EMPTY_F, _EMPTY_F)
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def extend(self, steps: np.ndarray, values: np.ndarray, wall_times: np.ndarray) -> None:
+        """Append points (three equally long arrays)."""
+        if len(steps):
+            self._chunks.append((steps, values, wall_times))
+            self._size += len(steps)
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(steps, values, wall_times)`` as read-only arrays (joined once per new data)."""
+        if self._chunks:
+            parts = [self._columns, *self._chunks] if len(self._columns[0]) else self._chunks
+            self._columns = tuple(  # type: ignore[assignment]
+                _frozen(np.concatenate([part[k] for part in parts]) if len(parts) > 1
+                        else np.ascontiguousarray(parts[0][k], _DTYPES[k]))
+                for k in range(3))
+            self._chunks = []
+        return self._columns
+
+    def last(self) -> tuple[int, float]:
+        """The last ``(step, value)`` without joining the chunks."""
+        steps, values, _ = self._chunks[-1] if self._chunks else self._columns
+        return int(steps[-1]), float(values[-1])
+
+    def first_wall_time(self) -> float | None:
+        """Wall time of the first point, if any."""
+        if not self._size:
+            return None
+        times = self._columns[2] if len(self._columns[2]) else self._chunks[0][2]
+        return float(times[0])
+
+
+class Index:
+    """Everything read so far; the sources append to it."""
+
+    def __init__(self) -> None:
+        self.scalars: dict[str, ScalarSeries] = {}
+        self.text: dict[str, tuple[list[int], list[str], list[float]]] = {}
+        self.figures: dict[str, dict[int, tuple[Any, ...]]] = {}
+        self.checkpoints: dict[str, dict[int, tuple[Any, ...]]] = {}
+        self.other_iterations: set[int] = set()  # of text, figures and checkpoints
+        self.metadata: list[dict[str, Any]] = []
+        self._iterations: list[int] | None = None
+
+    def changed(self) -> None:
+        """Forget what is derived from the data (new points arrived)."""
+        self._iterations = None
+
+    def series(self, tag: str) -> ScalarSeries:
+        """The series of ``tag``, created empty if new."""
+        series = self.scalars.get(tag)
+        if series is None:
+            series = self.scalars[tag] = ScalarSeries()
+        return series
+
+    def add_text(self, tag: str, it: int, text: str, wall_time: float) -> None:
+        cols = self.text.get(tag)
+        if cols is None:
+            cols = self.text[tag] = ([], [], [])
+        cols[0].append(it)
+        cols[1].append(text)
+        cols[2].append(wall_time)
+        self.other_iterations.add(it)
+
+    def iterations(self) -> list[int]:
+        """Sorted iterations at which anything was logged."""
+        if self._iterations is None:
+            steps = [series.columns()[0] for series in self.scalars.values()]
+            steps.append(np.fromiter(self.other_iterations, np.int64, len(self.other_iterations)))
+            self._iterations = np.unique(np.concatenate(steps)).tolist()
+        return self._iterations
+
+
+class Batch:
+    """Points decoded from one read buffer, per tag, merged in file order by :meth:`commit`.
+
+    A tag's points may come in several pieces (events of different layouts, values decoded one
+    by one); each piece carries the buffer positions of its points so the merge keeps the
+    order in which they were written.
+    """
+
+    def __init__(self) -> None:
+        self._pieces: dict[str, list[tuple[np.ndarray, ...]]] = {}
+        self._loose: dict[str, tuple[list[int], list[int], list[float], list[float]]] = {}
+
+    def add_arrays(self, tag: str, positions: np.ndarray, steps: np.ndarray, values: np.ndarray,
+                   wall_times: np.ndarray) -> None:
+        """Add a piece: four aligned arrays."""
+        self._pieces.setdefault(tag, []).append((positions, steps, values, wall_times))
+
+    def add(self, tag: str, position: int, step: int, value: float, wall_time: float) -> None:
+        """Add one point."""
+        loose = self._loose.get(tag)
+        if loose is None:
+            loose = self._loose[tag] = ([], [], [], [])
+        loose[0].append(position)
+        loose[1].append(step)
+        loose[2].append(value)
+        loose[3].append(wall_time)
+
+    def commit(self, index: Index) -> bool:
+        """Append everything to ``index``; return whether there was anything."""
+        for tag, (positions, steps, values, times) in self._loose.items():
+            self.add_arrays(tag, np.array(positions, np.int64), np.array(steps, np.int64),
+                            np.array(values, np.float64), np.array(times, np.float64))
+        self._loose = {}
+        for tag, pieces in self._pieces.items():
+            if len(pieces) == 1:
+                _, steps, values, times = pieces[0]
+            else:
+                order = np.argsort(np.concatenate([p[0] for p in pieces]), kind="stable")
+                steps, values, times = (np.concatenate([p[k] for p in pieces])[order]
+                                        for k in (1, 2, 3))
+            index.series(tag).extend(steps, values, times)
+        new = bool(self._pieces)
+        self._pieces = {}
+        if new:
+            index.changed()
+        return new
