@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import struct
 import subprocess
 import sys
 from pathlib import Path
