@@ -67,11 +67,14 @@ def read_logreader(path: Path) -> int:
 
 
 def read_accumulator(path: Path) -> int:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    """Scalars as ``tensorboard --logdir`` loads them in Python (tensorboardX's simple_values
+    are migrated to tensors too), keeping every point."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
+    acc = EventAccumulator(str(path), size_guidance={"tensors": 0})
     acc.Reload()
-    return sum(len(acc.Scalars(tag)) for tag in acc.Tags()["scalars"])
+    return sum(len(acc.Tensors(tag)) for tag in acc.Tags()["tensors"]
+               if acc.SummaryMetadata(tag).plugin_data.plugin_name == "scalars")
 
 
 def best(repeat: int, fn: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:

@@ -1,7 +1,7 @@
 """What a LogReader has read so far: typed scalar columns, text, and references to pickles.
 
-Scalars live in numpy arrays (int64 steps, float64 values and wall times): 24 bytes a point
-instead of three Python objects. Sources decode a whole read buffer at a time and hand each
+Scalars live in numpy arrays (int64 steps, float64 values, float64 wall times shared by the
+tags of an event) instead of three Python objects a point. Sources decode a whole read buffer at a time and hand each
 tag's new points over as arrays (:class:`Batch`), so a refresh appends one chunk per tag; chunks
 are joined only when the tag is asked for.
 """
@@ -14,7 +14,6 @@ import numpy as np
 
 _EMPTY_I = np.empty(0, np.int64)
 _EMPTY_F = np.empty(0, np.float64)
-_DTYPES = (np.int64, np.float64, np.float64)
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -22,47 +21,67 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
-class ScalarSeries:
-    """One scalar tag: aligned ``steps``/``values``/``wall_times`` columns, in logging order."""
+def _join(head: np.ndarray, chunks: list[np.ndarray], dtype: type) -> np.ndarray:
+    """``head`` followed by ``chunks`` as one read-only array; a lone chunk is used as is."""
+    parts = [head, *chunks] if len(head) else chunks
+    return _frozen(np.concatenate(parts, dtype=dtype) if len(parts) > 1
+                   else np.asarray(parts[0], dtype))
 
-    __slots__ = ("_columns", "_chunks", "_size")
+
+class ScalarSeries:
+    """One scalar tag: aligned steps, values and wall times, in logging order.
+
+    Steps and values are joined into one array each when asked for (16 bytes a point, cached
+    until new points arrive). Wall times stay in the chunks they were decoded in: the tags of
+    one event share one wall-time array, so they cost 8 bytes an event, not a point, and are
+    joined only when someone asks for them.
+    """
+
+    __slots__ = ("_steps", "_values", "_pending", "_times", "_size")
 
     def __init__(self) -> None:
-        self._columns: tuple[np.ndarray, np.ndarray, np.ndarray] = (_EMPTY_I, _EMPTY_F, _EMPTY_F)
-        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._steps = _EMPTY_I
+        self._values = _EMPTY_F
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._times: list[np.ndarray] = []
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
     def extend(self, steps: np.ndarray, values: np.ndarray, wall_times: np.ndarray) -> None:
-        """Append points (three equally long arrays)."""
-        if len(steps):
-            self._chunks.append((steps, values, wall_times))
-            self._size += len(steps)
+        """Append points (three equally long arrays; ``wall_times`` may be shared with others)."""
+        if not len(steps):
+            return
+        self._pending.append((steps, values))
+        self._times.append(wall_times)
+        self._size += len(steps)
+        if len(self._times) > 64:
+            # A live run refreshed for hours: fold the small chunks, keep the first (shared) one.
+            self._times[1:] = [np.concatenate(self._times[1:])]
 
-    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(steps, values, wall_times)`` as read-only arrays (joined once per new data)."""
-        if self._chunks:
-            parts = [self._columns, *self._chunks] if len(self._columns[0]) else self._chunks
-            self._columns = tuple(  # type: ignore[assignment]
-                _frozen(np.concatenate([part[k] for part in parts]) if len(parts) > 1
-                        else np.ascontiguousarray(parts[0][k], _DTYPES[k]))
-                for k in range(3))
-            self._chunks = []
-        return self._columns
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` as read-only int64 and float64 arrays."""
+        if self._pending:
+            self._steps = _join(self._steps, [p[0] for p in self._pending], np.int64)
+            self._values = _join(self._values, [p[1] for p in self._pending], np.float64)
+            self._pending = []
+        return self._steps, self._values
+
+    def wall_times(self) -> np.ndarray:
+        """Wall times of the points (a new read-only float64 array)."""
+        if not self._times:
+            return _EMPTY_F
+        return _frozen(np.concatenate(self._times, dtype=np.float64))
 
     def last(self) -> tuple[int, float]:
-        """The last ``(step, value)`` without joining the chunks."""
-        steps, values, _ = self._chunks[-1] if self._chunks else self._columns
+        """The last ``(step, value)`` without joining anything."""
+        steps, values = self._pending[-1] if self._pending else (self._steps, self._values)
         return int(steps[-1]), float(values[-1])
 
     def first_wall_time(self) -> float | None:
         """Wall time of the first point, if any."""
-        if not self._size:
-            return None
-        times = self._columns[2] if len(self._columns[2]) else self._chunks[0][2]
-        return float(times[0])
+        return float(self._times[0][0]) if self._times else None
 
 
 class Index:
@@ -100,7 +119,7 @@ class Index:
     def iterations(self) -> list[int]:
         """Sorted iterations at which anything was logged."""
         if self._iterations is None:
-            steps = [series.columns()[0] for series in self.scalars.values()]
+            steps = [series.arrays()[0] for series in self.scalars.values()]
             steps.append(np.fromiter(self.other_iterations, np.int64, len(self.other_iterations)))
             self._iterations = np.unique(np.concatenate(steps)).tolist()
         return self._iterations

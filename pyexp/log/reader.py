@@ -196,9 +196,10 @@ class LogReader:
         For plotting or arithmetic use :meth:`scalars`: the same data as numpy arrays, without
         a Python object per point.
         """
-        steps, values, times = self._series(tag).columns()
+        series = self._series(tag)
+        steps, values = series.arrays()
         if with_time:
-            return list(zip(steps.tolist(), values.tolist(), times.tolist()))
+            return list(zip(steps.tolist(), values.tolist(), series.wall_times().tolist()))
         return list(zip(steps.tolist(), values.tolist()))
 
     def scalars(self, tag: str) -> tuple["NDArray[np.int64]", "NDArray[np.float64]"]:
@@ -211,20 +212,21 @@ class LogReader:
         Raises:
             TagNotFoundError: No scalar was logged under ``tag`` (it is also a ``KeyError``).
         """
-        steps, values, _ = self._series(tag).columns()
-        return steps, values
+        return self._series(tag).arrays()
 
     def scalar_wall_times(self, tag: str) -> "NDArray[np.float64]":
         """Seconds since the epoch at which each value of :meth:`scalars` was logged (float64).
 
-        NaN where the log holds no stamp (a JSONL line without ``ts``).
+        NaN where the log holds no stamp (a JSONL line without ``ts``). Not cached: the tags
+        logged together share their wall times in memory, and this joins them on each call.
         """
-        return self._series(tag).columns()[2]
+        return self._series(tag).wall_times()
 
     def scalar_columns(self, tag: str) -> tuple["NDArray[np.int64]", "NDArray[np.float64]",
                                                 "NDArray[np.float64]"]:
         """``(steps, values, wall_times)`` of a scalar tag as aligned read-only numpy arrays."""
-        return self._series(tag).columns()
+        series = self._series(tag)
+        return (*series.arrays(), series.wall_times())
 
     def _series(self, tag: str) -> Any:
         series = self._load().scalars.get(tag)
