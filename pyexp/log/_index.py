@@ -159,13 +159,19 @@ class Batch:
                             np.array(values, np.float64), np.array(times, np.float64))
         self._loose = {}
         for tag, pieces in self._pieces.items():
-            if len(pieces) == 1:
-                _, steps, values, times = pieces[0]
-            else:
-                order = np.argsort(np.concatenate([p[0] for p in pieces]), kind="stable")
-                steps, values, times = (np.concatenate([p[k] for p in pieces])[order]
-                                        for k in (1, 2, 3))
-            index.series(tag).extend(steps, values, times)
+            series = index.series(tag)
+            if len(pieces) > 1:
+                pieces.sort(key=lambda piece: piece[0][0])
+                if any(a[0][-1] > b[0][0] for a, b in zip(pieces, pieces[1:])):
+                    # Interleaved (e.g. text every few iterations breaks the run of
+                    # identical events): merge by position.
+                    order = np.argsort(np.concatenate([p[0] for p in pieces]), kind="stable")
+                    pieces = [tuple(np.concatenate([p[k] for p in pieces])[order]  # type: ignore[misc]
+                                    for k in range(4))]
+            for _, steps, values, times in pieces:
+                # One after the other (the usual case: a tag's first event, then events of
+                # one layout): appended as they are, so the wall times stay shared.
+                series.extend(steps, values, times)
         new = bool(self._pieces)
         self._pieces = {}
         if new:

@@ -60,7 +60,7 @@ class JsonlSource:
         path = self.log_dir / name
         offset = self._offsets[name]
         try:
-            with open(path, "rb") as f:
+            with open(path, "rb", buffering=0) as f:
                 self._heads[name] = check_same_file(f, offset, self._heads.get(name, b""), path)
                 f.seek(offset)
                 data = f.read()

@@ -46,6 +46,7 @@ def check_same_file(f: Any, offset: int, head: bytes, path: Path) -> bytes:
     The first bytes identify a log (its first record holds the creation time), which catches
     a file deleted and re-created even when the file system reuses the inode number.
     """
+    # ``f`` is unbuffered: a buffered file would read a whole block here to return 64 bytes.
     if os.fstat(f.fileno()).st_size < offset:
         raise LogRewritten(path)
     current = f.read(64)
@@ -105,7 +106,7 @@ class ProtobufSource:
 
     def refresh(self, index: Index) -> bool:
         try:
-            with open(self.path, "rb") as f:
+            with open(self.path, "rb", buffering=0) as f:
                 self._head = check_same_file(f, self.offset, self._head, self.path)
                 f.seek(self.offset)
                 buf = f.read()
