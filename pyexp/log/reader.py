@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import LogError
 from ._constants import EVENTS_FILE, MARKER, SCALARS_FILE, TEXT_FILE
+from ._runs import discover_runs, is_run
 
 if TYPE_CHECKING:
     import numpy as np
@@ -58,19 +59,19 @@ class LogReader:
     @property
     def is_run(self) -> bool:
         """Whether this folder is a pyexp run (has a marker or log files)."""
-        return _is_run(self._path)
+        return is_run(self._path)
 
     @property
     def runs(self) -> list[str]:
         """Names (relative paths, "/"-separated) of the runs found below this folder, sorted."""
         if self._runs is None:
-            self._runs = _discover_runs(self._path)
+            self._runs = discover_runs(self._path)
         return list(self._runs)
 
     def get_run(self, name: str) -> "LogReader":
         """A reader for the run ``name`` (as listed by :attr:`runs`) below this folder."""
         path = self._path / name
-        if not _is_run(path):
+        if not is_run(path):
             raise LogError(f"{path} is not a pyexp run (no {MARKER} marker); "
                            f"runs here: {self.runs[:10]}")
         return LogReader(path)
@@ -82,7 +83,7 @@ class LogReader:
         """
         if not self.is_run:
             old = self._runs or []
-            self._runs = _discover_runs(self._path)
+            self._runs = discover_runs(self._path)
             return old != self._runs
         if self._index is None:
             return self._load() is not None
@@ -373,33 +374,3 @@ def _unpickle(data: bytes, what: str) -> Any:
         return pickle.loads(data)
     except Exception as exc:  # noqa: BLE001 - e.g. the class was renamed since
         raise LogError(f"cannot unpickle {what}: {type(exc).__name__}: {exc}") from exc
-
-
-def _is_run(path: Path) -> bool:
-    return ((path / MARKER).is_file() or (path / EVENTS_FILE).is_file()
-            or (path / SCALARS_FILE).is_file())
-
-
-def _discover_runs(root: Path) -> list[str]:
-    """Runs below ``root`` (not ``root`` itself); folders inside a run are not searched."""
-    found: list[str] = []
-    root_is_run = _is_run(root)
-    for dirpath, dirnames, _ in os.walk(root):
-        here = Path(dirpath)
-        if here != root and _is_run(here):
-            found.append(here.relative_to(root).as_posix())
-            dirnames[:] = []
-            continue
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                             and not (root_is_run and here == root and d.lstrip("-").isdigit()))
-    return sorted(found)
-
-
-def read_marker(path: Path) -> dict[str, Any]:
-    """The ``.pyexp`` marker's content (empty dict for an empty or older marker)."""
-    import json
-
-    try:
-        return json.loads((path / MARKER).read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}
