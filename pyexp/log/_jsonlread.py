@@ -14,7 +14,7 @@ import re
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 
@@ -51,10 +51,11 @@ class JsonlSource:
         self._warned: set[tuple[str, int]] = set()
         self._tags: dict[bytes, str] = {}
 
-    def refresh(self, index: Index) -> bool:
-        new = self._read_lines(SCALARS_FILE, index)
-        new = self._read_lines(TEXT_FILE, index) or new
-        return self._scan_iterations(index) or new
+    def refresh(self, index: Index, kinds: Collection[str] = ("scalars", "text", "files")) -> bool:
+        """Read what was appended to the files of ``kinds`` ("scalars", "text", "files")."""
+        new = "scalars" in kinds and self._read_lines(SCALARS_FILE, index)
+        new = ("text" in kinds and self._read_lines(TEXT_FILE, index)) or new
+        return ("files" in kinds and self._scan_iterations(index)) or new
 
     def _read_lines(self, name: str, index: Index) -> bool:
         path = self.log_dir / name

@@ -17,6 +17,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Collection
 
 from ._index import Batch, Index
 from ._jsonlread import iteration_dirs
@@ -40,7 +41,10 @@ class LegacySource:
         self.bytes_read = 0
         self._seen: dict[str, tuple[int, int]] = {}  # path -> (mtime_ns, size) when read
 
-    def refresh(self, index: Index) -> bool:
+    def refresh(self, index: Index, kinds: Collection[str] = ("scalars", "text")) -> bool:
+        """Read the iteration files not read yet (scalars and text come together)."""
+        if "scalars" not in kinds and "text" not in kinds:
+            return False
         batch = Batch()
         new = False
         for it, folder in iteration_dirs(self.log_dir):

@@ -104,7 +104,8 @@ class ProtobufSource:
         self._tags: dict[bytes, str] = {}
         self._header_crcs: dict[int, int] = {}  # record length -> its header's checksum
 
-    def refresh(self, index: Index) -> bool:
+    def refresh(self, index: Index, kinds: object = None) -> bool:
+        """Read the appended records (every kind: events.pb interleaves them)."""
         try:
             with open(self.path, "rb", buffering=0) as f:
                 self._head = check_same_file(f, self.offset, self._head, self.path)

@@ -16,6 +16,9 @@ from ..errors import LogError
 from ._constants import EVENTS_FILE, MARKER, SCALARS_FILE, TEXT_FILE
 from ._runs import discover_runs, is_run
 
+SCALARS, TEXT, FILES = "scalars", "text", "files"  # kinds of data, read on first use
+_KINDS = frozenset((SCALARS, TEXT, FILES))
+
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
@@ -49,6 +52,7 @@ class LogReader:
         self._index: Any = None
         self._sources: list[Any] = []
         self._runs: list[str] | None = None
+        self._kinds: set[str] = set()  # the kinds of data read so far (see _load)
 
     # ----------------------------------------------------------------- discovery
     @property
@@ -85,19 +89,29 @@ class LogReader:
             old = self._runs or []
             self._runs = discover_runs(self._path)
             return old != self._runs
-        if self._index is None:
-            return self._load() is not None
-        return self._refresh_sources(self._index)
+        if not self._kinds:
+            self._load()
+            return True
+        return self._refresh_sources(self._index, self._kinds)
 
-    def _load(self) -> Any:
+    def _load(self, *kinds: str) -> Any:
+        """The index, with at least ``kinds`` of data read (default: all of them).
+
+        Each kind is read on first use only, where the format keeps it apart: JSONL scalars,
+        JSONL text and the ``<iteration>/`` pickle folders are separate files (events.pb is
+        one file and is read whole).
+        """
         if self._index is None:
             from ._index import Index
 
             self._index = Index()
-            self._refresh_sources(self._index)
+        wanted = set(kinds or _KINDS) - self._kinds
+        if wanted:
+            self._kinds |= wanted
+            self._refresh_sources(self._index, wanted)
         return self._index
 
-    def _refresh_sources(self, index: Any) -> bool:
+    def _refresh_sources(self, index: Any, kinds: set[str]) -> bool:
         if not self._sources:
             self._sources = _open_sources(self._path)
         from ._pbread import LogRewritten
@@ -106,14 +120,13 @@ class LogReader:
         try:
             with _gc_paused():
                 for source in self._sources:
-                    new = source.refresh(index) or new
+                    new = source.refresh(index, kinds) or new
         except LogRewritten:
             # Started over (e.g. a failed config re-run from scratch): read it anew.
-            from ._index import Index
-
-            self._index = Index()
+            loaded, self._kinds = self._kinds, set()
+            self._index = None
             self._sources = []
-            self._refresh_sources(self._index)
+            self._load(*loaded)
             return True
         if new:
             index.changed()
@@ -128,27 +141,27 @@ class LogReader:
     @property
     def scalar_tags(self) -> set[str]:
         """Tags logged with ``add_scalar``."""
-        return set(self._load().scalars)
+        return set(self._load(SCALARS).scalars)
 
     @property
     def text_tags(self) -> set[str]:
         """Tags logged with ``add_text``."""
-        return set(self._load().text)
+        return set(self._load(TEXT).text)
 
     @property
     def figure_tags(self) -> set[str]:
         """Tags logged with ``add_figure``."""
-        return set(self._load().figures)
+        return set(self._load(FILES).figures)
 
     @property
     def checkpoint_tags(self) -> set[str]:
         """Tags logged with ``add_checkpoint``."""
-        return set(self._load().checkpoints)
+        return set(self._load(FILES).checkpoints)
 
     @property
     def start_time(self) -> float | None:
         """Wall time the first Logger opened this run (or of the earliest value), if known."""
-        index = self._load()
+        index = self._load(SCALARS, TEXT)
         if index.metadata:
             return index.metadata[0]["wall_time"]
         times = [series.first_wall_time() for series in index.scalars.values()]
@@ -163,13 +176,13 @@ class LogReader:
 
     def __getitem__(self, tag: str) -> tuple[int, Any]:
         """The last ``(iteration, value)`` logged under ``tag``, whatever its kind."""
-        index = self._load()
-        series = index.scalars.get(tag)
+        series = self._load(SCALARS).scalars.get(tag)
         if series is not None and len(series):
             return series.last()
-        cols = index.text.get(tag)
+        cols = self._load(TEXT).text.get(tag)
         if cols is not None and cols[0]:
             return cols[0][-1], cols[1][-1]
+        index = self._load(FILES)
         if tag in index.figures:
             it = max(index.figures[tag])
             return it, self.load_figure(tag, it)
@@ -230,14 +243,14 @@ class LogReader:
         return (*series.arrays(), series.wall_times())
 
     def _series(self, tag: str) -> Any:
-        series = self._load().scalars.get(tag)
+        series = self._load(SCALARS).scalars.get(tag)
         if series is None:
             raise self._missing(tag, "scalar")
         return series
 
     def load_text(self, tag: str, with_time: bool = False) -> list[tuple[Any, ...]]:
         """All values of a text tag as ``(iteration, text)`` (or with wall time) tuples."""
-        cols = self._load().text.get(tag)
+        cols = self._load(TEXT).text.get(tag)
         if cols is None:
             raise self._missing(tag, "text")
         return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
@@ -245,13 +258,13 @@ class LogReader:
     # ----------------------------------------------------------------- figures
     def figure_iterations(self, tag: str) -> list[int]:
         """Sorted iterations at which figure ``tag`` was logged."""
-        refs = self._load().figures.get(tag)
+        refs = self._load(FILES).figures.get(tag)
         if refs is None:
             raise self._missing(tag, "figure")
         return sorted(refs)
 
     def _figure_ref(self, tag: str, iteration: int | None) -> tuple[int, tuple[Any, ...]]:
-        refs = self._load().figures.get(tag)
+        refs = self._load(FILES).figures.get(tag)
         if refs is None:
             raise self._missing(tag, "figure")
         it = max(refs) if iteration is None else iteration
@@ -307,14 +320,14 @@ class LogReader:
     # ----------------------------------------------------------------- checkpoints
     def checkpoint_iterations(self, tag: str) -> list[int]:
         """Sorted iterations at which checkpoint ``tag`` was logged."""
-        refs = self._load().checkpoints.get(tag)
+        refs = self._load(FILES).checkpoints.get(tag)
         if refs is None:
             raise self._missing(tag, "checkpoint")
         return sorted(refs)
 
     def load_checkpoint(self, tag: str, iteration: int | None = None) -> Any:
         """Unpickle the checkpoint ``tag`` logged at ``iteration`` (default: the last one)."""
-        refs = self._load().checkpoints.get(tag)
+        refs = self._load(FILES).checkpoints.get(tag)
         if refs is None:
             raise self._missing(tag, "checkpoint")
         it = max(refs) if iteration is None else iteration

@@ -130,3 +130,18 @@ def test_reading_a_parent_folder_reads_no_run(tmp_path: Path) -> None:
     if before:
         assert read_bytes_of_this_process() - before < 4096  # markers at most
     assert reader.get_run("b").scalars("x")[1].tolist() == [1.0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io")
+def test_jsonl_scalars_are_read_without_the_text_file(tmp_path: Path) -> None:
+    with Logger(tmp_path, use_protobuf=False) as logger:
+        for it in range(200):
+            logger.set_global_it(it)
+            logger.add_scalar("x", it)
+            logger.add_text("long", "t" * 10_000)  # 2 MB of text nobody asks for
+    reader = LogReader(tmp_path)
+    before = read_bytes_of_this_process()
+    assert reader.scalars("x")[1].tolist() == list(range(200))
+    assert read_bytes_of_this_process() - before < 100_000
+    assert reader.load_text("long")[-1] == (199, "t" * 10_000)  # read when asked for
+    assert reader["long"][0] == 199 and "x" in reader and reader.iterations[-1] == 199
