@@ -119,11 +119,16 @@ class ProtobufSource:
         if len(buf) < _framing.HEADER_SIZE:
             return False
         batch = Batch()
-        count, pos = self._scan(index, batch, buf, self.offset)
-        view = np.frombuffer(buf, np.uint8)
-        for layouts in self._layouts.values():
-            for layout in layouts:
-                layout.flush(view, batch)
+        try:
+            count, pos = self._scan(index, batch, buf, self.offset)
+            view = np.frombuffer(buf, np.uint8)
+            for layouts in self._layouts.values():
+                for layout in layouts:
+                    layout.flush(view, batch)
+        finally:
+            for layouts in self._layouts.values():  # positions point into this buffer only
+                for layout in layouts:
+                    layout.data, layout.heads, layout.steps = [], [], []
         batch.commit(index)
         self.offset += pos
         return count > 0
