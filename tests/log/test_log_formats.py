@@ -132,3 +132,17 @@ def test_jsonl_in_the_original_writers_format_reads_fast_path_and_all(tmp_path: 
             f.write(json.dumps({"it": it, "tag": "a/b", "value": value, "ts": 1.7e9 + it}) + "\n")
     steps, got = LogReader(tmp_path).scalars("a/b")
     assert steps.tolist() == list(range(len(values))) and got.tolist() == values
+
+
+@pytest.mark.parametrize("use_protobuf", [True, False], ids=["protobuf", "jsonl"])
+def test_large_and_negative_iterations_read_back_exactly(tmp_path: Path, use_protobuf: bool) -> None:
+    its = [2**53 + 1, -3, 2**62, 0]
+    with Logger(tmp_path, use_protobuf=use_protobuf) as logger:
+        for it in its:
+            logger.set_global_it(it)
+            logger.add_scalar("x", 1.5)
+            logger.add_scalar("y", 2.5)
+    reader = LogReader(tmp_path)
+    assert [step for step, _ in reader.load_scalars("x")] == its
+    assert reader.scalars("y")[0].tolist() == its
+    assert reader.iterations == sorted(its)
