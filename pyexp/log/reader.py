@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -53,6 +54,9 @@ class LogReader:
         self._sources: list[Any] = []
         self._runs: list[str] | None = None
         self._kinds: set[str] = set()  # the kinds of data read so far (see _load)
+        # Readers are shared between threads (the viewer's sessions): reading and the joins
+        # of cached arrays happen under this lock.
+        self._lock = threading.RLock()
 
     # ----------------------------------------------------------------- discovery
     @property
@@ -89,10 +93,11 @@ class LogReader:
             old = self._runs or []
             self._runs = discover_runs(self._path)
             return old != self._runs
-        if not self._kinds:
-            self._load()
-            return True
-        return self._refresh_sources(self._index, self._kinds)
+        with self._lock:
+            if not self._kinds:
+                self._load()
+                return True
+            return self._refresh_sources(self._index, self._kinds)
 
     def _load(self, *kinds: str) -> Any:
         """The index, with at least ``kinds`` of data read (default: all of them).
@@ -101,15 +106,16 @@ class LogReader:
         JSONL text and the ``<iteration>/`` pickle folders are separate files (events.pb is
         one file and is read whole).
         """
-        if self._index is None:
-            from ._index import Index
+        with self._lock:
+            if self._index is None:
+                from ._index import Index
 
-            self._index = Index()
-        wanted = set(kinds or _KINDS) - self._kinds
-        if wanted:
-            self._kinds |= wanted
-            self._refresh_sources(self._index, wanted)
-        return self._index
+                self._index = Index()
+            wanted = set(kinds or _KINDS) - self._kinds
+            if wanted:
+                self._kinds |= wanted
+                self._refresh_sources(self._index, wanted)
+            return self._index
 
     def _refresh_sources(self, index: Any, kinds: set[str]) -> bool:
         if not self._sources:
@@ -210,11 +216,7 @@ class LogReader:
         For plotting or arithmetic use :meth:`scalars`: the same data as numpy arrays, without
         a Python object per point.
         """
-        series = self._series(tag)
-        steps, values = series.arrays()
-        if with_time:
-            return list(zip(steps.tolist(), values.tolist(), series.wall_times().tolist()))
-        return list(zip(steps.tolist(), values.tolist()))
+        return list(zip(*(column.tolist() for column in self._columns(tag, with_time))))
 
     def scalars(self, tag: str) -> tuple["NDArray[np.int64]", "NDArray[np.float64]"]:
         """A scalar tag as two aligned numpy arrays ``(steps, values)``, in logging order.
@@ -226,7 +228,7 @@ class LogReader:
         Raises:
             TagNotFoundError: No scalar was logged under ``tag`` (it is also a ``KeyError``).
         """
-        return self._series(tag).arrays()
+        return self._columns(tag, False)  # type: ignore[return-value]
 
     def scalar_wall_times(self, tag: str) -> "NDArray[np.float64]":
         """Seconds since the epoch at which each value of :meth:`scalars` was logged (float64).
@@ -234,26 +236,28 @@ class LogReader:
         NaN where the log holds no stamp (a JSONL line without ``ts``). Not cached: the tags
         logged together share their wall times in memory, and this joins them on each call.
         """
-        return self._series(tag).wall_times()
+        return self._columns(tag, True)[2]
 
     def scalar_columns(self, tag: str) -> tuple["NDArray[np.int64]", "NDArray[np.float64]",
                                                 "NDArray[np.float64]"]:
         """``(steps, values, wall_times)`` of a scalar tag as aligned read-only numpy arrays."""
-        series = self._series(tag)
-        return (*series.arrays(), series.wall_times())
+        return self._columns(tag, True)  # type: ignore[return-value]
 
-    def _series(self, tag: str) -> Any:
-        series = self._load(SCALARS).scalars.get(tag)
-        if series is None:
-            raise self._missing(tag, "scalar")
-        return series
+    def _columns(self, tag: str, with_time: bool) -> tuple[Any, ...]:
+        with self._lock:  # joining a series' chunks must not race a refresh adding one
+            series = self._load(SCALARS).scalars.get(tag)
+            if series is None:
+                raise self._missing(tag, "scalar")
+            steps, values = series.arrays()
+            return (steps, values, series.wall_times()) if with_time else (steps, values)
 
     def load_text(self, tag: str, with_time: bool = False) -> list[tuple[Any, ...]]:
         """All values of a text tag as ``(iteration, text)`` (or with wall time) tuples."""
-        cols = self._load(TEXT).text.get(tag)
-        if cols is None:
-            raise self._missing(tag, "text")
-        return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
+        with self._lock:
+            cols = self._load(TEXT).text.get(tag)
+            if cols is None:
+                raise self._missing(tag, "text")
+            return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
 
     # ----------------------------------------------------------------- figures
     def figure_iterations(self, tag: str) -> list[int]:

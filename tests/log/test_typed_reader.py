@@ -145,3 +145,40 @@ def test_jsonl_scalars_are_read_without_the_text_file(tmp_path: Path) -> None:
     assert read_bytes_of_this_process() - before < 100_000
     assert reader.load_text("long")[-1] == (199, "t" * 10_000)  # read when asked for
     assert reader["long"][0] == 199 and "x" in reader and reader.iterations[-1] == 199
+
+
+def test_a_reader_shared_between_threads_stays_consistent(tmp_path: Path) -> None:
+    import threading
+
+    logger = Logger(tmp_path)
+    reader = LogReader(tmp_path)
+    seen: list[list[int]] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def follow() -> None:
+        try:
+            while not done.is_set():
+                reader.refresh()
+                if "x" in reader.scalar_tags:
+                    seen.append(reader.scalars("x")[0].tolist())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=follow) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for it in range(3000):
+        logger.set_global_it(it)
+        logger.add_scalar("x", float(it))
+        if it % 500 == 0:
+            logger.flush()
+    logger.close()
+    done.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    reader.refresh()
+    final = reader.scalars("x")[0].tolist()
+    assert final == list(range(3000))
+    assert all(steps == final[:len(steps)] for steps in seen)  # never a gap or a duplicate
