@@ -35,8 +35,10 @@ class TagNotFoundError(LogError, KeyError):
 class LogReader:
     """Read a pyexp log folder (a run) or discover the runs below a folder.
 
-    The format (events.pb or JSONL) is detected from the files. Data is read on first use;
-    ``refresh()`` reads only what was appended since, so a live run can be followed.
+    The format (events.pb, JSONL, or the earlier pyexp's per-iteration ``scalars.json``
+    layout) is detected from the files. Data is read on first use; ``refresh()`` reads only
+    what was appended since, so a live run can be followed. Scalars are kept as numpy arrays
+    (see :meth:`scalars`). One reader may be shared between threads.
 
     Args:
         log_dir: A run folder (holds a ``.pyexp`` marker) or any folder above runs.
