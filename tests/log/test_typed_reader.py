@@ -182,3 +182,17 @@ def test_a_reader_shared_between_threads_stays_consistent(tmp_path: Path) -> Non
     final = reader.scalars("x")[0].tolist()
     assert final == list(range(3000))
     assert all(steps == final[:len(steps)] for steps in seen)  # never a gap or a duplicate
+
+
+@pytest.mark.parametrize("use_protobuf", FORMATS)
+def test_a_tag_logged_twice_in_one_iteration_keeps_both_in_order(tmp_path: Path,
+                                                                  use_protobuf: bool) -> None:
+    with Logger(tmp_path, use_protobuf=use_protobuf) as logger:
+        for it in range(50):
+            logger.set_global_it(it)
+            logger.add_scalar("x", it)
+            logger.add_scalar("y", -it)
+            logger.add_scalar("x", it + 0.5)
+    reader = LogReader(tmp_path)
+    assert reader.load_scalars("x") == [p for it in range(50) for p in ((it, it), (it, it + 0.5))]
+    assert reader.load_scalars("y") == [(it, -it) for it in range(50)]
