@@ -82,6 +82,7 @@ class ProtobufSink:
         key = self._framing.DOUBLE_VAL_KEY
         out: list[bytes] = []
         parts: list[bytes] = []
+        fresh: list[str] = []  # tags whose first value (with metadata) is in the current group
         cur: Any = None
         t0 = 0.0
         start = 0  # index in items where the current group started
@@ -93,9 +94,11 @@ class ProtobufSink:
                         out.append(event_record(t0, cur, parts))
                         parts = []
                     cur, t0, start = it, item[3], index
+                    fresh = []
                 prefix = prefixes.get(item[1])
                 if prefix is None:
                     parts.append(first(item[1], item[2]))
+                    fresh.append(item[1])
                     continue
                 try:
                     parts.append(prefix + pack(item[2], key, item[2]))
@@ -109,6 +112,7 @@ class ProtobufSink:
                         out.append(event_record(t0, cur, parts))
                         parts = []
                     cur, t0, start = it, wall_time, index
+                    fresh = []
                 parts.append(encode_text(tag, payload))
                 continue
             if kind == FIGURE:
@@ -125,6 +129,8 @@ class ProtobufSink:
                 # Hold the newest iteration back once: more of its values may still come.
                 self._held = [item for item in items[start:] if len(item) == 4 or item[4] == TEXT]
                 self._held_it = cur
+                for tag in fresh:  # not written yet: their metadata must come when they are
+                    del prefixes[tag]
         else:
             self._held_it = None
         if out:

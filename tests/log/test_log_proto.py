@@ -137,3 +137,47 @@ def test_writing_does_not_import_protobuf(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          timeout=60).stdout
     assert out.strip() == "[]"
+
+
+def summaries(path: Path) -> list[tuple[int, list[tuple[str, bool]]]]:
+    """(step, [(tag, has metadata)]) of every summary event of an events file."""
+    import struct
+
+    from pyexp.log import events_pb2 as pb
+
+    data, pos, out = path.read_bytes(), 0, []
+    while pos < len(data):
+        (length,) = struct.unpack_from("<Q", data, pos)
+        event = pb.Event.FromString(data[pos + 12:pos + 12 + length])
+        pos += 16 + length
+        if event.WhichOneof("what") == "summary":
+            out.append((event.step, [(v.tag, v.HasField("metadata")) for v in event.summary.value]))
+    return out
+
+
+def test_each_tags_first_written_value_carries_the_plugin_metadata(tmp_path: Path) -> None:
+    from pyexp.log._pbwrite import ProtobufSink
+
+    sink = ProtobufSink(tmp_path / "events.pb")
+    sink.open()
+    sink.write([(0, "x", 1.0, 1.0)], False)  # held back: iteration 0 may get more values
+    sink.write([(0, "y", 2.0, 1.0), (1, "x", 3.0, 2.0)], False)
+    sink.write([(1, "z", 4.0, 2.0)], True)
+    sink.close()
+    assert summaries(tmp_path / "events.pb") == [
+        (0, [("x", True), ("y", True)]), (1, [("x", False), ("z", True)])]
+
+
+def test_metadata_survives_a_writer_wake_up_mid_iteration(tmp_path: Path) -> None:
+    import time
+
+    from pyexp.log import Logger
+
+    with Logger(tmp_path) as logger:
+        logger.add_scalar("x", 1.0)
+        time.sleep(0.6)  # the writer wakes up (every 0.25 s) while iteration 0 is still open
+        logger.set_global_it(1)
+        logger.add_scalar("x", 2.0)
+    first_of_x = [has for _, values in summaries(tmp_path / "events.pb")
+                  for tag, has in values if tag == "x"]
+    assert first_of_x == [True, False]
