@@ -237,8 +237,8 @@ class ProtobufSource:
         while pos < n:
             found = _scalar_at(data, pos, n)
             if found is not None:
-                value_at, width, end = found
-                tag = self._tag(data[pos + 4:pos + 4 + data[pos + 3]])
+                tag_at, tag_end, value_at, width, end = found
+                tag = self._tag(data[tag_at:tag_end])
                 value = _F64(data, value_at)[0] if width == 8 else _F32(data, value_at)[0]
                 batch.add(tag, at, step, value, wall_time)
                 if segments is not None:
@@ -311,30 +311,35 @@ class ProtobufSource:
         return _pb().Event.FromString(data)
 
 
-def _scalar_at(data: bytes, pos: int, n: int) -> tuple[int, int, int] | None:
-    """``(value position, width, end)`` if a scalar ``Summary.value`` as pyexp writes it starts here.
+def _scalar_at(data: bytes, pos: int, n: int) -> tuple[int, int, int, int, int] | None:
+    """``(tag start, tag end, value position, width, end)`` if a scalar as pyexp writes it
+    starts at ``pos``.
 
     Three shapes, each ``0a <size> 0a <tag length> <tag>`` and then: the scalars plugin's tensor
     (a float32 for TensorBoard, then the exact float64, which is the value), the same with the
     plugin metadata (a tag's first value), or a float32 ``simple_value`` (logs written before
     pyexp kept float64).
     """
-    if pos + 4 > n or data[pos] != 0x0A or data[pos + 2] != 0x0A:
+    if pos + 4 > n or data[pos] != 0x0A:
         return None
-    size = data[pos + 1]
-    tag_len = data[pos + 3]
-    after_tag = pos + 4 + tag_len
-    end = pos + 2 + size
-    if size >= 0x80 or tag_len >= 0x80 or end > n or size < tag_len + 7:
+    try:  # a varint running off the end (not pyexp's bytes) is simply no match
+        size, at = (data[pos + 1], pos + 2) if data[pos + 1] < 0x80 else _varint(data, pos + 1)
+        end = at + size
+        if end > n or at + 2 > n or data[at] != 0x0A:
+            return None
+        tag_len, tag_at = (data[at + 1], at + 2) if data[at + 1] < 0x80 else _varint(data, at + 1)
+    except IndexError:
         return None
-    if data[after_tag] == 0x15 and size == tag_len + 7:
-        return after_tag + 1, 4, end
+    after_tag = tag_at + tag_len
+    rest = end - after_tag
+    if after_tag >= end:
+        return None
+    if data[after_tag] == 0x15 and rest == 5:
+        return tag_at, after_tag, after_tag + 1, 4, end
     if (data[after_tag:after_tag + 6] == _TENSOR_HEAD
             and data[after_tag + 10:after_tag + 12] == _DOUBLE_KEY):
-        if size == tag_len + 22:
-            return after_tag + 12, 8, end
-        if size == tag_len + 22 + len(_META) and data[end - len(_META):end] == _META:
-            return after_tag + 12, 8, end
+        if rest == 20 or (rest == 20 + len(_META) and data[end - len(_META):end] == _META):
+            return tag_at, after_tag, after_tag + 12, 8, end
     return None
 
 

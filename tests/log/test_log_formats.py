@@ -146,3 +146,15 @@ def test_large_and_negative_iterations_read_back_exactly(tmp_path: Path, use_pro
     assert [step for step, _ in reader.load_scalars("x")] == its
     assert reader.scalars("y")[0].tolist() == its
     assert reader.iterations == sorted(its)
+
+
+def test_long_tags_read_back(tmp_path: Path) -> None:
+    long = "ü/" + "x" * 300  # its Summary.Value needs two-byte lengths
+    with Logger(tmp_path) as logger:
+        for it in range(200):
+            logger.set_global_it(it)
+            logger.add_scalar(long, it * 0.1)
+            logger.add_scalar("s", -it)
+    reader = LogReader(tmp_path)
+    assert reader.load_scalars(long) == [(it, it * 0.1) for it in range(200)]
+    assert reader.load_scalars("s") == [(it, -it) for it in range(200)]
