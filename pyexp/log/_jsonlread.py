@@ -93,6 +93,8 @@ class JsonlSource:
                 it, tag = rec["it"], rec["tag"]
                 if not isinstance(it, int) or not isinstance(tag, str):
                     raise TypeError("'it' must be an int and 'tag' a string")
+                if not -(1 << 63) <= it < 1 << 63:
+                    raise ValueError("'it' does not fit in 64 bits")
                 payload = float(rec["value"]) if is_scalars else rec["text"]
             except (ValueError, KeyError, TypeError) as exc:
                 self._warn(path, offset + start, f"unreadable line ({exc})")
@@ -119,8 +121,11 @@ class JsonlSource:
                 tags[raw_tag] = json.loads(raw_tag)
             except ValueError:  # an escape JSON does not know: let the slow path warn
                 return False
-        steps = np.array(its).astype(np.int64)
-        numbers = np.array(values).astype(np.float64)
+        try:
+            steps = np.array(its).astype(np.int64)
+            numbers = np.array(values).astype(np.float64)
+        except (ValueError, OverflowError):  # e.g. an iteration beyond int64: the slow path warns
+            return False
         raw_stamps = np.array(stamps)
         present = raw_stamps != b""  # the spec's lines have no stamp
         if present.all():

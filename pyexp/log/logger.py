@@ -87,9 +87,13 @@ class Logger:
     def set_global_it(self, it: int) -> None:
         """Set the iteration number that the following ``add_*`` calls log at."""
         try:
-            self._it = operator.index(it)
+            it = operator.index(it)
         except TypeError:
             raise LogError(f"set_global_it({it!r}): the iteration must be an int") from None
+        if not -(1 << 63) <= it < 1 << 63:
+            raise LogError(f"set_global_it({it}): the iteration must fit in 64 bits "
+                           "(as TensorBoard's step does)")
+        self._it = it
         if len(self._queue) > _MAX_PENDING:
             self._wait_for_writer()
 

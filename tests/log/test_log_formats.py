@@ -158,3 +158,16 @@ def test_long_tags_read_back(tmp_path: Path) -> None:
     reader = LogReader(tmp_path)
     assert reader.load_scalars(long) == [(it, it * 0.1) for it in range(200)]
     assert reader.load_scalars("s") == [(it, -it) for it in range(200)]
+
+
+def test_iterations_beyond_64_bits_are_refused_and_skipped(tmp_path: Path) -> None:
+    from pyexp.errors import LogError
+
+    with Logger(tmp_path / "w") as logger, pytest.raises(LogError, match="64 bits"):
+        logger.set_global_it(2**63)
+    (tmp_path / ".pyexp").touch()
+    (tmp_path / "scalars.jsonl").write_text(
+        '{"it": %d, "tag": "x", "value": 1.0, "ts": 1.0}\n' % 2**70
+        + '{"it": 1, "tag": "x", "value": 2.0, "ts": 1.0}\n')
+    with pytest.warns(UserWarning, match="64 bits"):
+        assert LogReader(tmp_path).load_scalars("x") == [(1, 2.0)]
