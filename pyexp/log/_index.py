@@ -1,9 +1,9 @@
 """What a LogReader has read so far: typed scalar columns, text, and references to pickles.
 
 Scalars live in numpy arrays (int64 steps, float64 values, float64 wall times shared by the
-tags of an event) instead of three Python objects a point. Sources decode a whole read buffer at a time and hand each
-tag's new points over as arrays (:class:`Batch`), so a refresh appends one chunk per tag; chunks
-are joined only when the tag is asked for.
+tags of an event) instead of three Python objects a point. Sources decode a whole read buffer
+at a time and hand each tag's new points over as arrays (:class:`Batch`), so a refresh appends
+one chunk per tag; chunks are joined only when the tag is asked for.
 """
 
 from __future__ import annotations
