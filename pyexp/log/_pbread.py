@@ -133,6 +133,7 @@ class ProtobufSource:
         self.offset += pos
         return count > 0
 
+    # Long on purpose: the reader's hot loop, inlined for speed (bench_logger.py).
     def _scan(self, index: Index, batch: Batch, buf: bytes, base: int) -> tuple[int, int]:
         """Feed every whole, CRC-checked record of ``buf`` to the index.
 
@@ -214,6 +215,7 @@ class ProtobufSource:
         except IndexError:  # checksum held but the event is cut short: written by another tool
             return self._ingest_generic(index, batch, base, at, data)
 
+    # Long on purpose: decodes and learns a layout in one walk over the event.
     def _ingest_summary(self, index: Index, batch: Batch, base: int, at: int, data: bytes) -> None:
         """Decode a summary event by hand and learn its layout if it holds scalars only."""
         n = len(data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from ._constants import EVENTS_FILE, MARKER, SCALARS_FILE
 
@@ -28,13 +27,3 @@ def discover_runs(root: Path) -> list[str]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
                              and not (root_is_run and here == root and d.lstrip("-").isdigit()))
     return sorted(found)
-
-
-def read_marker(path: Path) -> dict[str, Any]:
-    """The ``.pyexp`` marker's content (empty dict for an empty or older marker)."""
-    import json
-
-    try:
-        return json.loads((path / MARKER).read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}

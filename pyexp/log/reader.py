@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..errors import LogError
+from ..errors import LogError, TagNotFoundError
 from ._constants import EVENTS_FILE, MARKER, SCALARS_FILE, TEXT_FILE
 from ._runs import discover_runs, is_run
 
@@ -23,13 +23,6 @@ _KINDS = frozenset((SCALARS, TEXT, FILES))
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
-
-
-class TagNotFoundError(LogError, KeyError):
-    """A tag (or a tag at an iteration) is not in the log."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else ""
 
 
 class LogReader:
