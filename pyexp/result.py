@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import StoreError
 from .executors.base import LOG_FILE, RESULT_FILE
-from .executors.outcome import Outcome, read_outcome, read_status
+from .executors.outcome import Outcome, read_header, read_outcome
 
 _PENDING = "pending: no result yet; run with --continue to run it"
+
+
+class Code(NamedTuple):
+    """The code a result was computed with: a fingerprint of the experiment's sources and the
+    git snapshot's commit (None outside git or with ``--no-stash``)."""
+
+    fingerprint: str
+    commit: str | None
 
 
 class Result:
@@ -20,27 +28,35 @@ class Result:
     loading thousands of results for a report is cheap.
     """
 
-    def __init__(self, name: str, config: Any, out: Path):
+    def __init__(self, name: str, config: Any, out: Path, *, run: str | None = None,
+                 code_now: str | None = None):
         self.name = name
         self._config = config  # the Config, or a no-argument function that loads it
         self.out = out if isinstance(out, Path) else Path(out)
+        self.run = run  # the timestamp of the run this result belongs to
+        self._code_now = code_now  # today's code fingerprint, for `stale`
         self._outcome: Outcome | None = None
         self._status: tuple[str, str | None] | None = None
+        self._meta: dict[str, Any] = {}
+        self._damaged: str | None = None  # why the stored result cannot be read
 
     def _header(self) -> tuple[str, str | None]:
         """``(status, error)`` from the result file's small header, read on first use."""
         if self._status is None:
             try:
-                found = read_status(self.out / RESULT_FILE)
+                head = read_header(self.out / RESULT_FILE)
             except StoreError as exc:
-                found = ("error", str(exc))
+                head = {"status": "error", "error": str(exc)}
+                self._damaged = str(exc)
                 self._outcome = Outcome("error", error=str(exc))
-            if found is None:
+            if head is None:
                 self._status = ("pending", _PENDING)
-            elif found[0] == "ok":
+            elif head["status"] == "ok":
                 self._status = ("done", None)
+                self._meta = head
             else:
-                self._status = ("failed", found[1])
+                self._status = ("failed", head["error"])
+                self._meta = head
         return self._status
 
     @property
@@ -60,6 +76,51 @@ class Result:
         """The error message if the config failed (or has not run), else None."""
         return self._header()[1]
 
+    @property
+    def code(self) -> Code | None:
+        """The code fingerprint and snapshot commit this result was computed with, if recorded."""
+        self._header()
+        code = self._meta.get("code")
+        if not isinstance(code, dict) or not isinstance(code.get("fingerprint"), str):
+            return None
+        return Code(code["fingerprint"], code.get("commit"))
+
+    @property
+    def stale(self) -> bool:
+        """True when this finished result was computed by different code than today's.
+
+        Unfinished configs are never stale (they run with today's code); a result that
+        recorded no fingerprint is stale only if today's code is known and differs.
+        """
+        if self.status != "done" or self._code_now is None:
+            return False
+        code = self.code
+        return code is None or code.fingerprint != self._code_now
+
+    @property
+    def reused(self) -> bool:
+        """True when ``--reuse`` took this result from an earlier run instead of running the config."""
+        self._header()
+        return bool(self._meta.get("reused_from"))
+
+    @property
+    def scalars(self) -> dict[str, Any]:
+        """The scalar parts of the result as table columns (``result`` or ``result.<key>``).
+
+        Read from the summary stored with the outcome; only a result stored without one is
+        unpickled. Empty for failed and pending configs.
+        """
+        if self.status != "done":
+            return {}
+        summary = self._meta.get("summary")
+        if not isinstance(summary, dict):
+            from .summary import summarize
+
+            summary = summarize(self.result)
+            if self._damaged is not None:
+                return {}
+        return dict(summary.get("scalars") or {})
+
     def _load(self) -> Outcome:
         if self._outcome is None:
             if self.status == "pending":
@@ -71,6 +132,7 @@ class Result:
                     # Damage the header check could not see (the body's checksum failed).
                     self._outcome = Outcome("error", error=str(exc))
                     self._status = ("failed", str(exc))
+                    self._damaged = str(exc)
         return self._outcome
 
     @property

@@ -11,6 +11,7 @@ import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
@@ -301,44 +302,61 @@ class Tensor:
 
     # -- export --------------------------------------------------------------------------
     def to_pandas(self) -> Any:
-        """One row per element: ``name``, the flattened config keys, and the result's keys.
+        """A pandas DataFrame with one row per element.
 
-        Works for Result-like elements (``.name``, ``.config``, ``.result``, ``.error``)
-        and for plain Config/dict elements. Config keys become dotted columns
-        (``mlp.width``); a result key that clashes with a config column is
-        prefixed with ``result.``.
+        For results: ``run``, ``name``, ``status``, ``error``, ``stale``, ``reused``, ``code``,
+        the config as ``config.<dotted key>`` columns, scalar results as ``result`` /
+        ``result.<key>``, the last value of each logged scalar as ``log.<tag>``, and ``out``
+        (see :mod:`pyexp.table`). Results are not unpickled: their scalars come from the
+        summary stored when each config finished. For plain configs: ``name`` and the
+        flattened config keys (``mlp.width``).
 
         Raises:
-            MissingExtraError: pandas is not installed.
+            MissingExtraError: pandas is not installed (``pip install "pyexp[export]"``).
         """
-        try:
-            import pandas as pd
-        except ImportError:
-            from .errors import MissingExtraError
+        from . import table
 
-            raise MissingExtraError("pandas", "all", "Tensor.to_pandas()") from None
+        return table.to_frame(self._rows())
+
+    def to_parquet(self, path: str | Path) -> None:
+        """Write :meth:`to_pandas`'s table to a Parquet file at ``path`` (needs pyarrow)."""
+        from . import table
+
+        table.write(self._rows(), path, "parquet")
+
+    def _rows(self) -> list[dict[str, Any]]:
+        from . import table
+        from .result import Result
+
         rows = []
         for x in self._data:
-            if isinstance(x, Mapping):
-                config, result, error = x, None, _MISSING
+            if isinstance(x, Result):
+                rows.append(table.result_row(x))
+            elif isinstance(getattr(x, "_pyexp_result", None), Result):  # class-based experiments
+                rows.append(table.result_row(x._pyexp_result))
+            elif isinstance(x, Mapping):
+                rows.append({"name": x.get("name"), **{k: v for k, v in table.flatten(x, "").items()
+                                                        if k != "name"}})
             else:
-                config = getattr(x, "config", None)
-                result = getattr(x, "result", None)
-                error = getattr(x, "error", _MISSING)
-            row: dict[str, Any] = {"name": _name_of(x) if _name_of(x) is not _MISSING else None}
-            if isinstance(config, Mapping):
-                for k, v in _flatten(config).items():
-                    if k != "name":
-                        row[k] = str(v) if k == "out" else v
-            if error is not _MISSING:
-                row["error"] = error
-            if isinstance(result, Mapping):
-                for k, v in result.items():
-                    row[f"result.{k}" if k in row else str(k)] = v
-            elif result is not None:
-                row["result"] = result
-            rows.append(row)
-        return pd.DataFrame(rows)
+                rows.append(_generic_row(x))
+        return rows
+
+
+def _generic_row(x: Any) -> dict[str, Any]:
+    """A row for a Result-like object: its name, config, error and result, as far as it has them."""
+    from . import table
+
+    row: dict[str, Any] = {"name": _name_of(x) if _name_of(x) is not _MISSING else None}
+    config = getattr(x, "config", None)
+    if isinstance(config, Mapping):
+        row.update(table.flatten({k: v for k, v in config.items() if k != "out"}, "config."))
+    row["error"] = getattr(x, "error", None)
+    result = getattr(x, "result", None)
+    if isinstance(result, Mapping):
+        row.update(table.flatten(result, "result."))
+    elif result is not None:
+        row["result"] = result
+    return row
 
 
 def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:
@@ -423,17 +441,6 @@ def _equal(got: Any, expected: Any) -> bool:
         return bool(got == expected)
     except Exception:
         return False
-
-
-def _flatten(config: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def _describe(x: Any) -> str:

@@ -43,6 +43,7 @@ class Task:
     capture: bool = True  # False: stream output live to the terminal as well
     with_logger: bool = False  # call fn(config, logger) instead of fn(config)
     git_commit: str | None = None
+    code: dict[str, Any] | None = None  # CodeState.short of the run: recorded with the outcome
     #: Descriptor of the runner's claim on ``out`` (see pyexp.store.Claim); a child process
     #: keeps it open so the claim outlives a killed runner only as long as the child runs.
     claim_fd: int | None = None

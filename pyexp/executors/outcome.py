@@ -42,6 +42,7 @@ class Outcome:
     exit_code: int | None = None
     started: float | None = None
     finished: float | None = None
+    code: dict[str, Any] | None = None  # the code fingerprint and snapshot commit it ran with
 
     @property
     def ok(self) -> bool:
@@ -124,8 +125,12 @@ def dump_outcome(outcome: Outcome) -> bytes:
         )
         body = cloudpickle.dumps(outcome.to_record())
     # The body's size and CRC let a reader reject a truncated or damaged file.
+    from ..summary import summarize
+
+    # The code it ran with and a scalar summary let tables skip unpickling the body.
     header = pickle.dumps({_MARK: 1, "status": outcome.status, "error": outcome.error,
-                           "size": len(body), "crc": zlib.crc32(body)})
+                           "size": len(body), "crc": zlib.crc32(body), "code": outcome.code,
+                           "summary": summarize(outcome.result) if outcome.ok else None})
     return header + body
 
 
@@ -147,6 +152,14 @@ def _is_header(obj: Any) -> bool:
 
 def read_status(path: Path) -> tuple[str, str | None] | None:
     """``(status, error)`` from the header alone, or None if there is no result. Corrupt: StoreError."""
+    head = read_header(path)
+    return None if head is None else (head["status"], head["error"])
+
+
+def read_header(path: Path) -> dict[str, Any] | None:
+    """The small header (status, error, code, summary) without the result, or None if there is no
+    result. A bare value written by a custom executor reads as ``{"status": "ok", "error": None}``.
+    Corrupt: StoreError."""
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -160,8 +173,8 @@ def read_status(path: Path) -> tuple[str, str | None] | None:
             size = head.get("size")
             if size is not None and f.tell() + size != os.fstat(f.fileno()).st_size:
                 raise _corrupt(path, EOFError("file is truncated or has trailing data"))
-            return head["status"], head["error"]
-    return "ok", None  # a bare value written by a custom executor
+            return head
+    return {"status": "ok", "error": None}  # a bare value written by a custom executor
 
 
 def read_outcome(path: Path) -> Outcome | None:
@@ -228,6 +241,7 @@ def run_task(task: "Task", call: Callable[[Callable[[Any], Any]], Any] | None = 
             except Exception:  # noqa: BLE001 - a broken log must not hide the result
                 pass
     outcome.finished = time.time()
+    outcome.code = task.code
     return outcome
 
 

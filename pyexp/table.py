@@ -1,0 +1,162 @@
+"""One row per config: the table behind ``to_pandas()``, ``to_parquet()`` and ``python -m pyexp export``.
+
+Columns, in this order:
+
+- ``run`` (the run's timestamp, when known), ``name``, ``status``, ``error``, ``stale``,
+  ``reused``, ``code`` (the code fingerprint the result was computed with);
+- ``config.<key>`` for every config value, nested keys dotted (``config.optimizer.lr``);
+- ``result`` (a scalar return value) or ``result.<key>`` (the scalar entries of a dict);
+- ``log.<tag>``: the last value of each scalar the config logged;
+- ``out``: the config's folder.
+
+Results come from the scalar summary recorded with each outcome (:mod:`pyexp.summary`), so
+no ``result.pkl`` is unpickled; only results stored without a summary (by an older pyexp)
+are loaded to summarise them. A result that cannot be read keeps its row, with the reason in
+``error``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .errors import ConfigError, LogError, MissingExtraError, PyexpError
+
+FORMATS = ("parquet", "csv", "jsonl")
+_LEADING = ("run", "name", "status", "error", "stale", "reused", "code")
+_GROUPS = ("config.", "result", "log.")
+
+
+def flatten(mapping: Mapping[Any, Any], prefix: str) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{prefix + "a.b": 1}``; empty dicts and lists stay values."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        column = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, column + "."))
+        else:
+            out[column] = value
+    return out
+
+
+def last_logged(reader: Any) -> dict[str, Any]:
+    """``log.<tag>`` -> last value of every scalar tag ``reader`` (a LogReader) holds."""
+    return {f"log.{tag}": reader[tag][1] for tag in sorted(reader.scalar_tags)}
+
+
+def result_row(r: Any, logs: bool = True) -> dict[str, Any]:
+    """The row of one :class:`~pyexp.result.Result` (see the module docstring for the columns)."""
+    row: dict[str, Any] = {"name": r.name}
+    if getattr(r, "run", None) is not None:
+        row["run"] = r.run
+    row["status"] = r.status
+    row["error"] = r.error
+    row["stale"] = r.stale
+    row["reused"] = r.reused
+    row["code"] = r.code.fingerprint if r.code is not None else None
+    try:
+        config = r.config
+    except PyexpError as exc:
+        config = {}
+        row["error"] = row["error"] or str(exc)
+    row.update(flatten({k: v for k, v in config.items() if k != "out"}, "config."))
+    row.update(r.scalars)
+    if logs:
+        try:
+            reader = r.logger
+            if reader is not None:
+                row.update(last_logged(reader))
+        except (LogError, OSError) as exc:
+            row["error"] = row["error"] or f"{r.out}: cannot read the log ({exc})"
+    row["out"] = str(r.out)
+    return row
+
+
+def columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every column of ``rows`` in table order: leading ones, then config, result, log, the rest."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    leading = [c for c in _LEADING if c in seen]
+
+    def group(c: str) -> int:
+        for i, prefix in enumerate(_GROUPS):
+            if c == prefix or c.startswith(prefix if prefix.endswith(".") else prefix + "."):
+                return i
+        return len(_GROUPS)
+
+    rest = [c for c in seen if c not in _LEADING]
+    # Stable within a group: config keys keep the order of the configs that introduced them.
+    return leading + sorted(rest, key=lambda c: (group(c), c == "out"))
+
+
+def to_frame(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """A pandas DataFrame of ``rows`` with the columns in table order."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise MissingExtraError("pandas", "export", "a results table") from None
+    return pd.DataFrame(list(rows), columns=columns(rows))
+
+
+def _cell(value: Any) -> Any:
+    """A value fit for a CSV/Parquet column: scalars as they are, anything else as JSON text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _column_values(rows: Sequence[Mapping[str, Any]], column: str) -> list[Any]:
+    values = [_cell(row.get(column)) for row in rows]
+    kinds = {type(v) for v in values if v is not None}
+    if kinds <= {int, float} or len(kinds) <= 1:
+        return [float(v) if kinds == {int, float} and v is not None else v for v in values]
+    # One column holds one type in Parquet: a key that is a number in one config and a string
+    # in another becomes text rather than failing the export.
+    return [None if v is None else json.dumps(v) if not isinstance(v, str) else v for v in values]
+
+
+def write(rows: Sequence[Mapping[str, Any]], path: str | Path, fmt: str) -> None:
+    """Write ``rows`` to ``path`` as ``parquet``, ``csv`` or ``jsonl`` (one JSON object per line)."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    names = columns(rows)
+    path = Path(path)
+    if fmt == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise MissingExtraError("pyarrow", "export", "Parquet export") from None
+        table = pa.table({c: _column_values(rows, c) for c in names})
+        pq.write_table(table, str(path))
+    elif fmt == "csv":
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(names)
+            for row in rows:
+                out.writerow(["" if (v := _cell(row.get(c))) is None else v for c in names])
+    else:
+        with open(path, "w", encoding="utf-8") as f:
+            for row in rows:
+                record = {c: _json_value(row[c]) for c in names if c in row}
+                f.write(json.dumps(record, default=str) + "\n")
+
+
+def _json_value(value: Any) -> Any:
+    # Strict JSON has no NaN or infinity; null is what readers in other languages understand.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def rows_of(results: Iterable[Any], logs: bool = True) -> list[dict[str, Any]]:
+    """The rows of an iterable of Results."""
+    return [result_row(r, logs) for r in results]
