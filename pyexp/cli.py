@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 1,
     "multirun": False,
     "skip_failed": False,
+    "rerun_stale": False,
+    "reuse": False,
 }
 
 
@@ -61,6 +63,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="with --continue: keep failed configs as they are (their error stays in the "
                    "results) and run only pending ones; without it --continue re-runs failed and "
                    "pending configs, never finished ones")
+    p.add_argument("--rerun-stale", dest="rerun_stale", action="store_true",
+                   help="with --continue: also run again the finished configs whose result was "
+                   "computed by different code than today's")
+    p.add_argument("--reuse", action="store_true",
+                   help="fresh runs: link the finished result of an identical config computed by "
+                   "identical code in an earlier run instead of running it again")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="Hydra override")
     return p
 

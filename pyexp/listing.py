@@ -3,32 +3,48 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 from .errors import StoreError
 from .store import RunStore
 
 
-def print_runs(store: RunStore, file: TextIO | None = None) -> None:
-    """Print one line per run: timestamp, start time, and done/failed/pending counts."""
+def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Path | None = None) -> None:
+    """Print one line per run: timestamp, start time, done/failed/pending/reused counts, and how
+    many finished results come from code other than today's (``experiment_file``'s)."""
+    from .history import current_code, stale_message
+
     file = file or sys.stdout
     runs = store.runs()
     if not runs:
         print(f"no runs in {store.root}", file=file)
         return
-    print(f"{'timestamp':<22} {'started':<20} {'configs':>7} {'done':>6} {'failed':>6} {'pending':>7}", file=file)
+    print(f"{'timestamp':<22} {'started':<20} {'configs':>7} {'done':>6} {'failed':>6} {'pending':>7} "
+          f"{'reused':>6}", file=file)
+    memo: dict[Any, Any] = {}
     for run in runs:
         try:
             manifest = run.manifest()
         except StoreError as exc:
             print(f"{run.timestamp:<22} unreadable: {exc}", file=file)
             continue
-        counts = {"done": 0, "failed": 0, "pending": 0}
+        code = current_code(run, experiment_file, store.root, memo)
+        counts = {"done": 0, "failed": 0, "pending": 0, "reused": 0, "stale": 0}
         for dirname in manifest.dirs:
-            counts[run.status(dirname)] += 1
+            head = run.header(dirname)
+            status = "pending" if head is None else "done" if head["status"] == "ok" else "failed"
+            counts[status] += 1
+            if status == "done":
+                counts["reused"] += bool(head.get("reused_from"))
+                recorded = head.get("code")
+                fingerprint = recorded.get("fingerprint") if isinstance(recorded, dict) else None
+                counts["stale"] += code is not None and fingerprint != code.fingerprint
         started = str(manifest.meta.get("created", "?"))
         print(f"{run.timestamp:<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
-              f"{counts['failed']:>6} {counts['pending']:>7}", file=file)
+              f"{counts['failed']:>6} {counts['pending']:>7} {counts['reused']:>6}", file=file)
+        if counts["stale"]:
+            print(f"    {stale_message(counts['stale'], counts['done'])}", file=file)
         if counts["done"] < len(manifest.dirs):  # unfinished configs: what --continue resumes from
             from ._chkpt_store import listing_lines
 

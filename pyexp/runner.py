@@ -96,12 +96,40 @@ class ExperimentRunner:
             raise SystemExit(130) from None
 
     def results(self, timestamp: str | None = None, output_dir: str | Path | None = None) -> Any:
-        """Load the results of a previous run (the latest by default) as a Tensor of Result."""
+        """Load the results of a previous run as a Tensor of Result.
+
+        Args:
+            timestamp: A run's timestamp, None / ``"latest"`` for the latest run, or ``"all"``
+                for every run: then a 1-D Tensor (axis ``"result"``) of all runs' results,
+                oldest run first, each with ``r.run`` set to its run's timestamp.
+            output_dir: Where the runs are stored, if not the experiment's default.
+        """
+        from .history import bind, current_code, load_all
+
+        store = self._store(self._lookup_settings(output_dir))
+        if timestamp == "all":
+            return load_all(store, lambda run: load_results(run, self._make_result), self.file)
+        run = store.get(timestamp)
+        code = current_code(run, self.file, store.root)
+        return bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
+
+    def history(self, name_or_query: str | dict[str, Any], output_dir: str | Path | None = None) -> Any:
+        """One config's results across all runs, newest run first, as a 1-D Tensor of Result.
+
+        Args:
+            name_or_query: The config's name (glob patterns allowed) or a dict query on its
+                config values, e.g. ``{"learning_rate": 0.1}``.
+            output_dir: Where the runs are stored, if not the experiment's default.
+        """
+        from .history import history
+
+        return history(self.results("all", output_dir), name_or_query)
+
+    def _lookup_settings(self, output_dir: str | Path | None) -> dict[str, Any]:
         settings = {**DEFAULTS, **self._settings}
         if output_dir is not None:
             settings["output_dir"] = output_dir
-        run = self._store(settings).get(timestamp)
-        return load_results(run, self._make_result)
+        return settings
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -157,7 +185,7 @@ class ExperimentRunner:
         if s["list"]:
             from .listing import print_runs
 
-            print_runs(store)
+            print_runs(store, experiment_file=self.file)
             return None
         if s["report"] is not None:
             run = store.get(s["report"])
@@ -195,8 +223,12 @@ class ExperimentRunner:
         plan_dirs(configs)  # duplicate names and non-JSON values fail before any folder exists
         run = store.create_run()
         try:
+            commit = self._snapshot(store, run, s)
             meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "argv": sys.argv, "git_commit": self._snapshot(store, run, s)}
+                    "argv": sys.argv, "git_commit": commit}
+            code = _fingerprint(self.file, store.root, commit)
+            if code is not None:
+                meta["code"] = code.to_json()
             axis_values = getattr(tensor, "axis_values", None)
             if axis_values:
                 meta["axis_values"] = axis_values
@@ -222,19 +254,38 @@ class ExperimentRunner:
         pattern = re.compile(s["filter"]) if s["filter"] else None
         todo, cached, stamps = [], 0, {}
         run.check_configs()
+        code = self._code_for(run, s)
+        fingerprint = code["fingerprint"] if code else None
+        done = stale = 0
         for dirname, name in zip(manifest.dirs, _names(run, manifest)):
             if pattern is not None and not pattern.search(name):
                 continue
             folder = run.config_dir(dirname)
             # Stamp before status: a result another process writes in between is noticed later.
             stamps[folder] = result_stamp(folder)
-            status = run.status(dirname)
-            if status == "done" or (status == "failed" and s["skip_failed"]):
+            head = run.header(dirname)
+            status = "pending" if head is None else "done" if head["status"] == "ok" else "failed"
+            if status == "done":
+                done += 1
+                old = head.get("code")
+                is_stale = fingerprint is not None and (not isinstance(old, dict) or old.get("fingerprint") != fingerprint)
+                stale += is_stale
+                if not (is_stale and s["rerun_stale"]):
+                    cached += 1
+                    continue
+            elif status == "failed" and s["skip_failed"]:
                 cached += 1
                 continue
             todo.append(Task(fn=self._task_fn, config=_as_config(run.read_config(dirname)), name=name, out=folder,
                              capture=s["capture"], with_logger=self.with_logger,
-                             git_commit=manifest.meta.get("git_commit")))
+                             git_commit=code.get("commit") if code else manifest.meta.get("git_commit"),
+                             code=code))
+        _say_stale(stale, done, s["rerun_stale"])
+        if s["reuse"] and s["continue"] is None:
+            from .history import reuse_finished
+
+            todo, reused = reuse_finished(run, todo, fingerprint)
+            cached += reused
         started = time.monotonic()
         command = continue_command([sys.argv[0], *(argv if cli_mode else [])], run.timestamp)
         try:
@@ -250,8 +301,34 @@ class ExperimentRunner:
             executor.close()
         print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
 
+    def _code_for(self, run: Run, s: dict[str, Any]) -> dict[str, Any] | None:
+        """Today's code (fingerprint, commit) for the outcomes of this execution, computed once.
+
+        A fresh run recorded it in phase 1. A continued run whose code changed since it
+        started gets a snapshot of its own, so the commit still names the code that ran.
+        """
+        from .history import current_code, recorded_code
+
+        recorded = recorded_code(run)
+        store_root = run.path.parent
+        now = current_code(run, self.file, store_root)
+        if now is None:
+            return None
+        if recorded is not None and recorded.fingerprint == now.fingerprint:
+            return {"fingerprint": now.fingerprint, "commit": recorded.commit}
+        commit = None
+        if s["stash"] and s["continue"] is not None:
+            from .gitstate import snapshot
+
+            ref = f"{store_root.name}/{run.timestamp}+{now.fingerprint}"
+            commit = snapshot(self.file.parent, ref, exclude=[store_root.parent])
+        return {"fingerprint": now.fingerprint, "commit": commit}
+
     def _phase_report(self, run: Run, report_fn: Any) -> Any:
-        results = load_results(run, self._make_result)
+        from .history import bind, current_code
+
+        code = current_code(run, self.file, run.path.parent)
+        results = bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
         if report_fn is None:
             return results
         run.report_dir.mkdir(exist_ok=True)
@@ -263,6 +340,26 @@ class ExperimentRunner:
         proc = start_background(store.root, port=int(s["viewer_port"]))
         print(f"pyexp: viewer at http://127.0.0.1:{s['viewer_port']}", file=sys.stderr)
         return proc
+
+
+def _fingerprint(file: Path, cache_dir: Path, commit: str | None) -> Any:
+    """The CodeState of the experiment's file, or None when it has no file (an interactive session)."""
+    if not file.is_file():
+        return None
+    from .fingerprint import compute
+
+    return compute(file, cache_dir, commit=commit)
+
+
+def _say_stale(stale: int, done: int, rerun: bool) -> None:
+    if not stale:
+        return
+    if rerun:
+        print(f"pyexp: running {stale} of {done} results again: they come from different code", file=sys.stderr)
+    else:
+        from .history import stale_message
+
+        print(f"pyexp: {stale_message(stale, done)}", file=sys.stderr)
 
 
 def _stop_viewer(proc: Any, port: int) -> None:

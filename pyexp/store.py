@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping
 
 from .errors import ConfigError, RunNotFoundError, StoreError
-from .executors.outcome import atomic_write_bytes, read_status
+from .executors.outcome import atomic_write_bytes, read_header
 
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 RUNS_FILE = "runs.json"
@@ -269,15 +269,19 @@ class Run:
 
     def status(self, dirname: str) -> str:
         """``"done"``, ``"failed"`` or ``"pending"`` (missing or unreadable result)."""
+        found = self.header(dirname)
+        if found is None:
+            return "pending"
+        return "done" if found["status"] == "ok" else "failed"
+
+    def header(self, dirname: str) -> dict[str, Any] | None:
+        """The outcome's small record (status, error, code, summary), or None if missing or unreadable."""
         from .executors.base import RESULT_FILE
 
         try:
-            found = read_status(os.path.join(self.path, dirname, RESULT_FILE))
+            return read_header(os.path.join(self.path, dirname, RESULT_FILE))
         except StoreError:
-            return "pending"
-        if found is None:
-            return "pending"
-        return "done" if found[0] == "ok" else "failed"
+            return None
 
 
 CLAIM_FILE = ".claim"
@@ -390,12 +394,23 @@ class RunStore:
                 )
             return runs[-1]
         run = Run(self.root / str(timestamp))
+        if run.exists() and run.path.resolve().parent != self.root.resolve():
+            self._check_same_experiment(run)  # a path to a run folder rather than a timestamp
         if not run.exists():
             known = ", ".join(r.timestamp for r in self.runs()[-5:]) or "none"
             raise RunNotFoundError(
                 f"no run {timestamp!r} in {self.root} (latest runs: {known}); use --list to see them all"
             )
         return run
+
+
+    def _check_same_experiment(self, run: Run) -> None:
+        other = run.manifest().meta.get("experiment") or run.path.parent.name
+        if other != self.root.name:
+            raise RunNotFoundError(
+                f"{run.runs_file}: a run of experiment {other!r}, not of {self.root.name!r} ({self.root}); "
+                "give a timestamp of this experiment (see --list)"
+            )
 
 
 def _sort_key(stamp: str) -> tuple[str, int]:

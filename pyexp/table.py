@@ -63,7 +63,7 @@ def result_row(r: Any, logs: bool = True) -> dict[str, Any]:
     except PyexpError as exc:
         config = {}
         row["error"] = row["error"] or str(exc)
-    row.update(flatten({k: v for k, v in config.items() if k != "out"}, "config."))
+    row.update(flatten({k: v for k, v in config.items() if k not in ("out", "name")}, "config."))
     row.update(r.scalars)
     if logs:
         try:

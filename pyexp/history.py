@@ -1,0 +1,185 @@
+"""Results across runs: today's code, every run's results, one config's history, and reuse.
+
+A run records the experiment's code when it starts (``runs.json`` -> ``"code"``: fingerprint,
+per-file hashes, where imports were looked up); every outcome records the fingerprint it was
+computed with. Comparing the two tells which results are stale.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+from .fingerprint import CodeState, compute, now_of
+from .store import Run, RunStore
+
+#: The axis of ``experiment.results(timestamp="all")`` and of ``history()``.
+RESULTS_AXIS = "result"
+
+
+def recorded_code(run: Run) -> CodeState | None:
+    """The code ``run`` started with, as its ``runs.json`` recorded it (None for older runs)."""
+    return CodeState.from_json(run.manifest().meta.get("code"))
+
+
+def current_code(run: Run | None, file: Path | None, cache_dir: Path | None,
+                 memo: dict[Any, CodeState] | None = None) -> CodeState | None:
+    """The experiment's code as it is on disk today, found the way ``run`` recorded it.
+
+    Using the run's recorded import folders makes the answer the same whether it is asked
+    by the experiment's script, a notebook or ``python -m pyexp``. Without a record, the
+    experiment's ``file`` is fingerprinted with today's ``sys.path``.
+    """
+    recorded = recorded_code(run) if run is not None else None
+    if recorded is not None and os.path.isfile(os.path.join(recorded.root, recorded.file)):
+        key: Any = (recorded.root, recorded.file, recorded.search)
+        if memo is None or key not in memo:
+            state = now_of(recorded, cache_dir)
+            if memo is None:
+                return state
+            memo[key] = state
+        return memo[key]
+    if file is None or not file.is_file():
+        return None
+    if memo is not None and file in memo:
+        return memo[file]
+    state = compute(file, cache_dir)
+    if memo is not None:
+        memo[file] = state
+    return state
+
+
+def stale_dirs(run: Run, fingerprint: str | None) -> list[str]:
+    """Config folders of ``run`` whose finished result was computed by code other than ``fingerprint``."""
+    if fingerprint is None:
+        return []
+    found = []
+    for dirname in run.manifest().dirs:
+        head = run.header(dirname)
+        if head is None or head.get("status") != "ok":
+            continue
+        code = head.get("code")
+        if not isinstance(code, dict) or code.get("fingerprint") != fingerprint:
+            found.append(dirname)
+    return found
+
+
+def stale_message(stale: int, done: int) -> str:
+    """The sentence ``--continue`` and ``--list`` print."""
+    return (f"{stale} of {done} results come from different code: run with --rerun-stale to redo them"
+            if stale else "")
+
+
+def bind(results: Any, run: Run, code_now: str | None) -> Any:
+    """Tell each Result of ``run`` its run's timestamp and today's code fingerprint."""
+    from .result import Result
+
+    for r in results:
+        target = r if isinstance(r, Result) else getattr(r, "_pyexp_result", None)
+        if isinstance(target, Result):
+            target.run = run.timestamp
+            target._code_now = code_now
+        if not isinstance(r, Result):
+            try:
+                r.run = run.timestamp  # a class-based experiment's instance: a plain attribute
+            except AttributeError:
+                pass
+    return results
+
+
+def load_all(store: RunStore, load: Callable[[Run], Any], file: Path | None) -> Any:
+    """Every run's results, oldest run first, as one 1-D Tensor along :data:`RESULTS_AXIS`.
+
+    ``load(run)`` gives one run's results (a Tensor); each element's ``run`` is its timestamp.
+    """
+    from .tensor import Tensor
+
+    memo: dict[Any, CodeState] = {}
+    flat: list[Any] = []
+    for run in store.runs():
+        code = current_code(run, file, store.root, memo)
+        flat.extend(bind(load(run), run, code.fingerprint if code else None))
+    return Tensor(flat, shape=(len(flat),), axes=(RESULTS_AXIS,))
+
+
+def history(all_results: Any, name_or_query: str | Mapping[str, Any]) -> Any:
+    """One config's results across runs, newest run first, as a 1-D Tensor.
+
+    Args:
+        all_results: What :func:`load_all` returned.
+        name_or_query: A config name (glob patterns allowed, as in ``results["exp_*"]``) or a
+            dict query on config values (``{"learning_rate": 0.1}``).
+    """
+    from .store import _sort_key
+    from .tensor import Tensor
+
+    if not isinstance(name_or_query, (str, Mapping)):
+        raise ConfigError(f"history() takes a config name or a dict query, got {type(name_or_query).__name__}")
+    if len(all_results) == 0:
+        return Tensor([], shape=(0,), axes=(RESULTS_AXIS,))
+    picked = all_results[name_or_query]
+    items = list(picked) if hasattr(picked, "flat") else [picked]
+    items.sort(key=lambda r: _sort_key(str(getattr(r, "run", "") or "")), reverse=True)
+    return Tensor(items, shape=(len(items),), axes=(RESULTS_AXIS,))
+
+
+def _reusable(store_root: Path, runs: list[Run], dirname: str, fingerprint: str) -> tuple[Path, str] | None:
+    """The newest earlier result of config folder ``dirname`` computed by code ``fingerprint``:
+    ``(its folder, "<timestamp>/<dirname>" of the original)``."""
+    for run in runs:
+        head = run.header(dirname)
+        if head is None or head.get("status") != "ok":
+            continue
+        code = head.get("code")
+        if isinstance(code, dict) and code.get("fingerprint") == fingerprint:
+            origin = head.get("reused_from") or f"{run.timestamp}/{dirname}"
+            return run.config_dir(dirname), str(origin)
+    return None
+
+
+def reuse_finished(run: Run, todo: list[Any], fingerprint: str | None) -> tuple[list[Any], int]:
+    """``--reuse``: link results of identical configs (same folder name, so same name and config hash)
+    computed by identical code in earlier runs; return the tasks still to run and how many were reused."""
+    from .store import RunStore
+
+    if fingerprint is None or not todo:
+        return todo, 0
+    store = RunStore(run.path.parent.parent, run.path.parent.name)
+    earlier = [r for r in reversed(store.runs()) if r.path != run.path]
+    left, reused = [], 0
+    for task in todo:
+        found = _reusable(store.root, earlier, task.out.name, fingerprint)
+        if found is None or not link_result(found[0], task.out, found[1]):
+            left.append(task)
+        else:
+            reused += 1
+    if reused:
+        import sys
+
+        print(f"pyexp: reused {reused} finished result(s) of identical configs and code from earlier runs",
+              file=sys.stderr)
+    return left, reused
+
+
+def link_result(source: Path, target: Path, origin: str) -> bool:
+    """Make ``target``'s result the very file of ``source`` (a hard link; a symlink across file
+    systems) and record that it was reused from ``origin``. False if neither link works."""
+    from .store import RESULT_FILE, mark_reused
+
+    src, dst = source / RESULT_FILE, target / RESULT_FILE
+    tmp = target / f".{RESULT_FILE}.reuse.tmp"
+    try:
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            # Another file system (or one without hard links): a symlink still reads as the
+            # plain pickle through open(); it dangles only if the earlier run is deleted.
+            os.symlink(os.path.realpath(src), tmp)
+        os.replace(tmp, dst)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return mark_reused(source, target, origin)
