@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import os
 import re
@@ -252,11 +253,45 @@ class ExperimentRunner:
 
         manifest = run.manifest()
         pattern = re.compile(s["filter"]) if s["filter"] else None
-        todo, cached, stamps = [], 0, {}
+        stamps: dict[Path, Any] = {}
         run.check_configs()
         code = self._code_for(run, s)
         fingerprint = code["fingerprint"] if code else None
-        done = stale = 0
+        # Thousands of small header dicts would trigger many useless collections.
+        collect = gc.isenabled()
+        gc.disable()
+        try:
+            todo, cached, done, stale = self._plan(run, manifest, s, pattern, code, stamps)
+        finally:
+            if collect:
+                gc.enable()
+        _say_stale(stale, done, s["rerun_stale"])
+        if s["reuse"] and s["continue"] is None:
+            from .history import reuse_finished
+
+            todo, reused = reuse_finished(run, todo, fingerprint)
+            cached += reused
+        started = time.monotonic()
+        command = continue_command([sys.argv[0], *(argv if cli_mode else [])], run.timestamp)
+        try:
+            counts = execute(todo, executor, jobs=int(s["jobs"]), progress=s["capture"], cached=cached,
+                             stamps=stamps, continue_hint=command)
+        except KeyboardInterrupt:
+            print(f"\npyexp: interrupted; finished configs are saved. Continue with:\n    {command}",
+                  file=sys.stderr, flush=True)
+            if cli_mode:
+                raise SystemExit(130) from None
+            raise
+        finally:
+            executor.close()
+        print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
+
+    def _plan(self, run: Run, manifest: Any, s: dict[str, Any], pattern: Any, code: dict[str, Any] | None,
+              stamps: dict[Path, Any]) -> tuple[list[Task], int, int, int]:
+        """The tasks to run, and how many configs are cached, finished, and finished by other code."""
+        fingerprint = code["fingerprint"] if code else None
+        todo: list[Task] = []
+        cached = done = stale = 0
         for dirname, name in zip(manifest.dirs, _names(run, manifest)):
             if pattern is not None and not pattern.search(name):
                 continue
@@ -280,26 +315,7 @@ class ExperimentRunner:
                              capture=s["capture"], with_logger=self.with_logger,
                              git_commit=code.get("commit") if code else manifest.meta.get("git_commit"),
                              code=code))
-        _say_stale(stale, done, s["rerun_stale"])
-        if s["reuse"] and s["continue"] is None:
-            from .history import reuse_finished
-
-            todo, reused = reuse_finished(run, todo, fingerprint)
-            cached += reused
-        started = time.monotonic()
-        command = continue_command([sys.argv[0], *(argv if cli_mode else [])], run.timestamp)
-        try:
-            counts = execute(todo, executor, jobs=int(s["jobs"]), progress=s["capture"], cached=cached,
-                             stamps=stamps, continue_hint=command)
-        except KeyboardInterrupt:
-            print(f"\npyexp: interrupted; finished configs are saved. Continue with:\n    {command}",
-                  file=sys.stderr, flush=True)
-            if cli_mode:
-                raise SystemExit(130) from None
-            raise
-        finally:
-            executor.close()
-        print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
+        return todo, cached, done, stale
 
     def _code_for(self, run: Run, s: dict[str, Any]) -> dict[str, Any] | None:
         """Today's code (fingerprint, commit) for the outcomes of this execution, computed once.
