@@ -11,8 +11,9 @@ from .store import RunStore
 
 
 def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Path | None = None) -> None:
-    """Print one line per run: timestamp, start time, done/failed/pending/reused counts, and how
-    many finished results come from code other than today's (``experiment_file``'s)."""
+    """Print one line per run: timestamp, start time, done/failed/pending counts; below it, how many
+    results were reused from earlier runs and how many come from code other than today's
+    (``experiment_file``'s)."""
     from .history import current_code, stale_message
 
     file = file or sys.stdout
@@ -20,8 +21,7 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
     if not runs:
         print(f"no runs in {store.root}", file=file)
         return
-    print(f"{'timestamp':<22} {'started':<20} {'configs':>7} {'done':>6} {'failed':>6} {'pending':>7} "
-          f"{'reused':>6}", file=file)
+    print(f"{'timestamp':<22} {'started':<20} {'configs':>7} {'done':>6} {'failed':>6} {'pending':>7}", file=file)
     memo: dict[Any, Any] = {}
     for run in runs:
         try:
@@ -42,7 +42,9 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
                 counts["stale"] += code is not None and fingerprint != code.fingerprint
         started = str(manifest.meta.get("created", "?"))
         print(f"{run.timestamp:<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
-              f"{counts['failed']:>6} {counts['pending']:>7} {counts['reused']:>6}", file=file)
+              f"{counts['failed']:>6} {counts['pending']:>7}", file=file)
+        if counts["reused"]:
+            print(f"    {counts['reused']} of {counts['done']} results reused from earlier runs (--reuse)", file=file)
         if counts["stale"]:
             print(f"    {stale_message(counts['stale'], counts['done'])}", file=file)
         if counts["done"] < len(manifest.dirs):  # unfinished configs: what --continue resumes from
