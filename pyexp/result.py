@@ -104,6 +104,17 @@ class Result:
         return bool(self._meta.get("reused_from"))
 
     @property
+    def logged(self) -> dict[str, float] | None:
+        """Last value of each scalar the config's run logged, as recorded with its outcome.
+
+        None when not recorded (the config is pending, resumed from checkpoints, or ran with
+        an older pyexp): then read :attr:`logger` instead.
+        """
+        self._header()
+        logged = self._meta.get("logged")
+        return dict(logged) if isinstance(logged, dict) else None
+
+    @property
     def scalars(self) -> dict[str, Any]:
         """The scalar parts of the result as table columns (``result`` or ``result.<key>``).
 

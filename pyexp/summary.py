@@ -76,3 +76,21 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def track_last_scalars(logger: Any) -> dict[str, float]:
+    """Keep the last value of every scalar ``logger`` is given, in the returned dict.
+
+    Tables show the last value of each logged scalar; recording it with the outcome spares
+    them reading every config's whole log. Costs one dict store per ``add_scalar``.
+    """
+    last: dict[str, float] = {}
+    log = logger.add_scalar
+
+    def add_scalar(tag: str, value: float) -> None:
+        log(tag, value)  # validates: only what was logged is kept
+        last[tag] = float(value)
+
+    add_scalar.__doc__ = log.__doc__
+    logger.add_scalar = add_scalar
+    return last

@@ -67,8 +67,10 @@ def result_row(r: Any, logs: bool = True) -> dict[str, Any]:
     row.update(r.scalars)
     if logs:
         try:
-            reader = r.logger
-            if reader is not None:
+            recorded = r.logged
+            if recorded is not None:
+                row.update({f"log.{tag}": recorded[tag] for tag in sorted(recorded)})
+            elif (reader := r.logger) is not None:
                 row.update(last_logged(reader))
         except (LogError, OSError) as exc:
             row["error"] = row["error"] or f"{r.out}: cannot read the log ({exc})"

@@ -43,6 +43,7 @@ class Outcome:
     started: float | None = None
     finished: float | None = None
     code: dict[str, Any] | None = None  # the code fingerprint and snapshot commit it ran with
+    logged: dict[str, float] | None = None  # last value of each scalar this attempt logged
 
     @property
     def ok(self) -> bool:
@@ -130,7 +131,8 @@ def dump_outcome(outcome: Outcome) -> bytes:
     # The code it ran with and a scalar summary let tables skip unpickling the body.
     header = pickle.dumps({_MARK: 1, "status": outcome.status, "error": outcome.error,
                            "size": len(body), "crc": zlib.crc32(body), "code": outcome.code,
-                           "summary": summarize(outcome.result) if outcome.ok else None})
+                           "summary": summarize(outcome.result) if outcome.ok else None,
+                           "logged": outcome.logged})
     return header + body
 
 
@@ -212,17 +214,23 @@ def run_task(task: "Task", call: Callable[[Callable[[Any], Any]], Any] | None = 
     """
     started = time.time()
     logger = None
+    logged: dict[str, float] | None = None
     leave_checkpoint_scope = _chkpt_scope.enter(task.out)  # where @chkpt helper functions save
     try:
         fn = task.fn
         if task.with_logger:
             from ..log import Logger
 
-            if not _chkpt_scope.has_checkpoints(task.out):  # a fresh start, not a resume
+            fresh = not _chkpt_scope.has_checkpoints(task.out)  # not a resume
+            if fresh:
                 from ..log.attempts import archive_previous_attempt
 
                 archive_previous_attempt(task.out)
             logger = Logger(task.out)
+            if fresh:  # a resumed log also holds what earlier attempts logged: tables read it instead
+                from ..summary import track_last_scalars
+
+                logged = track_last_scalars(logger)
             _log_run_metadata(logger, task)
             bound = lambda config: fn(config, logger)  # noqa: E731
         else:
@@ -242,6 +250,7 @@ def run_task(task: "Task", call: Callable[[Callable[[Any], Any]], Any] | None = 
                 pass
     outcome.finished = time.time()
     outcome.code = task.code
+    outcome.logged = logged
     return outcome
 
 

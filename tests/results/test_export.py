@@ -113,3 +113,16 @@ def test_results_of_a_reused_folder_copy_still_export(project, tmp_path):
     shutil.copytree(project.store, copy)
     project.pyexp("export", str(copy), "-o", "copy.csv")
     assert "0.2" in (project.dir / "copy.csv").read_text()
+
+
+def test_a_config_that_died_still_shows_what_it_logged(project):
+    """No outcome of its own records the logged scalars: the table reads them from the log."""
+    text = (project.dir / "main.py").read_text().replace(
+        '    return {"acc"', '    if config.lr == 0.2:\n        logger.flush()\n        os._exit(3)\n    return {"acc"')
+    (project.dir / "main.py").write_text(text)
+    project.run(env={"LRS": "0.1,0.2"})
+    project.pyexp("export", "out/demo", "-o", "t.jsonl")
+    rows = {r["name"]: r for r in map(json.loads, (project.dir / "t.jsonl").read_text().splitlines())}
+    assert rows["lr0.2"]["status"] == "failed" and "exited with code 3" in rows["lr0.2"]["error"]
+    assert rows["lr0.2"]["log.loss"] == pytest.approx(1 / 3)
+    assert rows["lr0.1"]["log.loss"] == pytest.approx(1 / 3)
