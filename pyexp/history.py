@@ -166,7 +166,8 @@ def reuse_finished(run: Run, todo: list[Any], fingerprint: str | None) -> tuple[
 def link_result(source: Path, target: Path, origin: str) -> bool:
     """Make ``target``'s result the very file of ``source`` (a hard link; a symlink across file
     systems) and record that it was reused from ``origin``. False if neither link works."""
-    from .store import RESULT_FILE, mark_reused
+    from .executors.base import RESULT_FILE
+    from .store import mark_reused
 
     src, dst = source / RESULT_FILE, target / RESULT_FILE
     tmp = target / f".{RESULT_FILE}.reuse.tmp"

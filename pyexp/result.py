@@ -49,6 +49,9 @@ class Result:
                 head = {"status": "error", "error": str(exc)}
                 self._damaged = str(exc)
                 self._outcome = Outcome("error", error=str(exc))
+            from .store import reused_header
+
+            head = reused_header(self.out, head)
             if head is None:
                 self._status = ("pending", _PENDING)
             elif head["status"] == "ok":
@@ -164,22 +167,35 @@ class Result:
             return None
         return outcome.finished - outcome.started
 
+    def _ran_in(self) -> Path:
+        """The folder the result was computed in: an earlier run's for a reused result."""
+        origin = self._meta.get("reused_from") if self.reused else None
+        if isinstance(origin, str) and origin and ".." not in Path(origin).parts:
+            source = self.out.parent.parent / origin
+            if source.is_dir():
+                return source
+        return self.out
+
     @property
     def log(self) -> str:
         """Captured stdout/stderr of the config's last run ("" if none)."""
         try:
-            return (self.out / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+            return (self._ran_in() / LOG_FILE).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return ""
 
     @property
     def logger(self) -> Any:
-        """A ``LogReader`` over what the experiment logged, or None if it logged nothing."""
-        if not (self.out / ".pyexp").exists():
+        """A ``LogReader`` over what the experiment logged, or None if it logged nothing.
+
+        For a reused result, the log of the earlier run that computed it.
+        """
+        folder = self._ran_in()
+        if not (folder / ".pyexp").exists():
             return None
         from .log import LogReader
 
-        return LogReader(self.out)
+        return LogReader(folder)
 
     def __repr__(self) -> str:
         state = self.status if self.error is None else f"{self.status}: {self.error}"

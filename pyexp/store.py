@@ -279,9 +279,46 @@ class Run:
         from .executors.base import RESULT_FILE
 
         try:
-            return read_header(os.path.join(self.path, dirname, RESULT_FILE))
+            head = read_header(os.path.join(self.path, dirname, RESULT_FILE))
         except StoreError:
             return None
+        return reused_header(self.config_dir(dirname), head)
+
+
+#: Beside a result that ``--reuse`` linked from an earlier run: where it came from.
+REUSED_FILE = "reused.json"
+
+
+def mark_reused(source: Path, target: Path, origin: str) -> bool:
+    """Record that ``target``'s result is the linked result of ``source`` (run/config ``origin``).
+
+    The record names the linked file's inode, so a result written later over it (the config
+    run again) is never mistaken for the reused one.
+    """
+    from .executors.base import RESULT_FILE
+
+    try:
+        st = os.stat(target / RESULT_FILE)
+        atomic_write_bytes(target / REUSED_FILE, dump_json({"reused_from": origin, "inode": st.st_ino}))
+    except OSError:
+        return False
+    return True
+
+
+def reused_header(folder: Path, head: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``head`` plus ``reused_from`` when the folder's result is one ``--reuse`` linked."""
+    if head is None or head.get("status") != "ok":
+        return head
+    try:
+        with open(os.path.join(folder, REUSED_FILE), "rb") as f:
+            mark = json.loads(f.read())
+        from .executors.base import RESULT_FILE
+
+        if mark.get("inode") == os.stat(os.path.join(folder, RESULT_FILE)).st_ino:
+            return {**head, "reused_from": mark.get("reused_from")}
+    except (OSError, ValueError, AttributeError):
+        pass
+    return head
 
 
 CLAIM_FILE = ".claim"

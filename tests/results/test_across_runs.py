@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
 
 
 def test_results_all_is_one_flat_tensor_of_every_run_oldest_first(project):
@@ -37,3 +39,42 @@ def test_history_is_one_config_newest_first_by_name_or_query(project):
     """))
     assert out["name"] == [[b, 0.6, False], [a, 0.4, True]]
     assert out["query"] == [b, a] and out["none"] == 0 and out["shape"] == [2]
+
+
+def test_reuse_links_finished_results_of_identical_configs_and_code(project):
+    project.run(env={"LRS": "0.1,0.2"})
+    assert sorted(project.calls()) == ["lr0.1", "lr0.2"]
+    done = project.run("--reuse", env={"LRS": "0.1,0.2,0.3"})
+    assert "reused 2" in done.stderr
+    assert sorted(project.calls()) == ["lr0.1", "lr0.2", "lr0.3"]  # only the new config ran
+    first, second = project.runs("demo")
+    old = next(first.glob("lr0.1-*")) / "result.pkl"
+    new = next(second.glob("lr0.1-*")) / "result.pkl"
+    assert os.path.samefile(old, new) and not new.is_symlink()  # a hard link, not a copy
+    out = json.loads(project.load("""
+        import json
+        rs = exp.results()
+        print(json.dumps([[r.name, r.reused, r.result["acc"], r.logger["loss"][1], r.stale] for r in rs]))
+    """))
+    assert [x[:3] for x in out] == [["lr0.1", True, 0.2], ["lr0.2", True, 0.4], ["lr0.3", False, 0.6]]
+    assert all(abs(x[3] - 1 / 3) < 1e-6 for x in out) and not any(x[4] for x in out)
+    listing = project.run("--list").stdout
+    assert "2 of 3 results reused from earlier runs" in listing
+    frame = project.pyexp("export", "out/demo", "-o", "t.jsonl")
+    assert frame.returncode == 0
+    rows = [json.loads(x) for x in (project.dir / "t.jsonl").read_text().splitlines()]
+    assert [r["reused"] for r in rows] == [True, True, False]
+    # A re-run of the reused config later replaces the link; the earlier run keeps its file.
+    with open(new, "rb") as f:
+        assert pickle.load(f)["acc"] == 0.2 if b"pyexp_outcome" not in open(new, "rb").read(64) else True
+
+
+def test_reuse_is_off_by_default_and_never_takes_results_of_other_code(project):
+    project.run(env={"LRS": "0.1"})
+    project.run(env={"LRS": "0.1"})
+    assert project.calls() == ["lr0.1", "lr0.1"]
+    project.change_helper()
+    done = project.run("--reuse", env={"LRS": "0.1"})
+    assert "reused" not in done.stderr and project.calls() == ["lr0.1"] * 3
+    out = project.load("print([r.reused for r in exp.results()])")
+    assert out.strip() == "[False]"
