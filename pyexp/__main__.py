@@ -110,7 +110,7 @@ def _export(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     damaged: list[str] = []
     for run in runs:
-        code = current_code(run, None, store.root, memo)
+        code = current_code(run, None, memo)
         for r in bind(load_results(run), run, code.fingerprint if code else None):
             rows.append(table.result_row(r, logs=args.logs))
             if r._damaged is not None:

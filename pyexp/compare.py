@@ -146,7 +146,7 @@ def diff_code(run: Run) -> dict[str, Any]:
     found: dict[str, Any] = {"run": run.timestamp, "commit": commit, "fingerprint": None, "sources": None,
                              "worktree": None}
     if recorded is not None:
-        now = now_of(recorded, run.path.parent)
+        now = now_of(recorded)
         found["fingerprint"] = [recorded.fingerprint, now.fingerprint]
         changes = diff(recorded, now)
         found["sources"] = {"changed": changes.changed, "added": changes.added, "removed": changes.removed}

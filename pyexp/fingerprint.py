@@ -7,25 +7,22 @@ installed packages (anything under ``sys.prefix`` or a ``site-packages`` folder)
 of the experiment's code and are left out. The fingerprint is a hash over the sorted
 ``(relative path, content hash)`` pairs, so it changes exactly when one of those files does.
 
-A run computes it once, in the parent. Parsing is skipped for files whose ``(mtime, size)``
-match the cache kept beside the runs (:data:`CACHE_FILE`), so a fingerprint of an unchanged
-project costs a handful of ``stat`` calls.
+A run computes it once, in the parent. A recorded state keeps each file's ``(mtime, size)``
+and imports beside its hash (in ``runs.json``); computing again from it re-reads only files
+whose ``stat`` changed, so a fingerprint of an unchanged project costs a handful of ``stat``
+calls and no cache file is written anywhere.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
-import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-#: Stat-keyed cache of per-file hashes and imports, in the experiment's run store folder.
-CACHE_FILE = ".code-cache.json"
-_CACHE_FORMAT = 1
 #: Markers of a project's top folder, nearest first wins (a git work tree beats a package).
 _ROOT_MARKERS = (".git",)
 _PACKAGE_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
@@ -43,6 +40,8 @@ class CodeState:
         file: The experiment's file, relative to ``root``.
         search: Folders (relative to ``root``) imports were resolved against.
         commit: The git snapshot's commit of the run, when there is one.
+        stats: Relative path -> ``[mtime_ns, size, imports]`` when hashed: lets the next
+            computation skip files that did not change.
     """
 
     fingerprint: str
@@ -51,11 +50,12 @@ class CodeState:
     file: str
     search: tuple[str, ...] = ()
     commit: str | None = None
+    stats: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The full record kept in ``runs.json`` (per-file hashes let ``diff-code`` work without git)."""
         return {"fingerprint": self.fingerprint, "commit": self.commit, "root": self.root, "file": self.file,
-                "search": list(self.search), "files": dict(self.files)}
+                "search": list(self.search), "files": dict(self.files), "stats": dict(self.stats)}
 
     @property
     def short(self) -> dict[str, Any]:
@@ -68,9 +68,10 @@ class CodeState:
         if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
             return None
         files = data.get("files") if isinstance(data.get("files"), dict) else {}
+        stats = data.get("stats") if isinstance(data.get("stats"), dict) else {}
         return cls(data["fingerprint"], {str(k): str(v) for k, v in files.items()}, str(data.get("root", "")),
                    str(data.get("file", "")), tuple(str(s) for s in data.get("search") or ()),
-                   data.get("commit") if isinstance(data.get("commit"), str) else None)
+                   data.get("commit") if isinstance(data.get("commit"), str) else None, stats)
 
 
 def project_root(file: Path) -> Path:
@@ -111,22 +112,18 @@ def search_dirs(file: Path, root: Path, sys_path: Iterable[str] | None = None) -
 
 
 class _Cache:
-    """``{path: [mtime_ns, size, hash, imports]}`` in :data:`CACHE_FILE`; best effort, never required."""
+    """Absolute path -> ``[mtime_ns, size, hash, imports]``, seeded from a recorded state."""
 
-    def __init__(self, path: Path | None):
-        self.path = path
+    def __init__(self, seed: CodeState | None):
         self.entries: dict[str, list[Any]] = {}
-        self.dirty = False
-        if path is not None:
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                if data.get("format") == _CACHE_FORMAT and isinstance(data.get("files"), dict):
-                    self.entries = data["files"]
-            except (OSError, ValueError, AttributeError):
-                pass  # missing or damaged: rebuilt below
+        if seed is not None:
+            for rel, stat in seed.stats.items():
+                digest = seed.files.get(rel)
+                if digest is not None and isinstance(stat, list) and len(stat) == 3:
+                    self.entries[os.path.join(seed.root, *rel.split("/"))] = [stat[0], stat[1], digest, stat[2]]
 
     def lookup(self, path: str) -> tuple[str, list[list[Any]]] | None:
-        """``(content hash, imports)`` of ``path``; parses and hashes it on a cache miss. None if unreadable."""
+        """``(content hash, imports)`` of ``path``; parses and hashes it on a miss. None if unreadable."""
         try:
             st = os.stat(path)
         except OSError:
@@ -142,20 +139,7 @@ class _Cache:
         digest = hashlib.sha256(data).hexdigest()[:16]
         imports = _imports_of(data, path)
         self.entries[path] = [st.st_mtime_ns, st.st_size, digest, imports]
-        self.dirty = True
         return digest, imports
-
-    def save(self, keep: set[str]) -> None:
-        if self.path is None or not self.dirty:
-            return
-        from .executors.outcome import atomic_write_bytes
-
-        entries = {k: v for k, v in self.entries.items() if k in keep}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.path, json.dumps({"format": _CACHE_FORMAT, "files": entries}).encode())
-        except OSError:
-            pass  # a read-only store only loses the speed-up
 
 
 def _imports_of(source: bytes, path: str) -> list[list[Any]]:
@@ -215,13 +199,13 @@ def _resolve(entry: list[Any], importer: str, search: list[str]) -> list[str]:
     return []
 
 
-def compute(file: Path | str, cache_dir: Path | None = None, commit: str | None = None,
+def compute(file: Path | str, seed: CodeState | None = None, commit: str | None = None,
             search: Iterable[str] | None = None, root: Path | str | None = None) -> CodeState:
     """The :class:`CodeState` of the experiment in ``file`` as it is on disk now.
 
     Args:
         file: The experiment's source file.
-        cache_dir: Folder for :data:`CACHE_FILE` (the experiment's run store); None: no cache.
+        seed: An earlier state of this project: files whose mtime and size it recorded are not read.
         commit: The git snapshot's commit to record with it.
         search: Import folders relative to the root (as a run recorded them); None: from ``sys.path``.
         root: The project's top folder; None: found from ``file``.
@@ -234,7 +218,7 @@ def compute(file: Path | str, cache_dir: Path | None = None, commit: str | None 
         dirs = [Path(os.path.normpath(root_path / s)) for s in search]
     root_s, installed = str(root_path), _installed_prefixes()
     dir_s = [str(d) for d in dirs]
-    cache = _Cache(cache_dir / CACHE_FILE if cache_dir is not None else None)
+    cache = _Cache(seed)
     hashes: dict[str, str] = {}
     todo = [str(file)]
     while todo:
@@ -250,16 +234,18 @@ def compute(file: Path | str, cache_dir: Path | None = None, commit: str | None 
                 real = os.path.realpath(found)
                 if real not in hashes and _is_project_file(real, root_s, installed):
                     todo.append(real)
-    cache.save(set(hashes))
     files = {Path(p).relative_to(root_path).as_posix(): h for p, h in hashes.items()}
+    stats = {Path(p).relative_to(root_path).as_posix(): [cache.entries[p][0], cache.entries[p][1], cache.entries[p][3]]
+             for p in hashes}
     digest = hashlib.sha256("\n".join(f"{k}\0{v}" for k, v in sorted(files.items())).encode()).hexdigest()[:16]
     relative = tuple(os.path.relpath(d, root_path) for d in dirs)
-    return CodeState(digest, files, str(root_path), file.relative_to(root_path).as_posix(), relative, commit)
+    return CodeState(digest, files, str(root_path), file.relative_to(root_path).as_posix(), relative, commit,
+                     stats)
 
 
-def now_of(recorded: CodeState, cache_dir: Path | None = None) -> CodeState:
+def now_of(recorded: CodeState) -> CodeState:
     """The same experiment's code as it is on disk today, found the way ``recorded`` was."""
-    return compute(Path(recorded.root) / recorded.file, cache_dir, search=recorded.search, root=recorded.root)
+    return compute(Path(recorded.root) / recorded.file, recorded, search=recorded.search, root=recorded.root)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, PyexpError
 from .fingerprint import CodeState, compute, now_of
 from .store import Run, RunStore
 
@@ -24,8 +24,17 @@ def recorded_code(run: Run) -> CodeState | None:
     return CodeState.from_json(run.manifest().meta.get("code"))
 
 
-def current_code(run: Run | None, file: Path | None, cache_dir: Path | None,
-                 memo: dict[Any, CodeState] | None = None) -> CodeState | None:
+def latest_code(store: RunStore) -> CodeState | None:
+    """The code the store's latest run recorded (a seed that spares re-reading unchanged files)."""
+    for run in reversed(store.runs()):
+        try:
+            return recorded_code(run)
+        except PyexpError:
+            continue
+    return None
+
+
+def current_code(run: Run | None, file: Path | None, memo: dict[Any, CodeState] | None = None) -> CodeState | None:
     """The experiment's code as it is on disk today, found the way ``run`` recorded it.
 
     Using the run's recorded import folders makes the answer the same whether it is asked
@@ -36,7 +45,7 @@ def current_code(run: Run | None, file: Path | None, cache_dir: Path | None,
     if recorded is not None and os.path.isfile(os.path.join(recorded.root, recorded.file)):
         key: Any = (recorded.root, recorded.file, recorded.search)
         if memo is None or key not in memo:
-            state = now_of(recorded, cache_dir)
+            state = now_of(recorded)
             if memo is None:
                 return state
             memo[key] = state
@@ -45,7 +54,7 @@ def current_code(run: Run | None, file: Path | None, cache_dir: Path | None,
         return None
     if memo is not None and file in memo:
         return memo[file]
-    state = compute(file, cache_dir)
+    state = compute(file, latest_code(RunStore(run.path.parent.parent, run.path.parent.name)) if run else None)
     if memo is not None:
         memo[file] = state
     return state
@@ -99,7 +108,7 @@ def load_all(store: RunStore, load: Callable[[Run], Any], file: Path | None) -> 
     memo: dict[Any, CodeState] = {}
     flat: list[Any] = []
     for run in store.runs():
-        code = current_code(run, file, store.root, memo)
+        code = current_code(run, file, memo)
         flat.extend(bind(load(run), run, code.fingerprint if code else None))
     return Tensor(flat, shape=(len(flat),), axes=(RESULTS_AXIS,))
 

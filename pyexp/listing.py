@@ -29,7 +29,7 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
         except StoreError as exc:
             print(f"{run.timestamp:<22} unreadable: {exc}", file=file)
             continue
-        code = current_code(run, experiment_file, store.root, memo)
+        code = current_code(run, experiment_file, memo)
         counts = {"done": 0, "failed": 0, "pending": 0, "reused": 0, "stale": 0}
         for dirname in manifest.dirs:
             head = run.header(dirname)

@@ -111,7 +111,7 @@ class ExperimentRunner:
         if timestamp == "all":
             return load_all(store, lambda run: load_results(run, self._make_result), self.file)
         run = store.get(timestamp)
-        code = current_code(run, self.file, store.root)
+        code = current_code(run, self.file)
         return bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
 
     def history(self, name_or_query: str | dict[str, Any], output_dir: str | Path | None = None) -> Any:
@@ -227,7 +227,7 @@ class ExperimentRunner:
             commit = self._snapshot(store, run, s)
             meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "argv": sys.argv, "git_commit": commit}
-            code = _fingerprint(self.file, store.root, commit)
+            code = _fingerprint(self.file, commit, store)
             if code is not None:
                 meta["code"] = code.to_json()
             axis_values = getattr(tensor, "axis_values", None)
@@ -327,7 +327,7 @@ class ExperimentRunner:
 
         recorded = recorded_code(run)
         store_root = run.path.parent
-        now = current_code(run, self.file, store_root)
+        now = current_code(run, self.file)
         if now is None:
             return None
         if recorded is not None and recorded.fingerprint == now.fingerprint:
@@ -343,7 +343,7 @@ class ExperimentRunner:
     def _phase_report(self, run: Run, report_fn: Any) -> Any:
         from .history import bind, current_code
 
-        code = current_code(run, self.file, run.path.parent)
+        code = current_code(run, self.file)
         results = bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
         if report_fn is None:
             return results
@@ -358,13 +358,15 @@ class ExperimentRunner:
         return proc
 
 
-def _fingerprint(file: Path, cache_dir: Path, commit: str | None) -> Any:
+def _fingerprint(file: Path, commit: str | None, store: RunStore) -> Any:
     """The CodeState of the experiment's file, or None when it has no file (an interactive session)."""
     if not file.is_file():
         return None
     from .fingerprint import compute
+    from .history import latest_code
 
-    return compute(file, cache_dir, commit=commit)
+    # The latest run recorded each file's stat: only files changed since are read again.
+    return compute(file, latest_code(store), commit=commit)
 
 
 def _say_stale(stale: int, done: int, rerun: bool) -> None:

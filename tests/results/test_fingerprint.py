@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from pyexp.fingerprint import CACHE_FILE, CodeState, compute, diff, now_of
+from pyexp.fingerprint import CodeState, compute, diff, now_of
 
 
 def write(path: Path, text: str) -> Path:
@@ -79,17 +79,19 @@ def test_search_path_comes_from_sys_path_inside_the_project(tmp_path, monkeypatc
     assert not any("site-packages" in f for f in state.files)
 
 
-def test_the_stat_cache_is_kept_beside_the_runs_and_gives_the_same_answer(tmp_path):
+def test_a_recorded_state_spares_reading_unchanged_files_and_notices_edits(tmp_path):
     main = make_tree(tmp_path / "proj")
-    store = tmp_path / "proj" / "out" / "exp"
-    first = compute(main, store, search=["exp", "."])
-    assert (store / CACHE_FILE).is_file()
-    assert compute(main, store, search=["exp", "."]) == first
+    first = compute(main, search=["exp", "."])
+    assert set(first.stats) == set(first.files)
+    # A seed whose stats match is trusted: a wrong hash in it shows that the file was not read.
+    fake = CodeState.from_json({**first.to_json(), "files": {**first.files, "utils.py": "0" * 16}})
+    assert compute(main, fake, search=["exp", "."]).files["utils.py"] == "0" * 16
+    assert compute(main, first, search=["exp", "."]) == first
     # An edit that keeps the size still changes the mtime, so the cache does not hide it.
     layers = tmp_path / "proj" / "pkg" / "layers.py"
     write(layers, "class Dense: pasS\n")
     os.utime(layers, ns=(os.stat(layers).st_atime_ns, os.stat(layers).st_mtime_ns + 10**9))
-    assert compute(main, store, search=["exp", "."]).fingerprint != first.fingerprint
+    assert compute(main, first, search=["exp", "."]).fingerprint != first.fingerprint
 
 
 def test_a_recorded_state_round_trips_and_is_recomputed_the_same_way(tmp_path):
