@@ -60,19 +60,53 @@ def current_code(run: Run | None, file: Path | None, memo: dict[Any, CodeState] 
     return state
 
 
-def stale_dirs(run: Run, fingerprint: str | None) -> list[str]:
-    """Config folders of ``run`` whose finished result was computed by code other than ``fingerprint``."""
-    if fingerprint is None:
-        return []
-    found = []
-    for dirname in run.manifest().dirs:
-        head = run.header(dirname)
-        if head is None or head.get("status") != "ok":
-            continue
-        code = head.get("code")
-        if not isinstance(code, dict) or code.get("fingerprint") != fingerprint:
-            found.append(dirname)
-    return found
+def record_code(file: Path, commit: str | None, store: RunStore) -> CodeState | None:
+    """Phase 1: the code a fresh run starts with, or None without a file (an interactive session)."""
+    if not file.is_file():
+        return None
+    # The latest run recorded each file's stat: only files changed since are read again.
+    return compute(file, latest_code(store), commit=commit)
+
+
+def code_for_execution(run: Run, file: Path, snapshot_changes: bool) -> dict[str, Any] | None:
+    """Today's code (fingerprint, commit) for the outcomes of this execution, computed once.
+
+    A fresh run recorded it in phase 1. A continued run whose code changed since it started
+    gets a git snapshot of its own (with ``snapshot_changes``), so each result's commit names
+    the code that computed it.
+    """
+    recorded = recorded_code(run)
+    now = current_code(run, file)
+    if now is None:
+        return None
+    if recorded is not None and recorded.fingerprint == now.fingerprint:
+        return {"fingerprint": now.fingerprint, "commit": recorded.commit}
+    commit = None
+    if snapshot_changes:
+        from .gitstate import snapshot
+
+        store_root = run.path.parent
+        commit = snapshot(file.parent, f"{store_root.name}/{run.timestamp}+{now.fingerprint}",
+                          exclude=[store_root.parent])
+    return {"fingerprint": now.fingerprint, "commit": commit}
+
+
+def is_stale_header(head: Mapping[str, Any], fingerprint: str | None) -> bool:
+    """Whether a finished outcome's record names code other than ``fingerprint`` (None: unknown, never)."""
+    code = head.get("code")
+    return fingerprint is not None and (not isinstance(code, dict) or code.get("fingerprint") != fingerprint)
+
+
+def say_stale(stale: int, done: int, rerun: bool) -> None:
+    """Tell the user how many finished results came from other code (and whether they run again)."""
+    if not stale:
+        return
+    import sys
+
+    if rerun:
+        print(f"pyexp: running {stale} of {done} results again: they come from different code", file=sys.stderr)
+    else:
+        print(f"pyexp: {stale_message(stale, done)}", file=sys.stderr)
 
 
 def stale_message(stale: int, done: int) -> str:

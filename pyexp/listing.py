@@ -14,7 +14,7 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
     """Print one line per run: timestamp, start time, done/failed/pending counts; below it, how many
     results were reused from earlier runs and how many come from code other than today's
     (``experiment_file``'s)."""
-    from .history import current_code, stale_message
+    from .history import current_code, is_stale_header, stale_message
 
     file = file or sys.stdout
     runs = store.runs()
@@ -37,9 +37,7 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
             counts[status] += 1
             if status == "done":
                 counts["reused"] += bool(head.get("reused_from"))
-                recorded = head.get("code")
-                fingerprint = recorded.get("fingerprint") if isinstance(recorded, dict) else None
-                counts["stale"] += code is not None and fingerprint != code.fingerprint
+                counts["stale"] += is_stale_header(head, code.fingerprint if code else None)
         started = str(manifest.meta.get("created", "?"))
         print(f"{run.timestamp:<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
               f"{counts['failed']:>6} {counts['pending']:>7}", file=file)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from .cli import DEFAULTS, parse_cli
 from .errors import ConfigError, PyexpError
 from .executors.base import Executor, Task, get_executor
+from .history import code_for_execution, is_stale_header, record_code, say_stale
 from .result import Result
 from .store import Run, RunStore, plan_dirs, result_stamp
 
@@ -227,7 +228,7 @@ class ExperimentRunner:
             commit = self._snapshot(store, run, s)
             meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "argv": sys.argv, "git_commit": commit}
-            code = _fingerprint(self.file, commit, store)
+            code = record_code(self.file, commit, store)
             if code is not None:
                 meta["code"] = code.to_json()
             axis_values = getattr(tensor, "axis_values", None)
@@ -255,7 +256,7 @@ class ExperimentRunner:
         pattern = re.compile(s["filter"]) if s["filter"] else None
         stamps: dict[Path, Any] = {}
         run.check_configs()
-        code = self._code_for(run, s)
+        code = code_for_execution(run, self.file, s["stash"] and s["continue"] is not None)
         fingerprint = code["fingerprint"] if code else None
         # Thousands of small header dicts would trigger many useless collections.
         collect = gc.isenabled()
@@ -265,7 +266,7 @@ class ExperimentRunner:
         finally:
             if collect:
                 gc.enable()
-        _say_stale(stale, done, s["rerun_stale"])
+        say_stale(stale, done, s["rerun_stale"])
         if s["reuse"] and s["continue"] is None:
             from .history import reuse_finished
 
@@ -302,8 +303,7 @@ class ExperimentRunner:
             status = "pending" if head is None else "done" if head["status"] == "ok" else "failed"
             if status == "done":
                 done += 1
-                old = head.get("code")
-                is_stale = fingerprint is not None and (not isinstance(old, dict) or old.get("fingerprint") != fingerprint)
+                is_stale = is_stale_header(head, fingerprint)
                 stale += is_stale
                 if not (is_stale and s["rerun_stale"]):
                     cached += 1
@@ -316,29 +316,6 @@ class ExperimentRunner:
                              git_commit=code.get("commit") if code else manifest.meta.get("git_commit"),
                              code=code))
         return todo, cached, done, stale
-
-    def _code_for(self, run: Run, s: dict[str, Any]) -> dict[str, Any] | None:
-        """Today's code (fingerprint, commit) for the outcomes of this execution, computed once.
-
-        A fresh run recorded it in phase 1. A continued run whose code changed since it
-        started gets a snapshot of its own, so the commit still names the code that ran.
-        """
-        from .history import current_code, recorded_code
-
-        recorded = recorded_code(run)
-        store_root = run.path.parent
-        now = current_code(run, self.file)
-        if now is None:
-            return None
-        if recorded is not None and recorded.fingerprint == now.fingerprint:
-            return {"fingerprint": now.fingerprint, "commit": recorded.commit}
-        commit = None
-        if s["stash"] and s["continue"] is not None:
-            from .gitstate import snapshot
-
-            ref = f"{store_root.name}/{run.timestamp}+{now.fingerprint}"
-            commit = snapshot(self.file.parent, ref, exclude=[store_root.parent])
-        return {"fingerprint": now.fingerprint, "commit": commit}
 
     def _phase_report(self, run: Run, report_fn: Any) -> Any:
         from .history import bind, current_code
@@ -356,28 +333,6 @@ class ExperimentRunner:
         proc = start_background(store.root, port=int(s["viewer_port"]))
         print(f"pyexp: viewer at http://127.0.0.1:{s['viewer_port']}", file=sys.stderr)
         return proc
-
-
-def _fingerprint(file: Path, commit: str | None, store: RunStore) -> Any:
-    """The CodeState of the experiment's file, or None when it has no file (an interactive session)."""
-    if not file.is_file():
-        return None
-    from .fingerprint import compute
-    from .history import latest_code
-
-    # The latest run recorded each file's stat: only files changed since are read again.
-    return compute(file, latest_code(store), commit=commit)
-
-
-def _say_stale(stale: int, done: int, rerun: bool) -> None:
-    if not stale:
-        return
-    if rerun:
-        print(f"pyexp: running {stale} of {done} results again: they come from different code", file=sys.stderr)
-    else:
-        from .history import stale_message
-
-        print(f"pyexp: {stale_message(stale, done)}", file=sys.stderr)
 
 
 def _stop_viewer(proc: Any, port: int) -> None:
