@@ -124,11 +124,11 @@ def bind(results: Any, run: Run, code_now: str | None) -> Any:
         if isinstance(target, Result):
             target.run = run.timestamp
             target._code_now = code_now
-        if not isinstance(r, Result):
-            try:
-                r.run = run.timestamp  # a class-based experiment's instance: a plain attribute
-            except AttributeError:
-                pass
+        if not isinstance(r, Result) and isinstance(target, Result):
+            # A class-based experiment's instance: the user's own attributes of these names win.
+            for name in ("stale", "reused", "code"):
+                if name not in r.__dict__:
+                    r.__dict__[name] = getattr(target, name)
     return results
 
 

@@ -45,8 +45,15 @@ def scalar(value: Any) -> tuple[bool, Any]:
     return False, None
 
 
+#: The mark of a class-based experiment's stored state (see pyexp.checkpoint), which carries
+#: the summary of the instance's attributes computed before they were pickled.
+_EXPERIMENT_STATE = "pyexp_experiment"
+
+
 def summarize(value: Any) -> dict[str, Any]:
     """The scalar summary of a result value (see the module docstring)."""
+    if isinstance(value, dict) and value.get(_EXPERIMENT_STATE) == 1 and isinstance(value.get("summary"), dict):
+        return value["summary"]
     ok, plain = scalar(value)
     if ok:
         return {"scalars": {RESULT_COLUMN: plain}, "complete": True}

@@ -126,3 +126,35 @@ def test_a_config_that_died_still_shows_what_it_logged(project):
     assert rows["lr0.2"]["status"] == "failed" and "exited with code 3" in rows["lr0.2"]["error"]
     assert rows["lr0.2"]["log.loss"] == pytest.approx(1 / 3)
     assert rows["lr0.1"]["log.loss"] == pytest.approx(1 / 3)
+
+
+CLASS_BASED = '''
+import json
+from pyexp import Experiment
+
+class Train(Experiment):
+    def experiment(self):
+        self.score = self.cfg["lr"] * 2
+        self.model = object.__new__(Train)  # not a scalar: stays in result.pkl
+        return 7
+
+    @staticmethod
+    def configs():
+        return [{"name": "a", "lr": 0.1}, {"name": "b", "lr": 0.2}]
+
+    @staticmethod
+    def report(results, out):
+        frame = results.to_pandas()
+        print(json.dumps({"cols": list(frame.columns), "score": frame["result.score"].tolist(),
+                          "value": frame["result.value"].tolist(), "stale": [r.stale for r in results]}))
+
+if __name__ == "__main__":
+    Train.run()
+'''
+
+
+def test_class_based_experiments_tabulate_their_scalar_attributes(script):
+    s = script(CLASS_BASED)
+    out = json.loads(s.run("--executor", "fork", "--no-stash").stdout.strip().splitlines()[-1])
+    assert out["score"] == [0.2, 0.4] and out["value"] == [7, 7] and out["stale"] == [False, False]
+    assert "result.model" not in out["cols"] and "config.lr" in out["cols"]
