@@ -97,8 +97,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from . import table
-    from .history import bind, current_code
-    from .runner import load_results
+    from .history import current_code
 
     fmt = args.format or Path(args.output).suffix.lstrip(".").lower()
     if fmt not in table.FORMATS:
@@ -111,7 +110,7 @@ def _export(args: argparse.Namespace) -> int:
     damaged: list[str] = []
     for run in runs:
         code = current_code(run, None, memo)
-        for r in bind(load_results(run), run, code.fingerprint if code else None):
+        for r in export_results(run, code.fingerprint if code else None):
             rows.append(table.result_row(r, logs=args.logs))
             if r._damaged is not None:
                 damaged.append(r._damaged)
@@ -122,6 +121,20 @@ def _export(args: argparse.Namespace) -> int:
     if len(damaged) > 10:
         print(f"pyexp: error: ... and {len(damaged) - 10} more unreadable results", file=sys.stderr)
     return 1 if damaged else 0
+
+
+def export_results(run: Run, code_now: str | None) -> list[Any]:
+    """The Results of ``run`` for a table: configs stay the plain dicts of config.json (a table
+    needs their values, not Config objects)."""
+    import functools
+
+    from .result import Result
+    from .runner import _names
+
+    manifest = run.manifest()
+    run.check_configs()
+    return [Result(name, functools.partial(run.read_config, dirname), run.config_dir(dirname), run=run.timestamp,
+                   code_now=code_now) for dirname, name in zip(manifest.dirs, _names(run, manifest))]
 
 
 def _diff_code(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,7 +45,7 @@ class Result:
         """``(status, error)`` from the result file's small header, read on first use."""
         if self._status is None:
             try:
-                head = read_header(self.out / RESULT_FILE)
+                head = read_header(os.path.join(self.out, RESULT_FILE))  # str join: runs per config
             except StoreError as exc:
                 head = {"status": "error", "error": str(exc)}
                 self._damaged = str(exc)

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 from .errors import ConfigError, LogError, MissingExtraError, PyexpError
 
 FORMATS = ("parquet", "csv", "jsonl")
+_LEAVES = frozenset({int, float, str, bool, type(None), list})
 _LEADING = ("run", "name", "status", "error", "stale", "reused", "code")
 _GROUPS = ("config.", "result", "log.")
 
@@ -36,7 +37,9 @@ def flatten(mapping: Mapping[Any, Any], prefix: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in mapping.items():
         column = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
+        if type(value) in _LEAVES:
+            out[column] = value
+        elif isinstance(value, Mapping) and value:
             out.update(flatten(value, column + "."))
         else:
             out[column] = value
@@ -115,14 +118,24 @@ def _cell(value: Any) -> Any:
         return str(value)
 
 
-def _column_values(rows: Sequence[Mapping[str, Any]], column: str) -> list[Any]:
-    values = [_cell(row.get(column)) for row in rows]
-    kinds = {type(v) for v in values if v is not None}
-    if kinds <= {int, float} or len(kinds) <= 1:
-        return [float(v) if kinds == {int, float} and v is not None else v for v in values]
-    # One column holds one type in Parquet: a key that is a number in one config and a string
-    # in another becomes text rather than failing the export.
-    return [None if v is None else json.dumps(v) if not isinstance(v, str) else v for v in values]
+def _by_column(rows: Sequence[Mapping[str, Any]], names: list[str]) -> dict[str, list[Any]]:
+    """The table as one list per column, each list of one Parquet type."""
+    data: dict[str, list[Any]] = {c: [None] * len(rows) for c in names}
+    for i, row in enumerate(rows):
+        for column, value in row.items():
+            data[column][i] = value
+    for column, values in data.items():
+        kinds = set(map(type, values)) - {type(None)}
+        if len(kinds) <= 1 and kinds <= {bool, int, float, str}:
+            continue
+        if kinds == {int, float}:
+            data[column] = [None if v is None else float(v) for v in values]
+            continue
+        # One column holds one type in Parquet: a key that is a number in one config and a
+        # string in another (or a list) becomes JSON text rather than failing the export.
+        data[column] = [v if v is None or type(v) is str else json.dumps(_cell(v)) if not isinstance(_cell(v), str)
+                        else _cell(v) for v in values]
+    return data
 
 
 def write(rows: Sequence[Mapping[str, Any]], path: str | Path, fmt: str) -> None:
@@ -137,7 +150,7 @@ def write(rows: Sequence[Mapping[str, Any]], path: str | Path, fmt: str) -> None
             import pyarrow.parquet as pq
         except ImportError:
             raise MissingExtraError("pyarrow", "export", "Parquet export") from None
-        table = pa.table({c: _column_values(rows, c) for c in names})
+        table = pa.table(_by_column(rows, names))
         pq.write_table(table, str(path))
     elif fmt == "csv":
         with open(path, "w", newline="", encoding="utf-8") as f:
