@@ -13,24 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Sequence
 
-from .errors import ConfigError, PyexpError, RunNotFoundError
+from ._entry import ArgParser, user_errors
+from .errors import ConfigError, RunNotFoundError
 from .store import RUNS_FILE, Run, RunStore
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise ConfigError(f"{message} (see {self.prog} --help)")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m pyexp", allow_abbrev=False,
-                description="Compare, export and inspect the stored runs of a pyexp experiment.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    p = ArgParser(prog="python -m pyexp",
+                  description="Compare, export and inspect the stored runs of a pyexp experiment.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=ArgParser)
     where = "an experiment's folder (out/<name>) or one run's folder (out/<name>/<timestamp>)"
 
     c = sub.add_parser("compare", help="configs added, removed and changed between two runs, and "
@@ -112,8 +107,8 @@ def _export(args: argparse.Namespace) -> int:
         code = current_code(run, None, memo)
         for r in export_results(run, code.fingerprint if code else None):
             rows.append(table.result_row(r, logs=args.logs))
-            if r._damaged is not None:
-                damaged.append(r._damaged)
+            if r.damaged is not None:
+                damaged.append(r.damaged)
     table.write(rows, args.output, fmt)
     print(f"pyexp: wrote {len(rows)} rows to {args.output}", file=sys.stderr)
     for message in damaged[:10]:
@@ -129,12 +124,12 @@ def export_results(run: Run, code_now: str | None) -> list[Any]:
     import functools
 
     from .result import Result
-    from .runner import _names
+    from .result import config_names
 
     manifest = run.manifest()
     run.check_configs()
-    return [Result(name, functools.partial(run.read_config, dirname), run.config_dir(dirname), run=run.timestamp,
-                   code_now=code_now) for dirname, name in zip(manifest.dirs, _names(run, manifest))]
+    return [Result(name, functools.partial(run.read_config, dirname), run.config_dir(dirname), run.outcome(dirname),
+                   run=run.timestamp, code_now=code_now) for dirname, name in zip(manifest.dirs, config_names(run))]
 
 
 def _diff_code(args: argparse.Namespace) -> int:
@@ -147,18 +142,11 @@ def _diff_code(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one ``python -m pyexp`` command; returns the exit code."""
-    try:
+    """Run one ``python -m pyexp`` command; returns the exit code (a mistake exits 1 with one line)."""
+    with user_errors():
         args = _parser().parse_args(argv)
         return {"compare": _compare, "export": _export, "diff-code": _diff_code}[args.command](args)
-    except PyexpError as exc:
-        if os.environ.get("PYEXP_DEBUG", "") not in ("", "0"):
-            raise
-        print(f"pyexp: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\npyexp: interrupted", file=sys.stderr)
-        return 130
+    return 1  # not reached: user_errors exits
 
 
 if __name__ == "__main__":

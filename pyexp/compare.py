@@ -19,24 +19,24 @@ _NONE = "  (none)"
 
 def _configs(run: Run) -> dict[str, dict[str, Any]]:
     """name -> flattened config of every config in ``run`` (without ``out``)."""
-    from .runner import _names  # the one place that reads names from runs.json
+    from .result import config_names
 
     manifest = run.manifest()
     run.check_configs()
     found = {}
-    for dirname, name in zip(manifest.dirs, _names(run, manifest)):
+    for dirname, name in zip(manifest.dirs, config_names(run)):
         config = {k: v for k, v in run.read_config(dirname).items() if k != "out"}
         found[name] = {"dir": dirname, "config": flatten(config, "")}
     return found
 
 
 def _outcome(run: Run, dirname: str) -> tuple[str, dict[str, Any]]:
-    head = run.header(dirname)
-    if head is None:
+    outcome = run.outcome(dirname)
+    if outcome is None:
         return "pending", {}
-    if head.get("status") != "ok":
+    if not outcome.ok:
         return "failed", {}
-    summary = head.get("summary")
+    summary = outcome.summary
     return "done", dict(summary.get("scalars") or {}) if isinstance(summary, dict) else {}
 
 

@@ -91,9 +91,9 @@ def code_for_execution(run: Run, file: Path, snapshot_changes: bool) -> dict[str
     return {"fingerprint": now.fingerprint, "commit": commit}
 
 
-def is_stale_header(head: Mapping[str, Any], fingerprint: str | None) -> bool:
-    """Whether a finished outcome's record names code other than ``fingerprint`` (None: unknown, never)."""
-    code = head.get("code")
+def is_stale_header(outcome: Any, fingerprint: str | None) -> bool:
+    """Whether a finished outcome records code other than ``fingerprint`` (None: unknown, never stale)."""
+    code = getattr(outcome, "code", None)
     return fingerprint is not None and (not isinstance(code, dict) or code.get("fingerprint") != fingerprint)
 
 
@@ -168,24 +168,21 @@ def history(all_results: Any, name_or_query: str | Mapping[str, Any]) -> Any:
     return Tensor(items, shape=(len(items),), axes=(RESULTS_AXIS,))
 
 
-def _reusable(store_root: Path, runs: list[Run], dirname: str, fingerprint: str) -> tuple[Path, str] | None:
+def _reusable(runs: list[Run], dirname: str, fingerprint: str) -> tuple[Run, Any, str] | None:
     """The newest earlier result of config folder ``dirname`` computed by code ``fingerprint``:
-    ``(its folder, "<timestamp>/<dirname>" of the original)``."""
+    ``(its run, its outcome, "<timestamp>/<dirname>" of the run that computed it)``."""
     for run in runs:
-        head = run.header(dirname)
-        if head is None or head.get("status") != "ok":
+        outcome = run.outcome(dirname)
+        if outcome is None or not outcome.ok or is_stale_header(outcome, fingerprint):
             continue
-        code = head.get("code")
-        if isinstance(code, dict) and code.get("fingerprint") == fingerprint:
-            origin = head.get("reused_from") or f"{run.timestamp}/{dirname}"
-            return run.config_dir(dirname), str(origin)
+        return run, outcome, outcome.reused_from or f"{run.timestamp}/{dirname}"
     return None
 
 
 def reuse_finished(run: Run, todo: list[Any], fingerprint: str | None) -> tuple[list[Any], int]:
     """``--reuse``: link results of identical configs (same folder name, so same name and config hash)
     computed by identical code in earlier runs; return the tasks still to run and how many were reused."""
-    from .store import RunStore
+    from .store import link_result
 
     if fingerprint is None or not todo:
         return todo, 0
@@ -193,10 +190,12 @@ def reuse_finished(run: Run, todo: list[Any], fingerprint: str | None) -> tuple[
     earlier = [r for r in reversed(store.runs()) if r.path != run.path]
     left, reused = [], 0
     for task in todo:
-        found = _reusable(store.root, earlier, task.out.name, fingerprint)
-        if found is None or not link_result(found[0], task.out, found[1]):
+        dirname = task.out.name
+        found = _reusable(earlier, dirname, fingerprint)
+        if found is None or not link_result(found[0].config_dir(dirname), task.out, found[1], found[2]):
             left.append(task)
         else:
+            run.forget(dirname)
             reused += 1
     if reused:
         import sys
@@ -204,26 +203,3 @@ def reuse_finished(run: Run, todo: list[Any], fingerprint: str | None) -> tuple[
         print(f"pyexp: reused {reused} finished result(s) of identical configs and code from earlier runs",
               file=sys.stderr)
     return left, reused
-
-
-def link_result(source: Path, target: Path, origin: str) -> bool:
-    """Make ``target``'s result the very file of ``source`` (a hard link; a symlink across file
-    systems) and record that it was reused from ``origin``. False if neither link works."""
-    from .executors.base import RESULT_FILE
-    from .store import mark_reused
-
-    src, dst = source / RESULT_FILE, target / RESULT_FILE
-    tmp = target / f".{RESULT_FILE}.reuse.tmp"
-    try:
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(src, tmp)
-        except OSError:
-            # Another file system (or one without hard links): a symlink still reads as the
-            # plain pickle through open(); it dangles only if the earlier run is deleted.
-            os.symlink(os.path.realpath(src), tmp)
-        os.replace(tmp, dst)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        return False
-    return mark_reused(source, target, origin)

@@ -1,17 +1,18 @@
-"""Result: one config's outcome as the report sees it, loaded lazily from its folder."""
+"""Result: one config's outcome as the report sees it; :func:`load_results` opens a whole run."""
 
 from __future__ import annotations
 
-import os
+import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
+from . import store
 from .errors import StoreError
-from .executors.base import LOG_FILE, RESULT_FILE
-from .executors.outcome import Outcome, read_header, read_outcome
+from .outcome import Outcome
 
 _PENDING = "pending: no result yet; run with --continue to run it"
+_UNREAD: Any = object()
 
 
 class Code(NamedTuple):
@@ -25,43 +26,32 @@ class Code(NamedTuple):
 class Result:
     """A config's ``name``, ``config``, ``result``, ``error``, ``log``, ``logger`` and ``out``.
 
-    ``result``, ``log`` and ``logger`` are read from disk on first access, so
-    loading thousands of results for a report is cheap.
+    Whether the config finished, and whether its ``result.pkl`` is whole (size and CRC
+    recorded in ``outcome.json``), is known as soon as the run is opened
+    (:func:`load_results`); the value itself, the log and the logger are read on first
+    access, so loading thousands of results for a report is cheap.
+
+    ``result`` is None for a failed or pending config (``error`` says why). A finished
+    config whose value cannot be unpickled here (a class it needs no longer imports)
+    raises :class:`~pyexp.errors.StoreError` from ``result``, and from then on reports
+    that message as its ``error``.
     """
 
-    def __init__(self, name: str, config: Any, out: Path, *, run: str | None = None,
-                 code_now: str | None = None):
+    def __init__(self, name: str, config: Any, out: Path, outcome: Outcome | None = _UNREAD, *,
+                 run: str | None = None, code_now: str | None = None):
         self.name = name
         self._config = config  # the Config, or a no-argument function that loads it
         self.out = out if isinstance(out, Path) else Path(out)
+        self._outcome = outcome  # None: pending; _UNREAD: read from the folder on first use
+        self._value: Any = _UNREAD
+        self._load_error: str | None = None
         self.run = run  # the timestamp of the run this result belongs to
         self._code_now = code_now  # today's code fingerprint, for `stale`
-        self._outcome: Outcome | None = None
-        self._status: tuple[str, str | None] | None = None
-        self._meta: dict[str, Any] = {}
-        self._damaged: str | None = None  # why the stored result cannot be read
 
-    def _header(self) -> tuple[str, str | None]:
-        """``(status, error)`` from the result file's small header, read on first use."""
-        if self._status is None:
-            try:
-                head = read_header(os.path.join(self.out, RESULT_FILE))  # str join: runs per config
-            except StoreError as exc:
-                head = {"status": "error", "error": str(exc)}
-                self._damaged = str(exc)
-                self._outcome = Outcome("error", error=str(exc))
-            from .store import reused_header
-
-            head = reused_header(self.out, head)
-            if head is None:
-                self._status = ("pending", _PENDING)
-            elif head["status"] == "ok":
-                self._status = ("done", None)
-                self._meta = head
-            else:
-                self._status = ("failed", head["error"])
-                self._meta = head
-        return self._status
+    def _stored(self) -> Outcome | None:
+        if self._outcome is _UNREAD:
+            self._outcome = store.read_outcome(self.out)
+        return self._outcome
 
     @property
     def config(self) -> Any:
@@ -70,21 +60,61 @@ class Result:
             self._config = self._config()
         return self._config
 
+    cfg = config
+
     @property
     def status(self) -> str:
         """``"done"``, ``"failed"`` or ``"pending"``."""
-        return self._header()[0]
+        if self._load_error is not None:
+            return "failed"
+        return store.status_of(self._stored())
 
     @property
     def error(self) -> str | None:
         """The error message if the config failed (or has not run), else None."""
-        return self._header()[1]
+        if self._load_error is not None:
+            return self._load_error
+        outcome = self._stored()
+        if outcome is None:
+            return _PENDING
+        return None if outcome.ok else (outcome.error or "failed")
+
+    @property
+    def result(self) -> Any:
+        """The experiment's return value; None if the config failed or has not run.
+
+        Raises:
+            StoreError: The config finished but its value cannot be unpickled here.
+        """
+        if self._value is _UNREAD:
+            if self.status != "done":
+                return None
+            try:
+                self._value = store.load_result(self.out)
+            except StoreError as exc:
+                self._load_error = str(exc)
+                raise
+        return self._value
+
+    @property
+    def traceback(self) -> str | None:
+        """The formatted traceback of a failure, if there was an exception."""
+        outcome = self._stored()
+        return outcome.traceback if outcome is not None else None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the experiment function ran, if known."""
+        outcome = self._stored()
+        if outcome is None or outcome.started is None or outcome.finished is None:
+            return None
+        return outcome.finished - outcome.started
 
     @property
     def code(self) -> Code | None:
         """The code fingerprint and snapshot commit this result was computed with, if recorded."""
-        self._header()
-        code = self._meta.get("code")
+        outcome = self._stored()
+        code = outcome.code if outcome is not None else None
         if not isinstance(code, dict) or not isinstance(code.get("fingerprint"), str):
             return None
         return Code(code["fingerprint"], code.get("commit"))
@@ -94,7 +124,7 @@ class Result:
         """True when this finished result was computed by different code than today's.
 
         Unfinished configs are never stale (they run with today's code); a result that
-        recorded no fingerprint is stale only if today's code is known and differs.
+        recorded no fingerprint is stale only when today's code is known.
         """
         if self.status != "done" or self._code_now is None:
             return False
@@ -103,74 +133,54 @@ class Result:
 
     @property
     def reused(self) -> bool:
-        """True when ``--reuse`` took this result from an earlier run instead of running the config."""
-        self._header()
-        return bool(self._meta.get("reused_from"))
-
-    @property
-    def logged(self) -> dict[str, float] | None:
-        """Last value of each scalar the config's run logged, as recorded with its outcome.
-
-        None when not recorded (the config is pending, resumed from checkpoints, or ran with
-        an older pyexp): then read :attr:`logger` instead.
-        """
-        self._header()
-        logged = self._meta.get("logged")
-        return dict(logged) if isinstance(logged, dict) else None
+        """True when ``--reuse`` linked this result from an earlier run instead of running the config."""
+        outcome = self._stored()
+        return bool(outcome is not None and outcome.reused_from)
 
     @property
     def scalars(self) -> dict[str, Any]:
         """The scalar parts of the result as table columns (``result`` or ``result.<key>``).
 
-        Read from the summary stored with the outcome; only a result stored without one is
-        unpickled. Empty for failed and pending configs.
+        Read from the summary stored in ``outcome.json``; only a result stored without one
+        (by an older pyexp) is unpickled. Empty for failed and pending configs.
         """
         if self.status != "done":
             return {}
-        summary = self._meta.get("summary")
+        summary = self._stored().summary
         if not isinstance(summary, dict):
             from .summary import summarize
 
-            summary = summarize(self.result)
-            if self._damaged is not None:
+            try:
+                summary = summarize(self.result)
+            except StoreError:
                 return {}
         return dict(summary.get("scalars") or {})
 
-    def _load(self) -> Outcome:
-        if self._outcome is None:
-            if self.status == "pending":
-                self._outcome = Outcome("error", error=_PENDING)
-            else:
-                try:
-                    self._outcome = read_outcome(self.out / RESULT_FILE) or Outcome("error", error=_PENDING)
-                except StoreError as exc:
-                    # Damage the header check could not see (the body's checksum failed).
-                    self._outcome = Outcome("error", error=str(exc))
-                    self._status = ("failed", str(exc))
-                    self._damaged = str(exc)
-        return self._outcome
+    @property
+    def logged(self) -> dict[str, float] | None:
+        """Last value of each scalar the config's run logged, as recorded in its outcome.
+
+        None when not recorded (the config is pending, died, resumed from checkpoints, or ran
+        with an older pyexp): then read :attr:`logger` instead.
+        """
+        outcome = self._stored()
+        logged = outcome.logged if outcome is not None else None
+        return dict(logged) if isinstance(logged, dict) else None
 
     @property
-    def result(self) -> Any:
-        """The experiment's return value (None if it failed or has not run)."""
-        return self._load().result
-
-    @property
-    def traceback(self) -> str | None:
-        """The formatted traceback of a failure, if there was an exception."""
-        return self._load().traceback
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds the experiment function ran, if known."""
-        outcome = self._load()
-        if outcome.started is None or outcome.finished is None:
-            return None
-        return outcome.finished - outcome.started
+    def damaged(self) -> str | None:
+        """Why the stored result cannot be read (damaged or unloadable), or None."""
+        if self._load_error is not None:
+            return self._load_error
+        outcome = self._stored()
+        if outcome is not None and outcome.error_type == "StoreError":
+            return outcome.error
+        return None
 
     def _ran_in(self) -> Path:
         """The folder the result was computed in: an earlier run's for a reused result."""
-        origin = self._meta.get("reused_from") if self.reused else None
+        outcome = self._stored()
+        origin = outcome.reused_from if outcome is not None else None
         if isinstance(origin, str) and origin and ".." not in Path(origin).parts:
             source = self.out.parent.parent / origin
             if source.is_dir():
@@ -181,7 +191,7 @@ class Result:
     def log(self) -> str:
         """Captured stdout/stderr of the config's last run ("" if none)."""
         try:
-            return (self._ran_in() / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+            return store.log_path(self._ran_in()).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return ""
 
@@ -192,7 +202,7 @@ class Result:
         For a reused result, the log of the earlier run that computed it.
         """
         folder = self._ran_in()
-        if not (folder / ".pyexp").exists():
+        if not store.has_log(folder):
             return None
         from .log import LogReader
 
@@ -201,3 +211,47 @@ class Result:
     def __repr__(self) -> str:
         state = self.status if self.error is None else f"{self.status}: {self.error}"
         return f"Result({self.name!r}, {state})"
+
+
+def config_names(run: store.Run) -> list[str]:
+    """Config names in manifest order (from runs.json, or each config.json for older runs)."""
+    manifest = run.manifest()
+    names = manifest.meta.get("names")
+    if isinstance(names, list) and len(names) == len(manifest.dirs):
+        return [str(n) for n in names]
+    return [str(run.read_config(d).get("name", d)) for d in manifest.dirs]
+
+
+def as_config(data: dict[str, Any]) -> Any:
+    from .config import Config
+
+    return Config(data)
+
+
+def _load_config(run: store.Run, dirname: str) -> Any:
+    return as_config(run.read_config(dirname))
+
+
+def load_results(run: store.Run | str | Path, make: Callable[..., Any] = Result) -> Any:
+    """All results of ``run`` as a Tensor of Result with the run's shape and axes.
+
+    Every config's outcome is read and checked (size and CRC of ``result.pkl``) here, so
+    a damaged result is that config's ``error`` from the start.
+
+    Args:
+        run: A :class:`~pyexp.store.Run` or the path of a run folder (one with ``runs.json``).
+        make: Builds each element from ``(name, config_loader, out, outcome=...)``.
+    """
+    from .tensor import Tensor
+
+    if not isinstance(run, store.Run):
+        run = store.Run(Path(run))
+    manifest = run.manifest()
+    run.check_configs()
+    results = []
+    for dirname, name in zip(manifest.dirs, config_names(run)):
+        # A loader, not the config: a report that never looks at configs never reads config.json.
+        config = functools.partial(_load_config, run, dirname)
+        results.append(make(name, config, run.config_dir(dirname), outcome=run.outcome(dirname)))
+    extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
+    return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)

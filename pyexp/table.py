@@ -172,6 +172,37 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def rows_of(results: Iterable[Any], logs: bool = True) -> list[dict[str, Any]]:
-    """The rows of an iterable of Results."""
-    return [result_row(r, logs) for r in results]
+def rows_of(elements: Iterable[Any], logs: bool = True) -> list[dict[str, Any]]:
+    """The rows of a Tensor's elements: Results (or class-based experiment instances), plain
+    configs (``name`` and their flattened keys), or anything with ``name``/``config``/``result``."""
+    rows = []
+    for x in elements:
+        if _is_result(x):
+            rows.append(result_row(x, logs))
+        elif _is_result(x.__dict__.get("_pyexp_result") if hasattr(x, "__dict__") else None):
+            rows.append(result_row(x.__dict__["_pyexp_result"], logs))  # a class-based experiment
+        elif isinstance(x, Mapping):
+            rows.append({"name": x.get("name"), **{k: v for k, v in flatten(x, "").items() if k != "name"}})
+        else:
+            rows.append(_generic_row(x))
+    return rows
+
+
+def _is_result(x: Any) -> bool:
+    """A :class:`pyexp.result.Result` (recognised by type name: tables sit below results)."""
+    return any(klass.__name__ == "Result" and klass.__module__ == "pyexp.result" for klass in type(x).__mro__)
+
+
+def _generic_row(x: Any) -> dict[str, Any]:
+    """A row for a Result-like object: its name, config, error and result, as far as it has them."""
+    row: dict[str, Any] = {"name": getattr(x, "name", None)}
+    config = getattr(x, "config", None)
+    if isinstance(config, Mapping):
+        row.update(flatten({k: v for k, v in config.items() if k not in ("out", "name")}, "config."))
+    row["error"] = getattr(x, "error", None)
+    result = getattr(x, "result", None)
+    if isinstance(result, Mapping):
+        row.update(flatten(result, "result."))
+    elif result is not None:
+        row["result"] = result
+    return row
