@@ -79,3 +79,20 @@ def test_reuse_is_off_by_default_and_never_takes_results_of_other_code(project):
     assert "reused" not in done.stderr and project.calls() == ["lr0.1"] * 3
     out = project.load("print([r.reused for r in exp.results()])")
     assert out.strip() == "[False]"
+
+
+def test_running_a_reused_config_again_leaves_the_earlier_runs_file_alone(project):
+    project.run(env={"LRS": "0.1"})
+    project.run("--reuse", env={"LRS": "0.1"})
+    first, second = project.runs("demo")
+    old = next(first.glob("lr0.1-*")) / "result.pkl"
+    before = old.read_bytes()
+    project.change_helper()
+    project.run("--continue", "--rerun-stale")  # the reused (now stale) result of the second run
+    new = next(second.glob("lr0.1-*")) / "result.pkl"
+    assert not os.path.samefile(old, new) and old.read_bytes() == before
+    out = json.loads(project.load("""
+        import json
+        print(json.dumps([[r.reused, r.result["acc"]] for r in exp.results()]))
+    """))
+    assert out == [[False, 0.3]]
