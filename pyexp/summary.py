@@ -13,7 +13,6 @@ then lives only in ``result.pkl``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,13 +75,6 @@ def _flatten(mapping: Mapping[Any, Any], prefix: str, out: dict[str, Any], depth
         else:
             complete = False
     return complete
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities as None (strict JSON has no spelling for them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def track_last_scalars(logger: Any) -> dict[str, float]:
