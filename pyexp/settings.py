@@ -39,6 +39,7 @@ flag                           Hydra override
 ``--skip-failed``              ``pyexp.skip_failed=true``
 ``--rerun-stale``              ``pyexp.rerun_stale=true``
 ``--reuse``                    ``pyexp.reuse=true``
+``--retry 2``                  ``pyexp.retry=2``
 =============================  ===========================================
 
 The same keys may sit in a ``pyexp:`` node of the primary YAML config
@@ -71,12 +72,13 @@ DEFAULTS: dict[str, Any] = {
     "skip_failed": False,
     "rerun_stale": False,
     "reuse": False,
+    "retry": 0,
 }
 
 #: Settings whose value is a string; ``continue``/``report`` also take ``true``. Others are ints
 #: (``_INT_KEYS``) or switches.
 _STR_KEYS = {"name", "executor", "output_dir", "continue", "report", "filter"}
-_INT_KEYS = {"jobs", "viewer_port"}
+_INT_KEYS = {"jobs", "viewer_port", "retry"}
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 #: Options of the decorator / class keywords that are not runner settings.
@@ -135,6 +137,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reuse", action="store_true",
                    help="fresh runs: link the finished result of an identical config computed by "
                    "identical code in an earlier run instead of running it again")
+    p.add_argument("--retry", type=int, metavar="N",
+                   help="run a failed config up to N more times before it counts as failed (default 0)")
 
 
 #: Fields of the Hydra launcher's config (``hydra.launcher.<field>``) and the setting each spells.

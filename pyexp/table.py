@@ -24,26 +24,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ._tensor_lookup import flatten
 from .errors import ConfigError, LogError, MissingExtraError, PyexpError
 
 FORMATS = ("parquet", "csv", "jsonl")
-_LEAVES = frozenset({int, float, str, bool, type(None), list})
 _LEADING = ("run", "name", "status", "error", "stale", "reused", "code")
 _GROUPS = ("config.", "result", "log.")
-
-
-def flatten(mapping: Mapping[Any, Any], prefix: str) -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{prefix + "a.b": 1}``; empty dicts and lists stay values."""
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        column = f"{prefix}{key}"
-        if type(value) in _LEAVES:
-            out[column] = value
-        elif isinstance(value, Mapping) and value:
-            out.update(flatten(value, column + "."))
-        else:
-            out[column] = value
-    return out
 
 
 def last_logged(reader: Any) -> dict[str, Any]:
