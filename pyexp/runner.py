@@ -322,7 +322,7 @@ class ExperimentRunner:
                 continue
             run.forget(dirname)  # it runs now: phase 3 reads its new outcome
             todo.append(Task(fn=self._task_fn, config=as_config(run.read_config(dirname)), name=name, out=folder,
-                             capture=s["capture"], with_logger=self.with_logger,
+                             capture=s["capture"], with_logger=self.with_logger, with_out=self.with_out,
                              git_commit=code.get("commit") if code else manifest.meta.get("git_commit"),
                              code=code))
         return todo, cached, done, stale
