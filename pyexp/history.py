@@ -154,6 +154,9 @@ def history(all_results: Any, name_or_query: str | Mapping[str, Any]) -> Any:
         all_results: What :func:`load_all` returned.
         name_or_query: A config name (glob patterns allowed, as in ``results["exp_*"]``) or a
             dict query on config values (``{"learning_rate": 0.1}``).
+
+    Raises:
+        NoMatchError: No run has a config of that name or matching that query.
     """
     from .store import _sort_key
     from .tensor import Tensor

@@ -33,12 +33,19 @@ def test_history_is_one_config_newest_first_by_name_or_query(project):
         import json
         by_name = exp.history("lr0.2")
         by_query = exp.history({"lr": 0.2})
+        from pyexp.errors import NoMatchError
+        try:
+            exp.history("nope")
+            none = "no error"
+        except NoMatchError as exc:
+            none = str(exc)
         print(json.dumps({"name": [[r.run, r.result["acc"], r.stale] for r in by_name],
-                          "query": [r.run for r in by_query], "none": len(exp.history("nope")),
+                          "query": [r.run for r in by_query], "none": none,
                           "shape": list(by_name.shape)}))
     """))
     assert out["name"] == [[b, 0.6, False], [a, 0.4, True]]
-    assert out["query"] == [b, a] and out["none"] == 0 and out["shape"] == [2]
+    assert out["query"] == [b, a] and out["shape"] == [2]
+    assert "'nope'" in out["none"] and "lr0.2" in out["none"]  # a name never run: the Tensor's no-match error
 
 
 def test_reuse_links_finished_results_of_identical_configs_and_code(project):
