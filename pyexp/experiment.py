@@ -33,7 +33,7 @@ def experiment(
     fn: None = None, *, name: str | None = None, output_dir: str | Path | None = None,
     executor: Any = None, stash: bool | None = None, viewer: bool | None = None,
     viewer_port: int | None = None, jobs: int | None = None, retry: int | None = None,
-    config_path: str | None = None, config_name: str | None = None,
+    config_path: str | None = None, config_name: str | None = None, preload: list[str] | None = None,
 ) -> Callable[[Callable[..., Any]], ExperimentRunner]: ...
 
 
@@ -45,8 +45,9 @@ def experiment(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
     Use bare (``@pyexp.experiment``) or with options: ``name``, ``output_dir``,
     ``executor`` (name or Executor), ``stash``, ``viewer``, ``viewer_port``, ``jobs``,
-    ``retry`` (run a failed config up to N more times), and ``config_path``/``config_name``
-    to compose a Hydra config from YAML groups.
+    ``retry`` (run a failed config up to N more times), ``preload`` (modules the fork-server
+    imports before forking the configs), and ``config_path``/``config_name`` to compose a Hydra
+    config from YAML groups.
     """
     from .runner import ExperimentRunner  # here, so `import pyexp` does not load the runner
 

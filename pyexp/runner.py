@@ -21,7 +21,7 @@ from .executors.base import Executor, get_executor
 from .executors.task import Task
 from .history import code_for_execution, is_stale_header, record_code, say_stale
 from .result import Result, as_config, config_names, load_results
-from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise
+from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise, preload_names
 from .store import Run, RunStore, plan_dirs, result_stamp
 
 
@@ -113,6 +113,7 @@ class ExperimentRunner:
         Returns:
             The report function's return value, or the results Tensor without a report.
         """
+        _refuse_run_in_fork_server()
         cli_mode = argv is not None or _reads_sys_argv()
         # Phase 2 handles its own Ctrl-C (and says how to continue); user_errors covers the rest.
         with user_errors(enabled=cli_mode):
@@ -209,6 +210,11 @@ class ExperimentRunner:
                       "--continue (the run's configs are frozen in its config.json files)", file=sys.stderr)
         # An unknown executor is reported before phase 1 writes anything.
         executor = get_executor(s["executor"]) if s["report"] is None else None
+        if executor is not None and s["preload"]:
+            # Checked before phase 1 writes anything; executors that cannot preload ignore it.
+            names = preload_names(s["preload"], check=True)
+            if hasattr(executor, "preload"):
+                executor.preload = [*executor.preload, *(n for n in names if n not in executor.preload)]
         try:
             if s["report"] is None and s["continue"] is None:
                 run = self._phase_configs(store, configs_fn, s)
@@ -395,6 +401,13 @@ def _second_parameter(fn: Callable[..., Any]) -> str | None:
     except (TypeError, ValueError):
         return None
     return params[1].name if len(params) >= 2 else None
+
+
+def _refuse_run_in_fork_server() -> None:
+    """A script that calls ``run()`` unguarded must not start a sweep while a fork-server imports it."""
+    server = sys.modules.get("pyexp.executors._forkserver")
+    if server is not None and server.IMPORTING_MAIN:
+        raise server.MainImportAborted("the script calls run() outside `if __name__ == \"__main__\":`")
 
 
 #: Programs whose command line is never pyexp's, though Python runs them as a script.

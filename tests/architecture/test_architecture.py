@@ -53,7 +53,8 @@ INNER: dict[str, list[tuple[str, ...]]] = {
     "pyexp.checkpoint": [("pyexp.checkpoint",), ("pyexp.checkpoint.decorator",), ("pyexp.checkpoint.files",)],
     "pyexp.executors": [
         ("pyexp.executors", "pyexp.executors.ray", "pyexp.executors.fork", "pyexp.executors.subprocess",
-         "pyexp.executors.inline", "pyexp.executors._worker", "pyexp.executors._ray_child"),
+         "pyexp.executors.spawn", "pyexp.executors.inline", "pyexp.executors._worker",
+         "pyexp.executors._ray_child", "pyexp.executors._forkserver"),
         ("pyexp.executors._process", "pyexp.executors._ray_node"),
         ("pyexp.executors.base",),
         ("pyexp.executors.task",),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-ISOLATED = ["subprocess", "fork"]
+ISOLATED = ["subprocess", "fork", "spawn"]
 
 FAULTS_SCRIPT = '''
 import os, sys, threading
@@ -195,7 +195,7 @@ def _boom(config):
     raise ValueError(f"no {config['v']}")
 
 
-@pytest.mark.parametrize("name", ["inline", "subprocess", "fork"])
+@pytest.mark.parametrize("name", ["inline", "subprocess", "fork", "spawn"])
 def test_builtin_executors_honour_the_spec_run_contract(tmp_path, name):
     from pyexp import Config, get_executor
     from pyexp.errors import ExecutorError
