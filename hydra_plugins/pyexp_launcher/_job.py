@@ -16,7 +16,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus, setup_globals
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from pyexp.store import hydra_job_path
+from pyexp.store import atomic_write_bytes, hydra_job_path
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,6 @@ def write_job_return(out: Path, ret: JobReturn) -> None:
     """Store ``ret`` without its return value (that is result.pkl); a failure keeps its exception."""
     import cloudpickle
 
-    from pyexp._files import atomic_write_bytes
     from pyexp.outcome import describe_exception
 
     meta = copy(ret)
