@@ -49,12 +49,14 @@ ATTEMPT_LOG = "log.attempt-{}.out"  # a failed attempt's log.out while the confi
 CHECKPOINT_DIR = ".checkpoints"
 CLAIM_FILE = ".claim"
 PAYLOAD_FILE = ".task.pkl"
+#: The Hydra launcher's JobReturn minus the return value (status, cfg, hydra cfg, working dir).
+HYDRA_JOB_FILE = "hydra_job.pkl"
 
-__all__ = ["ATTEMPT_LOG", "CHECKPOINT_DIR", "CLAIM_FILE", "CONFIG_FILE", "LOG_FILE", "LOG_MARKER", "OUTCOME_FILE",
-           "PAYLOAD_FILE", "REPORT_DIR", "RESULT_FILE", "RUNS_FILE", "Claim", "Manifest", "Run", "RunStore",
-           "atomic_write_bytes", "checkpoint_dir", "config_dirname", "config_hash", "drop_partial_writes",
-           "dump_json", "forget_outcome", "has_log", "join_attempt_logs", "keep_attempt_log", "load_result",
-           "log_path", "outcome_path", "plan_dirs",
+__all__ = ["ATTEMPT_LOG", "CHECKPOINT_DIR", "CLAIM_FILE", "CONFIG_FILE", "HYDRA_JOB_FILE", "LOG_FILE", "LOG_MARKER",
+           "OUTCOME_FILE", "PAYLOAD_FILE", "REPORT_DIR", "RESULT_FILE", "RUNS_FILE", "Claim", "Manifest", "Run",
+           "RunStore", "atomic_write_bytes", "checkpoint_dir", "config_dirname", "config_hash", "drop_partial_writes",
+           "dump_json", "forget_outcome", "has_log", "hydra_job_path", "join_attempt_logs", "keep_attempt_log",
+           "load_result", "log_path", "outcome_path", "plan_dirs",
            "publish_outcome", "read_json", "read_outcome", "result_path", "result_stamp", "sanitize_name",
            "status_of"]
 
@@ -68,6 +70,10 @@ def result_path(folder: Path | str) -> Path:
 
 def outcome_path(folder: Path | str) -> Path:
     return Path(folder) / OUTCOME_FILE
+
+
+def hydra_job_path(folder: Path | str) -> Path:
+    return Path(folder) / HYDRA_JOB_FILE
 
 
 def log_path(folder: Path | str) -> Path:
