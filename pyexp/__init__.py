@@ -16,13 +16,15 @@ if TYPE_CHECKING:  # what static tools see; at run time the table below is used
     from .config import Config, build, load_config, merge, register
     from .config.sweep import sweep
     from .errors import (CheckpointError, ConfigError, ConfigFileError, ExecutorError, ImportCycleError,
-                         LogError, MissingExtraError, OverrideError, PyexpError, RegistryError,
-                         RunNotFoundError, StoreError, TagNotFoundError, UsageError, ViewerError)
+                         LogError, MissingExtraError, NoMatchError, OverrideError, PyexpError, RegistryError,
+                         RunNotFoundError, StoreError, TagNotFoundError, UnknownExecutorError,
+                         UnknownTypeError, UsageError, ViewerError)
     from .executors.base import Executor, ExecutorName, Job, get_executor
     from .executors.fork import ForkExecutor
     from .executors.inline import InlineExecutor
     from .executors.ray import RayExecutor
     from .executors.slurm import SlurmExecutor
+    from .executors.spawn import SpawnExecutor
     from .executors.subprocess import SubprocessExecutor
     from .executors.task import Task
     from .experiment import Experiment
@@ -32,8 +34,9 @@ if TYPE_CHECKING:  # what static tools see; at run time the table below is used
     from .tensor import Tensor
 
 _ERRORS = ("CheckpointError", "ConfigError", "ConfigFileError", "ExecutorError", "ImportCycleError",
-           "LogError", "MissingExtraError", "OverrideError", "PyexpError", "RegistryError",
-           "RunNotFoundError", "StoreError", "TagNotFoundError", "UsageError", "ViewerError")
+           "LogError", "MissingExtraError", "NoMatchError", "OverrideError", "PyexpError", "RegistryError",
+           "RunNotFoundError", "StoreError", "TagNotFoundError", "UnknownExecutorError", "UnknownTypeError",
+           "UsageError", "ViewerError")
 
 _WHERE = {
     "Config": "config",
@@ -49,6 +52,7 @@ _WHERE = {
     "RayExecutor": "executors.ray",
     "Result": "result",
     "SlurmExecutor": "executors.slurm",
+    "SpawnExecutor": "executors.spawn",
     "SubprocessExecutor": "executors.subprocess",
     "Task": "executors.task",
     "Tensor": "tensor",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import re
 import shlex
@@ -18,8 +19,9 @@ from .cli import parse_cli
 from .errors import ConfigError
 from .executors.base import Executor, get_executor
 from .executors.task import Task
+from .history import code_for_execution, is_stale_header, record_code, say_stale
 from .result import Result, as_config, config_names, load_results
-from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise
+from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise, preload_names
 from .store import Run, RunStore, plan_dirs, result_stamp
 
 
@@ -52,7 +54,9 @@ class ExperimentRunner:
         self._configs_fn: Callable[..., Any] | None = None
         self._report_fn: Callable[..., Any] | None = None
         self.file = _defining_file(fn)
-        self.with_logger = _wants_logger(fn)
+        second = _second_parameter(fn) if not isinstance(fn, type) else None
+        self.with_logger = second is not None and second != "out"
+        self.with_out = second == "out"
         # A class's __dict__ (its methods) must not land on the runner.
         functools.update_wrapper(self, fn, updated=() if isinstance(fn, type) else functools.WRAPPER_UPDATES)
         self._task_fn: Callable[..., Any] = fn  # what a Task calls with the config
@@ -68,6 +72,7 @@ class ExperimentRunner:
                               "subclass Experiment or decorate a function with @pyexp.experiment")
         d: Description = describe()
         self._task_fn, self._make_result, self.with_logger = d.task_fn, d.make_result, d.with_logger
+        self.with_out = False
         self._settings = {**d.settings, **self._settings}
         self._configs_fn = d.configs_fn or self._configs_fn
         self._report_fn = d.report_fn or self._report_fn
@@ -98,26 +103,54 @@ class ExperimentRunner:
             *, argv: list[str] | None = None, **settings: Any) -> Any:
         """Generate configs (fresh runs), run what is not cached, then report.
 
-        Settings (``name``, ``output_dir``, ``executor``, ``jobs``, ``capture``, ``filter``,
-        ``stash``, ``viewer``, ``viewer_port``, ``skip_failed``, ``continue_``/``report_only``)
-        override the decorator's; command-line flags override both. The command line is read
-        from ``sys.argv`` when this experiment's file is the script being run, or from ``argv``.
+        Settings (``name``, ``output_dir``, ``executor``, ``jobs``, ``retry``, ``capture``,
+        ``filter``, ``stash``, ``viewer``, ``viewer_port``, ``skip_failed``, ``continue_``/``report_only``)
+        override the decorator's; command-line flags override both. The command line is
+        ``argv`` if given, else ``sys.argv`` when Python was started on a script (whichever
+        module defines the experiment); in a notebook kernel, the interactive interpreter,
+        ``python -c`` or under pytest, ``sys.argv`` belongs to someone else and is ignored.
 
         Returns:
             The report function's return value, or the results Tensor without a report.
         """
-        cli_mode = argv is not None or _is_main_script(self.file)
+        _refuse_run_in_fork_server()
+        cli_mode = argv is not None or _reads_sys_argv()
         # Phase 2 handles its own Ctrl-C (and says how to continue); user_errors covers the rest.
         with user_errors(enabled=cli_mode):
             return self._run(configs, report, argv if argv is not None else sys.argv[1:], cli_mode, settings)
 
     def results(self, timestamp: str | None = None, output_dir: str | Path | None = None) -> Any:
-        """Load the results of a previous run (the latest by default) as a Tensor of Result."""
+        """Load the results of a previous run as a Tensor of Result.
+
+        Args:
+            timestamp: A run's timestamp, None / ``"latest"`` for the latest run, or ``"all"``
+                for every run: then a 1-D Tensor (axis ``"result"``) of all runs' results,
+                oldest run first, each with ``r.run`` set to its run's timestamp.
+            output_dir: Where the runs are stored, if not the experiment's default.
+        """
+        from .history import bind, current_code, load_all
+
         settings = {**DEFAULTS, **self._settings}
         if output_dir is not None:
             settings["output_dir"] = output_dir
-        run = self._store(settings).get(timestamp)
-        return load_results(run, self._make_result)
+        store = self._store(settings)
+        if timestamp == "all":
+            return load_all(store, lambda run: load_results(run, self._make_result), self.file)
+        run = store.get(timestamp)
+        code = current_code(run, self.file)
+        return bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
+
+    def history(self, name_or_query: str | dict[str, Any], output_dir: str | Path | None = None) -> Any:
+        """One config's results across all runs, newest run first, as a 1-D Tensor of Result.
+
+        Args:
+            name_or_query: The config's name (glob patterns allowed) or a dict query on its
+                config values, e.g. ``{"learning_rate": 0.1}``.
+            output_dir: Where the runs are stored, if not the experiment's default.
+        """
+        from .history import history
+
+        return history(self.results("all", output_dir), name_or_query)
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -133,6 +166,10 @@ class ExperimentRunner:
         # Slurm options merge key by key: pyexp.slurm.time=60 keeps the decorator's partition.
         resolved["slurm"] = {k: v for layer in layers for k, v in (layer.get("slurm") or {}).items()}
         resolved["jobs_given"] = any("jobs" in layer for layer in layers)
+        retry = resolved["retry"]
+        if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
+            raise ConfigError(f"retry must be a whole number of extra attempts (0 or more), got {retry!r}; "
+                              "e.g. --retry 2")
         if resolved["filter"]:
             try:
                 re.compile(resolved["filter"])
@@ -166,7 +203,7 @@ class ExperimentRunner:
         if s["list"]:
             from .cli import print_runs
 
-            print_runs(store)
+            print_runs(store, experiment_file=self.file)
             return None
         if s["report"] is not None:
             run = store.get(s["report"])
@@ -180,6 +217,11 @@ class ExperimentRunner:
         if s["detach"] and executor is not None and not hasattr(executor, "submit_many"):
             raise ConfigError(f"--detach needs an executor whose configs run outside this process "
                               f"(--executor slurm), not {s['executor']!r}")
+        if executor is not None and s["preload"]:
+            # Checked before phase 1 writes anything; executors that cannot preload ignore it.
+            names = preload_names(s["preload"], check=True)
+            if hasattr(executor, "preload"):
+                executor.preload = [*executor.preload, *(n for n in names if n not in executor.preload)]
         try:
             if s["report"] is None and s["continue"] is None:
                 run = self._phase_configs(store, configs_fn, s, executor)
@@ -211,8 +253,12 @@ class ExperimentRunner:
             executor.validate(len(configs), _jobs(s))
         run = store.create_run()
         try:
+            commit = self._snapshot(store, run, s)
             meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "argv": sys.argv, "git_commit": self._snapshot(store, run, s)}
+                    "argv": sys.argv, "git_commit": commit}
+            code = record_code(self.file, commit, store)
+            if code is not None:
+                meta["code"] = code.to_json()
             axis_values = getattr(tensor, "axis_values", None)
             if axis_values:
                 meta["axis_values"] = axis_values
@@ -237,27 +283,29 @@ class ExperimentRunner:
 
         manifest = run.manifest()
         pattern = re.compile(s["filter"]) if s["filter"] else None
-        todo, cached, stamps = [], 0, {}
+        stamps: dict[Path, Any] = {}
         run.check_configs()
-        for dirname, name in zip(manifest.dirs, config_names(run)):
-            if pattern is not None and not pattern.search(name):
-                continue
-            folder = run.config_dir(dirname)
-            # Stamp before status: a result another process writes in between is noticed later.
-            stamps[folder] = result_stamp(folder)
-            status = run.status(dirname)
-            if status == "done" or (status == "failed" and s["skip_failed"]):
-                cached += 1
-                continue
-            run.forget(dirname)  # it runs now: phase 3 reads its new outcome
-            todo.append(Task(fn=self._task_fn, config=as_config(run.read_config(dirname)), name=name, out=folder,
-                             capture=s["capture"], with_logger=self.with_logger,
-                             git_commit=manifest.meta.get("git_commit")))
+        code = code_for_execution(run, self.file, s["stash"] and s["continue"] is not None)
+        # Thousands of small outcome records would trigger many useless collections.
+        collect = gc.isenabled()
+        gc.disable()
+        try:
+            todo, cached, done, stale = self._plan(run, manifest, s, pattern, code, stamps)
+        finally:
+            if collect:
+                gc.enable()
+        say_stale(stale, done, s["rerun_stale"])
+        if s["reuse"] and s["continue"] is None:
+            from .history import reuse_finished
+
+            todo, reused = reuse_finished(run, todo, code["fingerprint"] if code else None)
+            cached += reused
         started = time.monotonic()
         command = continue_command([sys.argv[0], *(argv if cli_mode else [])], run.timestamp)
         try:
             counts = execute(todo, executor, jobs=_jobs(s), progress=s["capture"] and not s["detach"],
-                             cached=cached, stamps=stamps, continue_hint=command, detach=bool(s["detach"] and todo))
+                             cached=cached, stamps=stamps, continue_hint=command, retry=s["retry"],
+                             detach=bool(s["detach"] and todo))
         except KeyboardInterrupt:
             print(f"\npyexp: interrupted; finished configs are saved. Continue with:\n    {command}",
                   file=sys.stderr, flush=True)
@@ -272,8 +320,41 @@ class ExperimentRunner:
         print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
         return False
 
+    def _plan(self, run: Run, manifest: Any, s: dict[str, Any], pattern: Any, code: dict[str, Any] | None,
+              stamps: dict[Path, Any]) -> tuple[list[Task], int, int, int]:
+        """The tasks to run, and how many configs are cached, finished, and finished by other code."""
+        fingerprint = code["fingerprint"] if code else None
+        todo: list[Task] = []
+        cached = done = stale = 0
+        for dirname, name in zip(manifest.dirs, config_names(run)):
+            if pattern is not None and not pattern.search(name):
+                continue
+            folder = run.config_dir(dirname)
+            # Stamp before status: a result another process writes in between is noticed later.
+            stamps[folder] = result_stamp(folder)
+            status = run.status(dirname)
+            if status == "done":
+                done += 1
+                is_stale = is_stale_header(run.outcome(dirname), fingerprint)
+                stale += is_stale
+                if not (is_stale and s["rerun_stale"]):
+                    cached += 1
+                    continue
+            elif status == "failed" and s["skip_failed"]:
+                cached += 1
+                continue
+            run.forget(dirname)  # it runs now: phase 3 reads its new outcome
+            todo.append(Task(fn=self._task_fn, config=as_config(run.read_config(dirname)), name=name, out=folder,
+                             capture=s["capture"], with_logger=self.with_logger, with_out=self.with_out,
+                             git_commit=code.get("commit") if code else manifest.meta.get("git_commit"),
+                             code=code))
+        return todo, cached, done, stale
+
     def _phase_report(self, run: Run, report_fn: Any) -> Any:
-        results = load_results(run, self._make_result)
+        from .history import bind, current_code
+
+        code = current_code(run, self.file)
+        results = bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
         if report_fn is None:
             return results
         run.report_dir.mkdir(exist_ok=True)
@@ -357,17 +438,38 @@ def _defining_file(fn: Callable[..., Any]) -> Path:
         return Path.cwd() / "<interactive>"
 
 
-def _wants_logger(fn: Callable[..., Any]) -> bool:
+def _second_parameter(fn: Callable[..., Any]) -> str | None:
+    """The name of ``fn``'s second positional parameter: ``out`` gets the folder, any other the Logger."""
     try:
         params = [p for p in inspect.signature(fn).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
-        return False
-    return len(params) >= 2
+        return None
+    return params[1].name if len(params) >= 2 else None
 
 
-def _is_main_script(file: Path) -> bool:
-    """True when ``file`` is the script Python was started with (so sys.argv is ours to read)."""
+def _refuse_run_in_fork_server() -> None:
+    """A script that calls ``run()`` unguarded must not start a sweep while a fork-server imports it."""
+    server = sys.modules.get("pyexp.executors._forkserver")
+    if server is not None and server.IMPORTING_MAIN:
+        raise server.MainImportAborted("the script calls run() outside `if __name__ == \"__main__\":`")
+
+
+#: Programs whose command line is never pyexp's, though Python runs them as a script.
+_FOREIGN_MAINS = ("pytest", "py.test", "ipykernel_launcher", "_jb_pytest_runner")
+
+
+def _reads_sys_argv() -> bool:
+    """Whether sys.argv holds this program's own command line, so pyexp's flags may be in it.
+
+    True when Python was started on a script (``python main.py``, ``python -m pkg.main``),
+    whichever module defines the experiment. False in a notebook kernel or the interactive
+    interpreter (``__main__`` has no file), under ``python -c`` and under pytest.
+    """
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
-    return main_file is not None and Path(main_file).resolve() == file
+    if not main_file or hasattr(sys, "ps1"):
+        return False
+    spec = getattr(main, "__spec__", None)
+    names = {Path(main_file).stem, Path(main_file).parent.name, getattr(spec, "name", "") or ""}
+    return not any(n.split(".")[0] in _FOREIGN_MAINS for n in names)

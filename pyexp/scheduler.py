@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import store
+from .errors import PyexpError
 from .executors.base import DoneJob, Executor, Job
 from .executors.task import Task
 from .outcome import Outcome
@@ -84,6 +85,8 @@ class _Progress:
 def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None:
     try:
         outcome = job.wait()
+    except KeyboardInterrupt:  # Ctrl-C while the main thread waits (-j 1): stop the run, fail nothing
+        raise
     except BaseException as exc:  # noqa: BLE001 - a broken executor must not hang the runner
         outcome = Outcome.from_exception(exc)
     done.put((job, outcome))
@@ -93,7 +96,8 @@ def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None
 # state it shares (running, deferred, counts) would have to travel between the pieces.
 def execute(tasks: list[Task], executor: Executor, *, jobs: int | None, progress: bool, cached: int,
             stamps: dict[Path, Any] | None = None, continue_hint: str | None = None,
-            on_done: Callable[[Task, Outcome], None] | None = None, detach: bool = False) -> Counts:
+            on_done: Callable[[Task, Outcome], None] | None = None, retry: int = 0,
+            detach: bool = False) -> Counts:
     """Run ``tasks`` on ``executor``; returns the counts. Ctrl-C cancels running tasks and re-raises.
 
     Each task is claimed (:class:`pyexp.store.Claim`) before it starts, so another process
@@ -107,7 +111,10 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int | None, progress
     process ran), in the main thread. ``jobs`` is ``-j`` (None: not given, one at a time unless
     the executor says otherwise). An executor with ``submit_many`` gets every claimed task in
     one call (a Slurm job array). With ``detach`` the tasks are started and left running (their
-    executor runs them outside this process); ``Counts.detached`` lists their jobs.
+    executor runs them outside this process); ``Counts.detached`` lists their jobs. Without
+    ``detach``, a task that fails is submitted again (through ``submit_many`` too), up to
+    ``retry`` more times, before it counts as failed; each failed attempt's ``log.out`` is kept
+    and the final ``log.out`` holds every attempt's output in order.
     """
     counts = Counts(cached=cached)
     limit = max(1, executor.max_workers or jobs or 1) if tasks else 1  # nothing to run: no cluster to reach
@@ -120,6 +127,7 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int | None, progress
     running: dict[int, tuple[Job, Claim]] = {}
     told_waiting = False
     waiting_here: Job | None = None
+    attempts: dict[int, int] = {}  # id(task) -> attempts made, for tasks that failed at least once
     try:
         while pending or running or deferred:
             batch: list[tuple[Task, Claim]] = []
@@ -161,13 +169,21 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int | None, progress
                 continue
             _, claim = running.pop(id(job))
             claim.release()
+            task = job.task
+            if not outcome.ok and attempts.get(id(task), 1) <= retry:
+                _again(task, outcome, attempts, retry, bar)
+                stamps[task.out] = result_stamp(task.out)  # our own failed attempt, not another process's
+                pending.appendleft(task)
+                continue
+            if id(task) in attempts:
+                store.join_attempt_logs(task.out)
             if outcome.ok:
                 counts.passed += 1
             else:
                 counts.failed += 1
-            bar.done(job.task, outcome)
+            bar.done(task, outcome)
             if on_done is not None:
-                on_done(job.task, outcome)
+                on_done(task, outcome)
             if deferred and len(running) < limit:
                 pending.extend(deferred)
                 deferred.clear()
@@ -220,11 +236,23 @@ def _start(executor: Executor, batch: list[tuple[Task, Claim]], jobs: int | None
     for task, claim in batch:
         try:
             started.append((executor.submit(task), claim))
+        except PyexpError:  # a user mistake (e.g. a preload that does not import): stop the run
+            claim.release()
+            raise
         except Exception as exc:  # noqa: BLE001 - one broken submit must not end the sweep
             claim.release()
             counts.failed += 1
             bar.done(task, Outcome.from_exception(exc))
     return started
+
+
+def _again(task: Task, outcome: Outcome, attempts: dict[int, int], retry: int, bar: _Progress) -> None:
+    """Keep a failed attempt's log and error, and count the attempt, before the task runs again."""
+    n = attempts.get(id(task), 1)
+    attempts[id(task)] = n + 1
+    note = f"pyexp: attempt {n} of {retry + 1} failed: {outcome.error}; running it again"
+    store.keep_attempt_log(task.out, n, note)
+    bar.note(f"pyexp: {task.name}: {note.removeprefix('pyexp: ')}")
 
 
 def _has_result(task: Task) -> bool:

@@ -22,7 +22,9 @@ def load_data(seed: int):
     return x[:split], y[:split], x[split:], y[split:]
 
 
-@pyexp.experiment(name="logreg")
+# load_data imports scikit-learn lazily; preloading it lets the fork-server import it once for
+# all configs instead of once per config.
+@pyexp.experiment(name="logreg", preload=["sklearn.datasets"])
 def experiment(config: Config, logger: Logger):
     x_train, y_train, x_test, y_test = load_data(config.seed)
     w = np.zeros(x_train.shape[1])

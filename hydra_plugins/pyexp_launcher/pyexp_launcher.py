@@ -86,6 +86,15 @@ class PyexpLauncher(Launcher):
         self.task_function = task_function
         self.sweep = _core.setup(self.params, config, hydra_context, task_function)
 
+    def describe_grid(self, grid: Dict[str, Any]) -> None:
+        """Record the sweep as a grid: called by ``hydra/sweeper=pyexp`` before its first batch.
+
+        ``grid`` holds ``shape``, ``axes``, ``axis_values`` and ``jobs`` (each job's
+        overrides, row-major). Once the run holds exactly those jobs, its ``runs.json``
+        has that shape and those axes instead of one flat ``job`` axis.
+        """
+        self.sweep.grid = dict(grid)
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from . import _core
 

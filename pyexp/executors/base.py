@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal
 
 from .. import store
-from ..errors import ExecutorError
+from ..errors import ExecutorError, UnknownExecutorError
 from ..outcome import Outcome
 from .task import Task, redirect_output, run_task
 
 #: Names ``get_executor`` accepts besides ``"ray:<address>"`` and ``"ray://host:port"``.
-ExecutorName = Literal["inline", "subprocess", "fork", "ray", "slurm"]
+ExecutorName = Literal["inline", "subprocess", "fork", "spawn", "ray", "slurm"]
 
 __all__ = ["DoneJob", "Executor", "ExecutorName", "Job", "Task", "get_executor", "prepare"]
 
@@ -123,6 +123,7 @@ _REGISTRY: dict[str, str] = {
     "inline": "pyexp.executors.inline:InlineExecutor",
     "subprocess": "pyexp.executors.subprocess:SubprocessExecutor",
     "fork": "pyexp.executors.fork:ForkExecutor",
+    "spawn": "pyexp.executors.spawn:SpawnExecutor",
     "ray": "pyexp.executors.ray:RayExecutor",
     "slurm": "pyexp.executors.slurm:SlurmExecutor",
 }
@@ -153,7 +154,7 @@ def get_executor(name: "str | Executor | type[Executor] | None" = None,
     target = _REGISTRY.get(name)
     if target is None:
         valid = ", ".join(sorted(_REGISTRY) + ["ray:<address>", "ray://host:port"])
-        raise ExecutorError(f"unknown executor {name!r}; choose one of: {valid}")
+        raise UnknownExecutorError(f"unknown executor {name!r}; choose one of: {valid}")
     import importlib
 
     module, _, attr = target.partition(":")
