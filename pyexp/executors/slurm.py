@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from .._files import atomic_write_bytes
 from ..errors import ConfigError, ExecutorError, MissingExtraError
-from ..store import SLURM_DIR, SLURM_JOB_FILE, SLURM_PAYLOAD_FILE
+from ..store import SLURM_DIR, SLURM_JOB_FILE, SLURM_PAYLOAD_FILE, outcome_path
 from ._slurm_child import RunConfig
 from ._slurm_watch import ENDED_STATES, SlurmJob, Watcher, squeue_states
 from .base import Executor, Job, prepare
@@ -321,8 +321,14 @@ def recorded_job(folder: Path) -> str | None:
 
 
 def _alive_jobs(tasks: Iterable[Task]) -> dict[Path, str]:
-    """The tasks whose recorded Slurm job is still queued or running: ``{folder: job id}``."""
-    recorded = {t.out: job for t in tasks if (job := recorded_job(t.out)) is not None}
+    """The tasks whose recorded Slurm job is still queued or running: ``{folder: job id}``.
+
+    A folder with a stored outcome is left out: the job published it as its last act, so it is
+    done even if squeue still shows it (COMPLETING), and the task is a new attempt (``--retry``,
+    ``--continue`` of a failed config) that must be submitted, not reattached to the old job.
+    """
+    recorded = {t.out: job for t in tasks
+                if not outcome_path(t.out).exists() and (job := recorded_job(t.out)) is not None}
     if not recorded:
         return {}
     try:
