@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,14 @@ from .executors.base import LOG_FILE, RESULT_FILE
 from .executors.outcome import Outcome, read_outcome, read_status
 
 _PENDING = "pending: no result yet; run with --continue to run it"
+
+#: Keys every result answers by item, as the earlier API's result dicts did.
+_COMMON_KEYS = ("name", "config", "out")
+#: Keys a failed (or not yet run) config answers besides the common ones.
+_ERROR_KEYS = ("__error__", "type", "message", "traceback")
+#: ``"ValueError: bad lr"`` -> type and message (how an exception is described in ``error``).
+_EXCEPTION_TEXT = re.compile(r"([A-Za-z_][\w.]*)(?:: (.*))?", re.DOTALL)
+_SIGNAL_TEXT = re.compile(r"killed by (SIG\w+)")
 
 
 class Result:
@@ -108,6 +117,71 @@ class Result:
 
         return LogReader(self.out)
 
+    # -- the earlier API: a result answered item access like a dict -------------------------
+
+    def _items(self) -> dict[str, Any]:
+        """What ``r[key]`` answers, built on use (it reads the stored result)."""
+        items: dict[str, Any] = {"name": self.name, "config": self.config, "out": self.out}
+        if self.error is not None:
+            kind, message = _split_error(self.error)
+            items.update({"__error__": True, "type": kind, "message": message, "traceback": self.traceback})
+        elif isinstance(self.result, Mapping):
+            # The returned dict's keys; name/config/out keep their meaning (attribute access
+            # gives the returned value unchanged: r.result).
+            items = {**self.result, **items}
+        return items
+
+    def __getitem__(self, key: str) -> Any:
+        """The earlier API's item access: ``r["name"]``, ``r["accuracy"]``, ``r["__error__"]``...
+
+        Prefer the attributes (``r.name``, ``r.result["accuracy"]``, ``r.error``).
+        """
+        if key in _COMMON_KEYS:  # cheap: answered without loading the result
+            return getattr(self, key)
+        items = self._items()
+        try:
+            return items[key]
+        except KeyError:
+            state = "failed" if self.status == "failed" else self.status
+            raise KeyError(f"{key!r}: result {self.name!r} ({state}) has the keys "
+                           f"{', '.join(map(repr, items))}") from None
+        except TypeError:  # an unhashable key
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``r[key]``, or ``default`` if this result has no such key."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    # Item access must not make a result iterable through the old sequence protocol.
+    __iter__ = None
+
+    def __contains__(self, key: object) -> bool:
+        if key in _COMMON_KEYS:
+            return True
+        try:
+            return key in self._items()
+        except TypeError:
+            return False
+
     def __repr__(self) -> str:
         state = self.status if self.error is None else f"{self.status}: {self.error}"
         return f"Result({self.name!r}, {state})"
+
+
+def _split_error(error: str) -> tuple[str, str]:
+    """``(type, message)`` of a stored error text.
+
+    An exception is stored as ``"<Type>: <message>"``; a death by signal as ``"killed by SIGSEGV
+    (signal 11)"``, whose type is the signal's name. Anything else (the worker exited, the stored
+    result is unreadable, the config has not run) is a ``RuntimeError`` with the text as message.
+    """
+    killed = _SIGNAL_TEXT.match(error)
+    if killed:
+        return killed.group(1), error
+    exception = _EXCEPTION_TEXT.fullmatch(error)
+    if exception:
+        return exception.group(1), exception.group(2) or ""
+    return "RuntimeError", error

@@ -62,7 +62,10 @@ class ExperimentRunner:
         return fn
 
     def report(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Decorator: register ``report(results, report_dir)``, run after the experiments."""
+        """Decorator: register ``report(results, report_dir)``, run after the experiments.
+
+        A report with one parameter, ``report(results)`` (the earlier API), gets only the results.
+        """
         self._report_fn = fn
         return fn
 
@@ -254,6 +257,8 @@ class ExperimentRunner:
         results = load_results(run, self._make_result)
         if report_fn is None:
             return results
+        if not _wants_report_dir(report_fn):  # the earlier API's report(results)
+            return report_fn(results)
         run.report_dir.mkdir(exist_ok=True)
         return report_fn(results, run.report_dir)
 
@@ -347,6 +352,18 @@ def _wants_logger(fn: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     return len(params) >= 2
+
+
+def _wants_report_dir(fn: Callable[..., Any]) -> bool:
+    """False for ``report(results)`` (the earlier API), True for ``report(results, report_dir)``."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) != 1
 
 
 def _is_main_script(file: Path) -> bool:
