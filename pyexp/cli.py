@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 1,
     "multirun": False,
     "skip_failed": False,
+    # The earlier API's spellings: True: a new timestamped run; False: no timestamp level;
+    # "<TS>": that run (continued, reported with --report, or run again with --rerun).
+    "timestamp": True,
+    "rerun": False,
 }
 
 
@@ -61,6 +65,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="with --continue: keep failed configs as they are (their error stays in the "
                    "results) and run only pending ones; without it --continue re-runs failed and "
                    "pending configs, never finished ones")
+    p.add_argument("--timestamp", metavar="TIMESTAMP",
+                   help="the run TIMESTAMP: continue it (with --report: report it; with --rerun: "
+                   "run all its configs again)")
+    p.add_argument("--no-timestamp", dest="timestamp", action="store_false",
+                   help="no timestamp folder: out/NAME/<config>-<hash>/; configs with a result are skipped")
+    p.add_argument("--rerun", action="store_true",
+                   help="run every config again, ignoring stored results (kept in .previous-attempts/)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="Hydra override")
     return p
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .cli import DEFAULTS, parse_cli
-from .errors import ConfigError, PyexpError
+from .errors import ConfigError, PyexpError, RunNotFoundError
 from .executors.base import Executor, Task, get_executor
 from .result import Result
-from .store import Run, RunStore, plan_dirs, result_stamp
+from .store import TIMESTAMP_FORMAT, Run, RunStore, plan_dirs, result_stamp
 
 
 class ExperimentRunner:
@@ -98,12 +98,18 @@ class ExperimentRunner:
             print("\npyexp: interrupted", file=sys.stderr)
             raise SystemExit(130) from None
 
-    def results(self, timestamp: str | None = None, output_dir: str | Path | None = None) -> Any:
-        """Load the results of a previous run (the latest by default) as a Tensor of Result."""
+    def results(self, timestamp: str | bool | None = None, output_dir: str | Path | None = None) -> Any:
+        """Load the results of a previous run (the latest by default) as a Tensor of Result.
+
+        ``timestamp=False`` (or the experiment's ``timestamp=False``) loads the run without
+        timestamp: the sweep its latest invocation ran.
+        """
         settings = {**DEFAULTS, **self._settings}
         if output_dir is not None:
             settings["output_dir"] = output_dir
-        run = self._store(settings).get(timestamp)
+        mode = False if timestamp is False else settings["timestamp"]
+        which = None if isinstance(timestamp, bool) else timestamp
+        run = _stored_run(self._store(settings), which, mode)
         return load_results(run, self._make_result)
 
     # -- the pipeline --------------------------------------------------------------------
@@ -132,7 +138,7 @@ class ExperimentRunner:
                 resolved[key] = None
             elif resolved[key] is not None:
                 resolved[key] = str(resolved[key])
-        return resolved
+        return _apply_timestamp(resolved)
 
     def _config_dir(self) -> Path | None:
         path = self._settings.get("config_path")
@@ -163,9 +169,9 @@ class ExperimentRunner:
             print_runs(store)
             return None
         if s["report"] is not None:
-            run = store.get(s["report"])
+            run = _stored_run(store, s["report"], s["timestamp"])
         elif s["continue"] is not None:
-            run = store.get(s["continue"])
+            run = _stored_run(store, s["continue"], s["timestamp"])
             if s["overrides"]:
                 print(f"pyexp: warning: overrides {' '.join(s['overrides'])} are ignored with "
                       "--continue (the run's configs are frozen in its config.json files)", file=sys.stderr)
@@ -196,7 +202,8 @@ class ExperimentRunner:
                           config_dir=config_dir, config_name=self._settings.get("config_name"), where=where)
         configs = list(tensor)
         plan_dirs(configs)  # duplicate names and non-JSON values fail before any folder exists
-        run = store.create_run()
+        flat = s["timestamp"] is False
+        run = store.create_flat_run() if flat else store.create_run()
         try:
             meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "argv": sys.argv, "git_commit": self._snapshot(store, run, s)}
@@ -205,7 +212,8 @@ class ExperimentRunner:
                 meta["axis_values"] = axis_values
             run.write(configs, tuple(tensor.shape), tuple(tensor.axes), meta)
         except BaseException:
-            shutil.rmtree(run.path, ignore_errors=True)  # a run without runs.json is useless
+            if not flat:  # the folder without timestamp holds earlier invocations' results
+                shutil.rmtree(run.path, ignore_errors=True)  # a run without runs.json is useless
             raise
         return run
 
@@ -214,8 +222,10 @@ class ExperimentRunner:
             return None
         from .gitstate import snapshot
 
+        # A run without timestamp is snapshotted per invocation, under the time it started.
+        label = run.timestamp if run.path != store.root else f"no-timestamp/{time.strftime(TIMESTAMP_FORMAT)}"
         # The run store itself is no source code, whether or not .gitignore says so.
-        return snapshot(self.file.parent, f"{store.root.name}/{run.timestamp}", exclude=[store.root.parent])
+        return snapshot(self.file.parent, f"{store.root.name}/{label}", exclude=[store.root.parent])
 
     def _phase_execute(self, run: Run, s: dict[str, Any], cli_mode: bool, executor: Executor,
                        argv: list[str]) -> None:
@@ -229,6 +239,8 @@ class ExperimentRunner:
             if pattern is not None and not pattern.search(name):
                 continue
             folder = run.config_dir(dirname)
+            if s["rerun"]:
+                run.set_aside(dirname)  # run again from scratch; the earlier attempt stays beside
             # Stamp before status: a result another process writes in between is noticed later.
             stamps[folder] = result_stamp(folder)
             status = run.status(dirname)
@@ -239,7 +251,8 @@ class ExperimentRunner:
                              capture=s["capture"], with_logger=self.with_logger,
                              git_commit=manifest.meta.get("git_commit")))
         started = time.monotonic()
-        command = continue_command([sys.argv[0], *(argv if cli_mode else [])], run.timestamp)
+        command = continue_command([sys.argv[0], *(argv if cli_mode else [])],
+                                   None if s["timestamp"] is False else run.timestamp)
         try:
             counts = execute(todo, executor, jobs=int(s["jobs"]), progress=s["capture"], cached=cached,
                              stamps=stamps, continue_hint=command)
@@ -284,12 +297,19 @@ def _stop_viewer(proc: Any, port: int) -> None:
 
 
 #: Flags that do not carry over to the command that continues a run (flag -> takes a value).
-_NOT_CONTINUED = {"--continue": None, "--report": None, "-m": False, "--multirun": False, "--list": False}
+_NOT_CONTINUED = {"--continue": None, "--report": None, "-m": False, "--multirun": False, "--list": False,
+                  "--timestamp": None, "--rerun": False}
 
 
-def continue_command(argv: list[str], timestamp: str) -> str:
-    """The shell command that continues run ``timestamp``: ``argv`` without overrides/--continue."""
+def continue_command(argv: list[str], timestamp: str | None) -> str:
+    """The shell command that continues run ``timestamp``: ``argv`` without overrides/--continue.
+
+    With ``timestamp`` None (a run without timestamp) it is ``argv`` without ``--rerun``:
+    the same sweep again, whose finished configs are skipped.
+    """
     script = argv[0] if argv and argv[0] else "main.py"
+    if timestamp is None:
+        return shlex.join(["python", script, *(a for a in argv[1:] if a != "--rerun")])
     kept, rest = [], list(argv[1:])
     while rest:
         arg = rest.pop(0)
@@ -303,6 +323,48 @@ def continue_command(argv: list[str], timestamp: str) -> str:
             continue  # an override: the run's configs are frozen
         kept.append(arg)
     return shlex.join(["python", script, *kept, f"--continue={timestamp}"])
+
+
+def _stored_run(store: RunStore, which: str | None, timestamp: Any) -> Run:
+    """The run ``which`` names (a timestamp or "latest"), or the run without timestamp."""
+    if timestamp is not False or which not in (None, "latest"):
+        return store.get(which)
+    run = store.flat_run()
+    if not run.exists():
+        raise RunNotFoundError(f"no run without timestamp in {store.root} ({run.runs_file} does not "
+                               "exist); run the experiment once with timestamp=False / --no-timestamp")
+    return run
+
+
+def _apply_timestamp(s: dict[str, Any]) -> dict[str, Any]:
+    """Turn the earlier API's ``timestamp``/``rerun`` into ``continue``/``report``; check they agree.
+
+    ``timestamp`` stays True (timestamped runs) or False (no timestamp level); a timestamp
+    string names the run to continue, or to report with ``--report``.
+    """
+    ts = s["timestamp"]
+    if isinstance(ts, str) and ts.lower() in ("true", "false"):  # pyexp.timestamp=false, YAML strings
+        ts = ts.lower() == "true"
+    if ts is None:
+        ts = True
+    if not isinstance(ts, (bool, str)):
+        raise ConfigError(f"timestamp={ts!r}: give True, False or the timestamp of a run "
+                          "(a folder name such as 2024-01-25_14-30-00)")
+    if s["rerun"] and s["report"] is not None:
+        raise ConfigError("--rerun and --report contradict each other: --rerun runs the configs "
+                          "again, --report only rebuilds the report; drop one of them")
+    if isinstance(ts, str):
+        key = "report" if s["report"] is not None else "continue"
+        if s[key] not in (None, "latest", ts):
+            raise ConfigError(f"--timestamp {ts} and --{key} {s[key]} name different runs; give one of them")
+        s[key] = ts
+    elif ts is False:
+        for key in ("continue", "report"):
+            if s[key] not in (None, "latest"):
+                raise ConfigError(f"--{key} {s[key]} names a timestamped run, but timestamp=False "
+                                  "(--no-timestamp) has none; drop the timestamp or --no-timestamp")
+    s["timestamp"] = ts
+    return s
 
 
 def _names(run: Run, manifest: Any) -> list[str]:

@@ -7,7 +7,9 @@ Layout::
             runs.json                     shape, axes and the config folders, row-major
             <config name>-<hash>/
                 config.json  result.pkl  log.out  ...user artifacts...
+                .previous-attempts/<n>/   what --rerun set aside
             report/
+        runs.json  <config name>-<hash>/  report/   the run without timestamp (timestamp=False)
 
 ``runs.json`` is written last and atomically: a folder without it is a run
 whose config generation never finished, and is ignored.
@@ -193,6 +195,9 @@ class Run:
             record = {"format": 1, "shape": list(shape), "axes": list(axes), "runs": dirs, "names": names,
                       "config_sizes": sizes, **(meta or {})}
             atomic_write_bytes(self.runs_file, dump_json(record))
+            # This process goes on with the sweep it wrote, even if another invocation of a
+            # run without timestamp (same folder) replaces runs.json meanwhile.
+            self._manifest = self._parse_manifest(record)
         except OSError as exc:
             # Without runs.json the folder is ignored, so a retry starts clean.
             raise StoreError(
@@ -214,6 +219,9 @@ class Run:
                 f"{self.runs_file} does not exist: this run never finished generating its configs; "
                 "start a fresh run"
             ) from None
+        return self._parse_manifest(data)
+
+    def _parse_manifest(self, data: Any) -> Manifest:
         try:
             shape = tuple(int(n) for n in data["shape"])
             dirs = [str(d) for d in data["runs"]]
@@ -266,6 +274,26 @@ class Run:
             if found != size:
                 raise StoreError(f"{path}: changed or damaged since the run started ({found} bytes, "
                                  f"written {size}); restore it or start a fresh run")
+
+    def set_aside(self, dirname: str) -> Path | None:
+        """Move a config's result, output, checkpoints and log to ``.previous-attempts/<n>/``.
+
+        ``--rerun`` does this before running a config again: the config is pending, and its
+        earlier attempt stays beside it (never deleted). Returns that folder, or None if the
+        config had nothing to set aside.
+        """
+        from ._chkpt_scope import CHECKPOINT_DIR
+        from .executors.base import LOG_FILE, RESULT_FILE
+        from .log.attempts import archive_previous_attempt, new_attempt_dir
+
+        folder = self.config_dir(dirname)
+        found = [folder / name for name in (RESULT_FILE, LOG_FILE, CHECKPOINT_DIR) if (folder / name).exists()]
+        target = archive_previous_attempt(folder)  # the event log, if there is one
+        if found and target is None:
+            target = new_attempt_dir(folder)
+        for path in found:
+            os.replace(path, target / path.name)
+        return target
 
     def status(self, dirname: str) -> str:
         """``"done"``, ``"failed"`` or ``"pending"`` (missing or unreadable result)."""
@@ -372,6 +400,22 @@ class RunStore:
                 "choose a writable --output-dir"
             ) from None
         raise StoreError(f"{self.root}: cannot create a unique run folder for {stamp}")
+
+    def flat_run(self) -> Run:
+        """The run without timestamp (``timestamp=False``): config folders right in :attr:`root`.
+
+        Its ``runs.json`` (in :attr:`root`) records the sweep of the latest invocation.
+        """
+        return Run(self.root)
+
+    def create_flat_run(self) -> Run:
+        """:meth:`flat_run`, creating :attr:`root` if needed."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.root}: cannot create the output folder ({exc.strerror or exc}); "
+                             "choose a writable --output-dir") from None
+        return self.flat_run()
 
     def runs(self) -> list[Run]:
         """Complete runs (with ``runs.json``), oldest first."""
