@@ -232,3 +232,41 @@ def test_overlapping_invocations_without_timestamp_each_report_their_own_sweep(s
     manifest = json.loads((s.dir / "out" / "shared" / "runs.json").read_text())
     assert manifest["shape"] in ([2], [3]) and len(manifest["runs"]) == manifest["shape"][0]
     assert os.path.isdir(s.dir / "out" / "shared" / manifest["runs"][0])
+
+
+LOGGING = '''
+import pyexp
+
+@pyexp.experiment(name="logged", executor="inline", timestamp=False)
+def experiment(config, logger):
+    for i in range(3):
+        logger.set_global_it(i)
+        logger.add_scalar("loss", config.x * i)
+    return config.x
+
+@experiment.configs
+def configs():
+    return [{"name": "a", "x": 1.0}, {"name": "b", "x": 2.0}]
+
+if __name__ == "__main__":
+    experiment.run()
+'''
+
+
+def test_logs_without_timestamp_show_in_log_reader_and_viewer(script):
+    from pyexp import LogReader
+    from pyexp.viewer.catalog import Catalog
+
+    s = script(LOGGING)
+    s.run()
+    s.run("--rerun")  # the set-aside attempts are hidden, not listed as runs
+    root = s.dir / "out" / "logged"
+    runs = LogReader(root).runs
+    assert sorted(r.split("-")[0] for r in runs) == ["a", "b"]
+    assert Catalog(root).runs == runs
+    b = LogReader(root).get_run(next(r for r in runs if r.startswith("b-")))
+    assert b.load_scalars("loss") == [(0, 0.0), (1, 2.0), (2, 4.0)]
+    # One attempt, one folder: its result and its event log were set aside together.
+    previous = b.path / ".previous-attempts"
+    assert [p.name for p in previous.iterdir()] == ["1"]
+    assert (previous / "1" / "result.pkl").exists() and (previous / "1" / "events.pb").exists()
