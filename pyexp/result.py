@@ -119,52 +119,63 @@ class Result:
 
     # -- the earlier API: a result answered item access like a dict -------------------------
 
-    def _items(self) -> dict[str, Any]:
-        """What ``r[key]`` answers, built on use (it reads the stored result)."""
-        items: dict[str, Any] = {"name": self.name, "config": self.config, "out": self.out}
+    def _item(self, key: Any) -> Any:
+        """``r[key]`` of the earlier API, or KeyError without a message."""
+        if key in _COMMON_KEYS:  # answered without loading the result
+            return getattr(self, key)
         if self.error is not None:
-            kind, message = _split_error(self.error)
-            items.update({"__error__": True, "type": kind, "message": message, "traceback": self.traceback})
-        elif isinstance(self.result, Mapping):
-            # The returned dict's keys; name/config/out keep their meaning (attribute access
-            # gives the returned value unchanged: r.result).
-            items = {**self.result, **items}
-        return items
+            if key == "__error__":
+                return True
+            if key == "traceback":
+                return self.traceback
+            if key in ("type", "message"):
+                return _split_error(self.error)[key == "message"]
+        else:
+            value = self.result
+            # The returned dict's keys; name/config/out above keep their meaning.
+            if isinstance(value, Mapping) and key in value:
+                return value[key]
+        raise KeyError(key)
+
+    def _keys(self) -> list[Any]:
+        """Every key :meth:`__getitem__` answers (for error messages)."""
+        if self.error is not None:
+            return [*_COMMON_KEYS, *_ERROR_KEYS]
+        value = self.result
+        extra = [k for k in value if k not in _COMMON_KEYS] if isinstance(value, Mapping) else []
+        return [*_COMMON_KEYS, *extra]
 
     def __getitem__(self, key: str) -> Any:
         """The earlier API's item access: ``r["name"]``, ``r["accuracy"]``, ``r["__error__"]``...
 
         Prefer the attributes (``r.name``, ``r.result["accuracy"]``, ``r.error``).
+
+        Raises:
+            KeyError: ``key`` is neither a common key, an error key of a failed config, nor
+                a key of the returned dict; the message names the keys there are.
         """
-        if key in _COMMON_KEYS:  # cheap: answered without loading the result
-            return getattr(self, key)
-        items = self._items()
         try:
-            return items[key]
-        except KeyError:
-            state = "failed" if self.status == "failed" else self.status
-            raise KeyError(f"{key!r}: result {self.name!r} ({state}) has the keys "
-                           f"{', '.join(map(repr, items))}") from None
-        except TypeError:  # an unhashable key
-            raise KeyError(key) from None
+            return self._item(key)
+        except (KeyError, TypeError):  # TypeError: an unhashable key
+            raise KeyError(f"{key!r}: result {self.name!r} ({self.status}) has the keys "
+                           f"{', '.join(map(repr, self._keys()))}") from None
 
     def get(self, key: str, default: Any = None) -> Any:
         """``r[key]``, or ``default`` if this result has no such key."""
         try:
-            return self[key]
-        except KeyError:
+            return self._item(key)
+        except (KeyError, TypeError):
             return default
 
     # Item access must not make a result iterable through the old sequence protocol.
     __iter__ = None
 
     def __contains__(self, key: object) -> bool:
-        if key in _COMMON_KEYS:
-            return True
         try:
-            return key in self._items()
-        except TypeError:
+            self._item(key)
+        except (KeyError, TypeError):
             return False
+        return True
 
     def __repr__(self) -> str:
         state = self.status if self.error is None else f"{self.status}: {self.error}"
