@@ -288,11 +288,15 @@ class Run:
 
         folder = self.config_dir(dirname)
         found = [folder / name for name in (RESULT_FILE, LOG_FILE, CHECKPOINT_DIR) if (folder / name).exists()]
-        target = archive_previous_attempt(folder)  # the event log, if there is one
-        if found and target is None:
-            target = new_attempt_dir(folder)
-        for path in found:
-            os.replace(path, target / path.name)
+        try:
+            target = archive_previous_attempt(folder)  # the event log, if there is one
+            if found and target is None:
+                target = new_attempt_dir(folder)
+            for path in found:
+                os.replace(path, target / path.name)
+        except OSError as exc:
+            raise StoreError(f"{folder}: cannot set its earlier attempt aside to run it again "
+                             f"({exc.strerror or exc}); make the folder writable") from None
         return target
 
     def status(self, dirname: str) -> str:
