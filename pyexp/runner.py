@@ -4,20 +4,39 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import re
 import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .cli import DEFAULTS, parse_cli
-from .errors import ConfigError, PyexpError, RunNotFoundError
-from .executors.base import Executor, Task, get_executor
-from .result import Result
+from ._entry import user_errors
+from .cli import parse_cli
+from .errors import ConfigError, RunNotFoundError
+from .executors.base import Executor, get_executor
+from .executors.task import Task
+from .result import Result, as_config, config_names, load_results
+from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise
 from .store import TIMESTAMP_FORMAT, Run, RunStore, plan_dirs, result_stamp
+
+
+@dataclass
+class Description:
+    """How to run something that is not a plain function: what a class's ``__pyexp_describe__`` returns.
+
+    The runner calls that one hook and takes these fields as they are (see
+    :class:`pyexp.Experiment`); it never hands itself to the class.
+    """
+
+    task_fn: Callable[..., Any]  # what a Task calls with the config
+    make_result: Callable[..., Any]  # what the report gets per config: (name, config, out, outcome=)
+    with_logger: bool = False  # call task_fn(config, logger)
+    settings: dict[str, Any] = field(default_factory=dict)  # decorator-level settings (lowest priority)
+    configs_fn: Callable[..., Any] | None = None
+    report_fn: Callable[..., Any] | None = None
 
 
 class ExperimentRunner:
@@ -27,10 +46,7 @@ class ExperimentRunner:
     """
 
     def __init__(self, fn: Callable[..., Any], **settings: Any):
-        unknown = set(settings) - set(DEFAULTS) - {"config_path", "config_name"}
-        if unknown:
-            raise ConfigError(f"unknown experiment option(s): {', '.join(sorted(unknown))}; "
-                              f"valid: {', '.join(sorted(DEFAULTS))}")
+        check_options(settings, f"@experiment({getattr(fn, '__name__', fn)!r})")
         self.fn = fn
         self._settings = {k: v for k, v in settings.items() if v is not None}
         self._configs_fn: Callable[..., Any] | None = None
@@ -42,9 +58,19 @@ class ExperimentRunner:
         self._task_fn: Callable[..., Any] = fn  # what a Task calls with the config
         self._make_result: Callable[..., Any] = Result  # what the report gets per config
         if isinstance(fn, type):
-            from .checkpoint import bind_class
+            self._adopt(fn)
 
-            bind_class(self, fn)
+    def _adopt(self, cls: type) -> None:
+        """Take a class's own description of how it runs (its ``__pyexp_describe__`` hook)."""
+        describe = getattr(cls, "__pyexp_describe__", None)
+        if describe is None:
+            raise ConfigError(f"{cls.__name__} is a class but not a subclass of pyexp.Experiment; "
+                              "subclass Experiment or decorate a function with @pyexp.experiment")
+        d: Description = describe()
+        self._task_fn, self._make_result, self.with_logger = d.task_fn, d.make_result, d.with_logger
+        self._settings = {**d.settings, **self._settings}
+        self._configs_fn = d.configs_fn or self._configs_fn
+        self._report_fn = d.report_fn or self._report_fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -84,19 +110,9 @@ class ExperimentRunner:
             The report function's return value, or the results Tensor without a report.
         """
         cli_mode = argv is not None or _is_main_script(self.file)
-        try:
+        # Phase 2 handles its own Ctrl-C (and says how to continue); user_errors covers the rest.
+        with user_errors(enabled=cli_mode):
             return self._run(configs, report, argv if argv is not None else sys.argv[1:], cli_mode, settings)
-        except PyexpError as exc:
-            if not cli_mode or os.environ.get("PYEXP_DEBUG"):
-                raise
-            print(f"pyexp: error: {exc}", file=sys.stderr)
-            raise SystemExit(1) from None
-        except KeyboardInterrupt:
-            # Phase 2 handles its own Ctrl-C (and says how to continue); this is phase 1 or 3.
-            if not cli_mode or os.environ.get("PYEXP_DEBUG"):
-                raise
-            print("\npyexp: interrupted", file=sys.stderr)
-            raise SystemExit(130) from None
 
     def results(self, timestamp: str | bool | None = None, output_dir: str | Path | None = None) -> Any:
         """Load the results of a previous run (the latest by default) as a Tensor of Result.
@@ -107,22 +123,17 @@ class ExperimentRunner:
         settings = {**DEFAULTS, **self._settings}
         if output_dir is not None:
             settings["output_dir"] = output_dir
-        mode = False if timestamp is False else settings["timestamp"]
-        which = None if isinstance(timestamp, bool) else timestamp
-        run = _stored_run(self._store(settings), which, mode)
+        flat = timestamp is False or (timestamp is None and settings["timestamp"] is False)
+        run = _stored_run(self._store(settings), None if isinstance(timestamp, bool) else timestamp, flat)
         return load_results(run, self._make_result)
 
     # -- the pipeline --------------------------------------------------------------------
 
     def _resolve(self, cli_mode: bool, argv: list[str], settings: dict[str, Any]) -> dict[str, Any]:
-        if "continue_" in settings:
-            settings["continue"] = settings.pop("continue_")
-        if "report_only" in settings:
-            settings["report"] = settings.pop("report_only")
-        unknown = set(settings) - set(DEFAULTS)
-        if unknown:
-            raise ConfigError(f"unknown run() option(s): {', '.join(sorted(unknown))}; "
-                              f"valid: {', '.join(sorted(DEFAULTS))}")
+        for alias, key in RUN_ALIASES.items():
+            if alias in settings:
+                settings[key] = settings.pop(alias)
+        check_options(settings, "run()", extra=())
         given = {k: v for k, v in settings.items() if v is not None}
         cli = parse_cli(argv, prog=Path(sys.argv[0]).name) if cli_mode else {"overrides": []}
         resolved = {**DEFAULTS, **self._settings, **self._yaml_settings(), **given, **cli}
@@ -131,14 +142,7 @@ class ExperimentRunner:
                 re.compile(resolved["filter"])
             except re.error as exc:
                 raise ConfigError(f"--filter {resolved['filter']!r} is not a valid regular expression: {exc}") from None
-        for key in ("continue", "report"):
-            if resolved[key] is True:
-                resolved[key] = "latest"
-            elif resolved[key] is False:
-                resolved[key] = None
-            elif resolved[key] is not None:
-                resolved[key] = str(resolved[key])
-        return _apply_timestamp(resolved)
+        return normalise(resolved)
 
     def _config_dir(self) -> Path | None:
         path = self._settings.get("config_path")
@@ -149,7 +153,7 @@ class ExperimentRunner:
         config_dir = self._config_dir()
         if config_dir is None:
             return {}
-        from .config.hydra_bridge import config_settings
+        from .settings import config_settings
 
         return config_settings(config_dir, self._settings.get("config_name"))
 
@@ -164,14 +168,15 @@ class ExperimentRunner:
         configs_fn = configs_fn or self._configs_fn
         report_fn = report_fn or self._report_fn
         if s["list"]:
-            from .listing import print_runs
+            from .cli import print_runs
 
             print_runs(store)
             return None
+        flat = s["timestamp"] is False
         if s["report"] is not None:
-            run = _stored_run(store, s["report"], s["timestamp"])
+            run = _stored_run(store, s["report"], flat)
         elif s["continue"] is not None:
-            run = _stored_run(store, s["continue"], s["timestamp"])
+            run = _stored_run(store, s["continue"], flat)
             if s["overrides"]:
                 print(f"pyexp: warning: overrides {' '.join(s['overrides'])} are ignored with "
                       "--continue (the run's configs are frozen in its config.json files)", file=sys.stderr)
@@ -194,7 +199,7 @@ class ExperimentRunner:
                 executor.close()
 
     def _phase_configs(self, store: RunStore, configs_fn: Any, s: dict[str, Any]) -> Run:
-        from .generate import generate
+        from .config.generate import generate
 
         config_dir = self._config_dir()
         where = f"{getattr(configs_fn, '__qualname__', 'configs')}() in {self.file}"
@@ -203,7 +208,7 @@ class ExperimentRunner:
         configs = list(tensor)
         plan_dirs(configs)  # duplicate names and non-JSON values fail before any folder exists
         flat = s["timestamp"] is False
-        run = store.create_flat_run() if flat else store.create_run()
+        run = store.flat_run(create=True) if flat else store.create_run()
         try:
             meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "argv": sys.argv, "git_commit": self._snapshot(store, run, s)}
@@ -235,7 +240,7 @@ class ExperimentRunner:
         pattern = re.compile(s["filter"]) if s["filter"] else None
         todo, cached, stamps = [], 0, {}
         run.check_configs()
-        for dirname, name in zip(manifest.dirs, _names(run, manifest)):
+        for dirname, name in zip(manifest.dirs, config_names(run)):
             if pattern is not None and not pattern.search(name):
                 continue
             folder = run.config_dir(dirname)
@@ -247,7 +252,8 @@ class ExperimentRunner:
             if status == "done" or (status == "failed" and s["skip_failed"]):
                 cached += 1
                 continue
-            todo.append(Task(fn=self._task_fn, config=_as_config(run.read_config(dirname)), name=name, out=folder,
+            run.forget(dirname)  # it runs now: phase 3 reads its new outcome
+            todo.append(Task(fn=self._task_fn, config=as_config(run.read_config(dirname)), name=name, out=folder,
                              capture=s["capture"], with_logger=self.with_logger,
                              git_commit=manifest.meta.get("git_commit")))
         started = time.monotonic()
@@ -325,9 +331,9 @@ def continue_command(argv: list[str], timestamp: str | None) -> str:
     return shlex.join(["python", script, *kept, f"--continue={timestamp}"])
 
 
-def _stored_run(store: RunStore, which: str | None, timestamp: Any) -> Run:
-    """The run ``which`` names (a timestamp or "latest"), or the run without timestamp."""
-    if timestamp is not False or which not in (None, "latest"):
+def _stored_run(store: RunStore, which: str | None, flat: bool) -> Run:
+    """The run ``which`` names (a timestamp or "latest"), or with ``flat`` the run without timestamp."""
+    if not flat or which not in (None, "latest"):
         return store.get(which)
     run = store.flat_run()
     if not run.exists():
@@ -336,68 +342,15 @@ def _stored_run(store: RunStore, which: str | None, timestamp: Any) -> Run:
     return run
 
 
-def _apply_timestamp(s: dict[str, Any]) -> dict[str, Any]:
-    """Turn the earlier API's ``timestamp``/``rerun`` into ``continue``/``report``; check they agree.
-
-    ``timestamp`` stays True (timestamped runs) or False (no timestamp level); a timestamp
-    string names the run to continue, or to report with ``--report``.
-    """
-    ts = s["timestamp"]
-    if isinstance(ts, str) and ts.lower() in ("true", "false"):  # pyexp.timestamp=false, YAML strings
-        ts = ts.lower() == "true"
-    if ts is None:
-        ts = True
-    if not isinstance(ts, (bool, str)):
-        raise ConfigError(f"timestamp={ts!r}: give True, False or the timestamp of a run "
-                          "(a folder name such as 2024-01-25_14-30-00)")
-    if s["rerun"] and s["report"] is not None:
-        raise ConfigError("--rerun and --report contradict each other: --rerun runs the configs "
-                          "again, --report only rebuilds the report; drop one of them")
-    if isinstance(ts, str):
-        key = "report" if s["report"] is not None else "continue"
-        if s[key] not in (None, "latest", ts):
-            raise ConfigError(f"--timestamp {ts} and --{key} {s[key]} name different runs; give one of them")
-        s[key] = ts
-    elif ts is False:
-        for key in ("continue", "report"):
-            if s[key] not in (None, "latest"):
-                raise ConfigError(f"--{key} {s[key]} names a timestamped run, but timestamp=False "
-                                  "(--no-timestamp) has none; drop the timestamp or --no-timestamp")
-    s["timestamp"] = ts
-    return s
-
-
-def _names(run: Run, manifest: Any) -> list[str]:
-    """Config names in manifest order (from runs.json, or each config.json for older runs)."""
-    names = manifest.meta.get("names")
-    if isinstance(names, list) and len(names) == len(manifest.dirs):
-        return [str(n) for n in names]
-    return [str(run.read_config(d).get("name", d)) for d in manifest.dirs]
-
-
-def _load_config(run: Run, dirname: str) -> Any:
-    return _as_config(run.read_config(dirname))
-
-
-def _as_config(data: dict[str, Any]) -> Any:
-    from .config import Config
-
-    return Config(data)
-
-
-def load_results(run: Run, make: Callable[..., Any] = Result) -> Any:
-    """All results of ``run`` as a Tensor of Result with the run's shape and axes."""
-    from .tensor import Tensor
-
-    manifest = run.manifest()
-    run.check_configs()
-    results = []
-    for dirname, name in zip(manifest.dirs, _names(run, manifest)):
-        # A loader, not the config: a report that never looks at configs never reads config.json.
-        config = functools.partial(_load_config, run, dirname)
-        results.append(make(name, config, run.config_dir(dirname)))
-    extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
-    return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)
+def _wants_report_dir(fn: Callable[..., Any]) -> bool:
+    """False for ``report(results)`` (the earlier API), True for ``report(results, report_dir)``."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) != 1
 
 
 def _defining_file(fn: Callable[..., Any]) -> Path:
@@ -414,18 +367,6 @@ def _wants_logger(fn: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     return len(params) >= 2
-
-
-def _wants_report_dir(fn: Callable[..., Any]) -> bool:
-    """False for ``report(results)`` (the earlier API), True for ``report(results, report_dir)``."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return True
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) != 1
 
 
 def _is_main_script(file: Path) -> bool:

@@ -280,11 +280,7 @@ class ViewerApp:
             self._stale = {k: True for k in self._stale}
             if self.tabs.active:
                 self._stale[self.tabs.active] = False
-                self._render_tab_changed(changed)
-
-    def _render_tab_changed(self, changed: set[str]) -> None:
-        view = self.text if self.tabs.active == 1 else self.figures
-        view.update(self._runs, changed)
+                self._render_tab(changed)
 
 
 def _first(query: dict[str, list[str]], key: str) -> str:
