@@ -270,3 +270,24 @@ def test_logs_without_timestamp_show_in_log_reader_and_viewer(script):
     previous = b.path / ".previous-attempts"
     assert [p.name for p in previous.iterdir()] == ["1"]
     assert (previous / "1" / "result.pkl").exists() and (previous / "1" / "events.pb").exists()
+
+
+def test_timestamp_settings_have_hydra_spellings_and_conflicts_are_one_line_errors(script):
+    s = script(SCRIPT)
+    s.run("pyexp.timestamp=false")
+    root = s.dir / "out" / "mnist"
+    assert (root / "runs.json").exists() and not _timestamps(root)
+    s.run()
+    ts = _timestamps(root)[0]
+    calls = count_calls(s.dir)
+    out = s.run(f"+pyexp.timestamp={ts}", "pyexp.report=true").stdout.splitlines()
+    assert out == [f"fast: 0.95 attempt 2 in {ts}", f"slow: 0.95 attempt 2 in {ts}"]
+    assert count_calls(s.dir) == calls
+    for args, says in [(["--timestamp", ts, "--continue", "2001-01-01_00-00-00"], "name different runs"),
+                       (["--no-timestamp", "--report", ts], "timestamp=False"),
+                       (["--timestamp", ts, "--rerun", "--report"], "--rerun and --report")]:
+        proc = s.run(*args, check=False)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.startswith("pyexp: error: ") and says in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert count_calls(s.dir) == calls
