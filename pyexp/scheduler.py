@@ -83,6 +83,9 @@ class _Progress:
 def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None:
     try:
         outcome = job.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C while the main thread waits inline (-j 1): it is the user's, not the task's.
+        raise
     except BaseException as exc:  # noqa: BLE001 - a broken executor must not hang the runner
         outcome = Outcome.from_exception(exc)
     done.put((job, outcome))

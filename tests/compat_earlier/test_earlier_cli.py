@@ -291,3 +291,66 @@ def test_timestamp_settings_have_hydra_spellings_and_conflicts_are_one_line_erro
         assert proc.stderr.startswith("pyexp: error: ") and says in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
     assert count_calls(s.dir) == calls
+
+
+BLOCKING = '''
+import os
+import pathlib
+import time
+import pyexp
+
+HERE = pathlib.Path(__file__).parent
+
+@pyexp.experiment(name="long", executor="fork", stash=False)
+def experiment(config):
+    with open(HERE / "calls.txt", "a") as f:
+        f.write(config.name + "\\n")
+    if config.name == "first" and (HERE / "block").exists():
+        time.sleep(120)
+    return sum(1 for line in open(HERE / "calls.txt") if line.strip() == config.name)
+
+@experiment.configs
+def configs():
+    return [{"name": "first"}, {"name": "second"}]
+
+@experiment.report
+def report(results):
+    print(" ".join(f"{r['name']}={r.result}" for r in results))
+
+if __name__ == "__main__":
+    experiment.run()
+'''
+
+
+def test_an_interrupted_rerun_keeps_every_old_result_and_is_finished_with_continue(script):
+    import shlex
+    import signal
+
+    from pyexp_testing import wait_until
+
+    s = script(BLOCKING)
+    s.run()
+    (ts,) = _timestamps(s.dir / "out" / "long")
+    (s.dir / "block").touch()
+    proc = subprocess.Popen([sys.executable, str(s.path), "--timestamp", ts, "--rerun"], cwd=s.dir,
+                            env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_until(lambda: count_calls(s.dir).get("first") == 2, 60, "the rerun of 'first' to start")
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a terminal delivers it
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    hint = err.strip().splitlines()[-1].strip()
+    assert hint == shlex.join(["python", str(s.path), f"--continue={ts}"])
+    # 'second' never started again: it is pending, and its first result waits beside it.
+    second = next((s.dir / "out" / "long" / ts).glob("second-*"))
+    assert Result("second", {}, second).status == "pending"
+    assert Result("second", {}, second / ".previous-attempts" / "1").result == 1
+    (s.dir / "block").unlink()
+    done = subprocess.run([sys.executable, *shlex.split(hint)[1:]], cwd=s.dir, env=clean_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["first=3", "second=2"]
