@@ -102,8 +102,8 @@ class ExperimentRunner:
         """Generate configs (fresh runs), run what is not cached, then report.
 
         Settings (``name``, ``output_dir``, ``executor``, ``jobs``, ``capture``, ``filter``,
-        ``stash``, ``viewer``, ``viewer_port``, ``skip_failed``, ``continue_``/``report_only``)
-        override the decorator's; command-line flags override both. The command line is read
+        ``stash``, ``viewer``, ``viewer_port``, ``skip_failed``, ``continue_``/``report_only``,
+        and the earlier API's ``timestamp``/``rerun``) override the decorator's; command-line flags override both. The command line is read
         from ``sys.argv`` when this experiment's file is the script being run, or from ``argv``.
 
         Returns:
@@ -315,7 +315,8 @@ def continue_command(argv: list[str], timestamp: str | None) -> str:
     """
     script = argv[0] if argv and argv[0] else "main.py"
     if timestamp is None:
-        return shlex.join(["python", script, *(a for a in argv[1:] if a != "--rerun")])
+        again = [a for a in argv[1:] if a != "--rerun" and not a.lstrip("+").startswith("pyexp.rerun=")]
+        return shlex.join(["python", script, *again])
     kept, rest = [], list(argv[1:])
     while rest:
         arg = rest.pop(0)
