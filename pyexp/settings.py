@@ -37,6 +37,7 @@ flag                           Hydra override
 ``-j 4`` / ``--jobs 4``        ``pyexp.jobs=4``
 ``-m`` / ``--multirun``        ``pyexp.multirun=true``
 ``--skip-failed``              ``pyexp.skip_failed=true``
+``--retry 2``                  ``pyexp.retry=2``
 ``--timestamp TS``             ``pyexp.timestamp=TS`` (earlier API)
 ``--no-timestamp``             ``pyexp.timestamp=false`` (earlier API)
 ``--rerun``                    ``pyexp.rerun=true`` (earlier API)
@@ -70,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 1,
     "multirun": False,
     "skip_failed": False,
+    "retry": 0,
     # The earlier API's spellings (see _earlier_api): True: a new timestamped run; False: no
     # timestamp level; "<TS>": that run (continued, reported with --report, rerun with --rerun).
     "timestamp": True,
@@ -79,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
 #: Settings whose value is a string; ``continue``/``report``/``timestamp`` also take true. Others are ints
 #: (``_INT_KEYS``) or switches.
 _STR_KEYS = {"name", "executor", "output_dir", "continue", "report", "filter", "timestamp"}
-_INT_KEYS = {"jobs", "viewer_port"}
+_INT_KEYS = {"jobs", "viewer_port", "retry"}
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 #: Options of the decorator / class keywords that are not runner settings.
@@ -167,6 +169,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help="with --continue: keep failed configs as they are (their error stays in the "
                    "results) and run only pending ones; without it --continue re-runs failed and "
                    "pending configs, never finished ones")
+    p.add_argument("--retry", type=int, metavar="N",
+                   help="run a failed config up to N more times before it counts as failed (default 0)")
     # The earlier API's spellings.
     p.add_argument("--timestamp", metavar="TIMESTAMP",
                    help="the run TIMESTAMP: continue it (with --report: report it; with --rerun: "
