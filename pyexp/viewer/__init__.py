@@ -63,10 +63,9 @@ def run(log_dir: str | os.PathLike[str], port: int = DEFAULT_PORT, host: str = D
     _require_panel()
     import panel as pn
 
-    from .app import create_app, preload, warm_up
+    from .app import create_app, prepare
 
-    warm_up()
-    preload(root)
+    prepare(root)
 
     print(f"pyexp viewer: http://{host}:{port}/  (serving {root}; Ctrl-C to stop)", flush=True)
     pn.serve(lambda: create_app(root, refresh_seconds), port=port, address=host,

@@ -13,6 +13,7 @@ import panel as pn
 
 from .catalog import Catalog
 from .data import group_tags, value_at
+from .plotly_pane import FastPlotly
 
 _GRID = {"gridcolor": "#ebebeb", "linecolor": "#bbb", "zerolinecolor": "#ccc"}
 _AXIS_TITLES = {"step": "step", "relative": "seconds since start", "wall": "wall time"}
@@ -111,7 +112,7 @@ class ScalarsView:
     def _box(self, tag: str) -> Any:
         if tag not in self._boxes:
             log = pn.widgets.Checkbox(name="log scale", value=False, css_classes=["pyexp-log"])
-            chart = pn.pane.Plotly(None, height=320, sizing_mode="stretch_width",
+            chart = FastPlotly(None, height=320, sizing_mode="stretch_width",
                                    config={"displaylogo": False, "responsive": True},
                                    css_classes=["pyexp-chart"])
             log.param.watch(lambda _e, t=tag: self._redraw_tag(t), "value")
@@ -123,7 +124,7 @@ class ScalarsView:
     def update(self, runs: list[str], colors: dict[str, str], changed: set[str] | None = None) -> None:
         """Redraw the charts of ``runs`` (only tags touched by ``changed`` runs, if given)."""
         self._runs, self._colors = runs, colors
-        tags_by_run = {r: self.catalog.safe(r, lambda rd: rd.scalar_tags, set()) for r in runs}
+        tags_by_run = {r: self.catalog.scalar_tags(r) for r in runs}
         tags = set().union(*tags_by_run.values()) if tags_by_run else set()
         self.sections.arrange(tags, self._box)
         if changed is None:
@@ -170,10 +171,8 @@ class _SliderTagView:
         self._quiet = False
         self._shown: dict[str, list[tuple[str, int]]] = {}
 
-    def tags(self, reader: Any) -> set[str]:
-        raise NotImplementedError
-
-    def iterations(self, reader: Any, tag: str) -> list[int]:
+    def logged(self, run: str) -> dict[str, list[int]]:
+        """Iterations at which each tag of this kind was logged by ``run``."""
         raise NotImplementedError
 
     def cell(self, run: str, tag: str, iteration: int) -> Any:
@@ -193,16 +192,15 @@ class _SliderTagView:
         return self._boxes[tag]
 
     def update(self, runs: list[str], changed: set[str] | None = None) -> None:
+        """Show ``runs`` (re-render only the tags touched by ``changed`` runs, if given)."""
         self._runs = runs
-        tags_by_run = {r: self.catalog.safe(r, self.tags, set()) for r in runs}
-        tags = set().union(*tags_by_run.values()) if tags_by_run else set()
+        logged = {r: self.logged(r) for r in runs}
+        tags = set().union(*logged.values()) if logged else set()
         self.sections.arrange(tags, self._box)
         for tag in sorted(tags):
-            if changed is not None and not any(tag in tags_by_run.get(r, ()) for r in changed):
+            if changed is not None and not any(tag in logged.get(r, {}) for r in changed):
                 continue
-            its = sorted(set().union(*(
-                self.catalog.safe(r, lambda rd, t=tag: self.iterations(rd, t), []) or []
-                for r in runs if tag in tags_by_run[r])))
+            its = sorted(set().union(*(logged[r].get(tag, []) for r in runs)))
             slider = self._sliders[tag]
             follow = slider.value == slider.options[-1] if slider.options else True
             options = its or [0]
@@ -218,25 +216,25 @@ class _SliderTagView:
 
     def _render(self, tag: str) -> None:
         iteration = self._sliders[tag].value
-
-        def shown(reader: Any) -> int | None:
-            if tag not in self.tags(reader):
-                return None
-            its = [it for it in self.iterations(reader, tag) if it <= iteration]
-            return its[-1] if its else -1
-
         # What each column shows; unchanged columns are not rebuilt, so a live refresh does not
         # reset a figure the user is rotating.
-        plan = [(run, self.catalog.safe(run, shown)) for run in self._runs]
-        plan = [(run, it) for run, it in plan if it is not None]
+        plan = []
+        for run in self._runs:
+            its = self.logged(run).get(tag)
+            if its is not None:
+                before = [it for it in its if it <= iteration]
+                plan.append((run, before[-1] if before else -1))
         if self._shown.get(tag) == plan:
             return
         self._shown[tag] = plan
         cells = []
         for run, _ in plan:
-            cell = self.catalog.safe(run, lambda _rd: self.cell(run, tag, iteration))
-            if cell is not None:
-                cells.append(cell)
+            try:
+                cells.append(self.cell(run, tag, iteration))
+            except Exception as exc:  # noqa: BLE001 - one unreadable record must not blank the tab
+                cells.append(pn.pane.Alert(f"{html.escape(run)}: cannot show {html.escape(tag)} "
+                                           f"({type(exc).__name__}: {html.escape(str(exc))[:200]})",
+                                           alert_type="warning"))
         self._rows[tag].objects = cells
 
 
@@ -248,17 +246,15 @@ class TextView(_SliderTagView):
     def __init__(self, catalog: Catalog) -> None:
         super().__init__(catalog, "No text logged by the selected runs yet.")
 
-    def tags(self, reader: Any) -> set[str]:
-        return reader.text_tags
-
-    def iterations(self, reader: Any, tag: str) -> list[int]:
-        return [it for it, _ in reader.load_text(tag)]
+    def logged(self, run: str) -> dict[str, list[int]]:
+        return {tag: [it for it, _ in pairs] for tag, pairs in self.catalog.text(run).items()}
 
     def cell(self, run: str, tag: str, iteration: int) -> Any:
-        hit = value_at(self.catalog.reader(run).load_text(tag), iteration)
+        hit = value_at(self.catalog.text(run).get(tag, []), iteration)
         body = "<i>nothing logged yet</i>" if hit is None else \
             f"<small>it {hit[0]}</small><pre class='pyexp-text-body'>{html.escape(hit[1])}</pre>"
-        return pn.pane.HTML(f"<div class='pyexp-text-cell'><b>{html.escape(run)}</b><br>{body}</div>",
+        return pn.pane.HTML(f"<div class='pyexp-text-cell' title='{html.escape(run)}'>"
+                            f"<b>{html.escape(run)}</b><br>{body}</div>",
                             width=380, styles={"overflow": "auto", "max-height": "420px"})
 
 
@@ -271,23 +267,20 @@ class FiguresView(_SliderTagView):
         super().__init__(catalog, "No figures logged by the selected runs yet.")
         self._live: dict[tuple[str, str, int], Any] = {}
 
-    def tags(self, reader: Any) -> set[str]:
-        return reader.figure_tags
-
-    def iterations(self, reader: Any, tag: str) -> list[int]:
-        return reader.figure_iterations(tag)
+    def logged(self, run: str) -> dict[str, list[int]]:
+        return self.catalog.figures(run)
 
     def cell(self, run: str, tag: str, iteration: int) -> Any:
-        reader = self.catalog.reader(run)
-        its = [it for it in reader.figure_iterations(tag) if it <= iteration]
-        title = pn.pane.HTML(f"<b>{html.escape(run)}</b>")
+        its = [it for it in self.catalog.figures(run).get(tag, []) if it <= iteration]
+        title = pn.pane.HTML(f"<b title='{html.escape(run)}'>{html.escape(run)}</b>")
         if not its:
             return pn.Column(title, pn.pane.HTML("<i>not logged yet</i>"))
         it = its[-1]
         title.object += f" <small>it {it}</small>"
+        reader = self.catalog.figure_reader(run)
         notice = None
-        if reader.figure_interactive(tag, it):
-            key = (run, tag, it)
+        key = (run, tag, it)
+        if key in self._live or reader.figure_interactive(tag, it):
             if key not in self._live:
                 try:
                     from .mplcanvas import MplFigure

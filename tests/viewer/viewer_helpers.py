@@ -60,3 +60,55 @@ def logs(tmp_path: Path) -> Path:
     for i, lr in enumerate((0.1, 0.01)):
         write_run(root, "mnist", "2024-01-25_14-30-00", f"lr{lr}", {"lr": lr, "model": {"depth": 2 + i}})
     return root
+
+
+EXPERIMENT = '''
+import pyexp
+from pyexp import sweep
+
+
+@pyexp.experiment(name="sweep")
+def experiment(config, logger):
+    for it in range(30):
+        logger.set_global_it(it)
+        logger.add_scalar("loss", config.lr * (30 - it) + config.depth)
+    if config.lr > 0.5:
+        raise ValueError(f"lr {config.lr} is too large")
+    return {"accuracy": round(1 - config.lr / config.depth, 4), "epochs": 30, "note": "ok"}
+
+
+@experiment.configs
+def configs():
+    base = [{"name": "net", "depth": 2, "opt": {"name": "sgd"}}]
+    return sweep(base, [{"name": f"lr{lr}", "lr": lr} for lr in (0.1, 0.2, 0.9, 0.05, 0.3)])
+
+
+if __name__ == "__main__":
+    experiment.run()
+'''
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for children: no PYEXP_* or RAY_* setting leaks in from the caller."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYEXP_", "RAY_"))}
+
+
+def run_experiment(base: Path) -> Path:
+    """A real sweep of five configs: three done, one failed, one never run (pending).
+
+    Returns the output folder (``<base>/out``); the run is ``out/sweep/<timestamp>/``.
+    """
+    import subprocess
+    import sys
+
+    script = base / "exp.py"
+    script.write_text(EXPERIMENT)
+    out = base / "out"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--output-dir", str(out), "--no-stash",
+         "--filter", r"lr0\.(1|2|9|05)$"],
+        capture_output=True, text=True, env=clean_env(), timeout=300, cwd=base)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    return out
