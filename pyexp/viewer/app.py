@@ -29,6 +29,10 @@ RUNS_TABLE_SECONDS = 3.0
 #: Seconds between two redraws while the selected runs are read one after the other.
 FILL_IN_SECONDS = 0.4
 _SCALARS, _TEXT, _FIGURES, _RUNS = range(4)
+#: Folders whose server was prepared (warm-up, first run preloaded) in this process.
+_PREPARED: set[Path] = set()
+_PREPARING: set[Path] = set()
+_PREPARED_LOCK = threading.Lock()
 
 
 def _default_selection(runs: list[str]) -> list[str]:
@@ -118,8 +122,10 @@ class ViewerApp:
     # ----------------------------------------------------------------- layout
     def panel(self) -> Any:
         """The page as a Panel layout (starts the live refresh when served)."""
+        warm = "true" if self.root in _PREPARED else "false"
         sidebar = pn.Column(
-            pn.pane.HTML(f"<h3 style='margin:4px 0'>pyexp viewer</h3>"
+            pn.pane.HTML(f"<h3 style='margin:4px 0' class='pyexp-title' data-warm='{warm}'>"
+                         f"pyexp viewer</h3>"
                          f"<small title='{html.escape(str(self.root))}'>{html.escape(str(self.root))}</small>"),
             self.name_filter, self.config_filter, self.color_by,
             pn.pane.HTML("<b style='font:13px sans-serif'>Runs</b>", margin=(0, 10)), self.selector,
@@ -349,6 +355,8 @@ def prepare(root: str | Path) -> None:
     tune_allocator()
     preload(root)
     warm_up()
+    with _PREPARED_LOCK:
+        _PREPARED.add(Path(root).resolve())
 
 
 def create_app(root: str | Path, refresh_seconds: float = 1.0) -> Any:
@@ -357,16 +365,12 @@ def create_app(root: str | Path, refresh_seconds: float = 1.0) -> Any:
     return ViewerApp(root, refresh_seconds=refresh_seconds).panel()
 
 
-_PREPARED: set[Path] = set()
-_PREPARED_LOCK = threading.Lock()
-
-
 def serve_page(root: str | Path) -> Any:
     """What ``panel serve`` runs per session: the page, after a once-per-process preparation."""
     key = Path(root).resolve()
     with _PREPARED_LOCK:
-        first = key not in _PREPARED
-        _PREPARED.add(key)
+        first = key not in _PREPARED and key not in _PREPARING
+        _PREPARING.add(key)
     if first:
         prepare(key)
     return create_app(key)

@@ -146,9 +146,13 @@ class RunList(JSComponent):
 
 
 def run_items(runs: list[str]) -> list[dict[str, Any]]:
-    """``RunList`` items: each run under the folder that holds it (its run's timestamp)."""
-    items = []
+    """``RunList`` items: each run under the folder that holds it (its run's timestamp).
+
+    The newest run comes first (what a page selects by default); configs keep their order.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
     for name in runs:
         group, _, label = name.rpartition("/")
-        items.append({"name": name, "group": group, "label": label})
-    return items
+        groups.setdefault(group, []).append({"name": name, "group": group, "label": label})
+    order = sorted(groups, key=lambda g: (g.rpartition("/")[2], g), reverse=True)
+    return [item for group in order for item in groups[group]]

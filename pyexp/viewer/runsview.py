@@ -88,7 +88,7 @@ class RunsView:
         self._quiet = True
         try:
             self.table.param.update(
-                value=frame, hidden_columns=["name", "error"],
+                value=frame, height=min(440, 42 + 30 * max(len(records), 1)), hidden_columns=["name", "error"],
                 formatters={"status": _STATUS_FORMAT},
                 frozen_columns=["run", "config"])
         finally:

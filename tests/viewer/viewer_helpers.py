@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,3 +116,94 @@ def run_experiment(base: Path) -> Path:
         capture_output=True, text=True, env=clean_env(), timeout=300, cwd=base)
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     return out
+
+
+# --------------------------------------------------------------------------- browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+STAMP = "2024-01-25_14-30-00"
+SHOTS = Path(os.environ.get("PYEXP_VIEWER_SHOTS", "/tmp/pyexp-viewer-shots"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Site:
+    """A served folder: its URL and the folder itself."""
+
+    def __init__(self, root: Path) -> None:
+        from pyexp.viewer import start_background
+
+        self.root = root
+        self.port = free_port()
+        self.proc = start_background(root, port=self.port)
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+            self.proc.wait()
+
+
+def offline_page(browser: Any) -> Any:
+    """A page that refuses (and records) every request not made to the local viewer."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.external = []
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            r.continue_()
+        else:
+            page.external.append(url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.set_default_timeout(20_000)
+    return page
+
+
+def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def open_viewer(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(".pyexp-chart .js-plotly-plot .scatterlayer .trace")
+
+
+def chart(page: Any, title: str) -> Any:
+    return page.locator(".pyexp-scalar").filter(has=page.locator(".gtitle", has_text=title)).first
+
+
+def traces(box: Any) -> list[dict[str, Any]]:
+    return box.locator(".js-plotly-plot").evaluate(
+        "el => el.data.map(t => ({name: t.name, kind: t.meta && t.meta.kind, "
+        "x: Array.from(t.x), y: Array.from(t.y)}))")
+
+
+def deep_text(locator: Any) -> str:
+    """Text of an element including its shadow roots (Panel renders each widget in one)."""
+    return locator.evaluate("""el => { const walk = n => { let s = n.shadowRoot ? walk(n.shadowRoot) : "";
+        for (const c of n.childNodes)
+          s += c.nodeType === 3 ? c.textContent : c.nodeName === "STYLE" ? "" : walk(c);
+        return s; }; return walk(el); }""")
+
+
+def open_tab(page: Any, name: str) -> None:
+    page.locator(".bk-tab", has_text=name).click()
+
+
