@@ -146,7 +146,8 @@ class Summary:
         full = values.size // self.size * self.size
         if full:
             self._add_buckets(start, steps[:full], values[:full], walls[:full])
-        self._tail = [steps[full:], values[full:], walls[full:]]
+        # Copies: a view would keep the whole appended chunk alive.
+        self._tail = [steps[full:].copy(), values[full:].copy(), walls[full:].copy()]
 
     def _add_buckets(self, start: int, steps: np.ndarray, values: np.ndarray,
                      walls: np.ndarray) -> None:
