@@ -338,13 +338,13 @@ def warm_up() -> None:
 
 
 def preload(root: str | Path) -> None:
-    """Start reading the first run a first page will show, on a daemon thread, while the server
-    starts and the browser fetches the page's JavaScript. Only one: reading more here would
-    compete (for the GIL) with serving that first page; the page loads the others itself."""
+    """Read the runs a first page will show, on a daemon thread, while the server starts and
+    the browser fetches the page's JavaScript: the first one first (the page comes with its
+    lines), then the others (the page fills them in as they are read)."""
     catalog = shared_catalog(root)
 
     def read() -> None:
-        for name in _default_selection(catalog.runs)[:1]:
+        for name in _default_selection(catalog.runs):
             catalog.load(name)
 
     threading.Thread(target=read, name="pyexp-viewer-preload", daemon=True).start()
