@@ -5,6 +5,7 @@
     python examples/quickstart/main.py --report     # only rebuild the report
 """
 
+import matplotlib
 import numpy as np
 
 import pyexp
@@ -44,9 +45,7 @@ def experiment(config: Config, logger: Logger):
 
 
 def weight_plot(w):
-    import matplotlib
-
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # no display needed: the figure is pickled and rendered to PNG
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3))

@@ -42,28 +42,28 @@ def run_quickstart(work: Path) -> Path:
     return out
 
 
-def wait_until(page: Any, script: str, what: str, timeout: float = 60.0) -> None:
+def wait_until(check: Any, what: str, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
-    while not page.evaluate(script):
+    while not check():
         if time.monotonic() > deadline:
             raise SystemExit(f"screenshots: timed out waiting for {what}")
         time.sleep(0.2)
 
 
-# Panel renders each component in a shadow root; these checks look through them.
-_FIND = """(selector) => { const found = []; const walk = (n) => { if (!n) return;
-  if (n.matches && n.matches(selector)) found.push(n);
-  if (n.shadowRoot) walk(n.shadowRoot); for (const c of n.children || []) walk(c); };
-  walk(document.body); return found; }"""
-READY = {
-    "Scalars": f"(() => ({_FIND})('.js-plotly-plot').filter(p => p.data && p.data.length >= 4"
-               " && p.querySelectorAll('path.js-line').length >= 4).length >= 2)()",
-    "Text": f"(() => ({_FIND})('.pyexp-text-body').length >= 4)()",
-    "Figures": f"(() => ({_FIND})('.pyexp-png img').filter(i => i.complete && i.naturalWidth)"
-               ".length >= 4)()",
-    "Runs": f"(() => ({_FIND})('.tabulator-row').length >= 4 && ({_FIND})('.pyexp-parcoords "
-            ".js-plotly-plot').length >= 0)()",
-}
+def ready(page: Any, tab: str) -> bool:
+    """Whether ``tab`` shows what the example logged (Playwright's locators see through the
+    shadow roots Panel renders each component in)."""
+    if tab == "Scalars":
+        lines = page.locator(".pyexp-chart .js-plotly-plot .scatterlayer .trace path.js-line")
+        return lines.count() >= 8  # two tags, four configs
+    if tab == "Text":
+        return page.locator(".pyexp-text-body").count() >= 8
+    if tab == "Figures":
+        images = page.locator(".pyexp-png img")
+        return images.count() >= 4 and all(
+            img.evaluate("i => i.complete && i.naturalWidth > 0") for img in images.all())
+    return (page.locator(".pyexp-runs-table .tabulator-row").count() >= 4
+            and page.locator(".pyexp-parcoords .js-plotly-plot").count() == 1)
 
 
 def shoot(url: str, out_dir: Path, chromium: str) -> list[Path]:
@@ -79,7 +79,7 @@ def shoot(url: str, out_dir: Path, chromium: str) -> list[Path]:
         page.goto(url)
         for tab in TABS:
             page.locator(".bk-tab", has_text=tab).click()
-            wait_until(page, READY[tab], f"the {tab} tab")
+            wait_until(lambda: ready(page, tab), f"the {tab} tab")
             if tab == "Runs":
                 page.locator(".pyexp-metric select").select_option("result.accuracy")
             time.sleep(1.0)  # let the last redraw settle

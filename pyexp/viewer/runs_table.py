@@ -289,6 +289,7 @@ def parallel_coordinates(keys: list[str], metric: str, records: list[dict[str, A
              "line": {"color": metric_values, "colorscale": colorscale, "showscale": True,
                       "colorbar": {"title": {"text": metric}}},
              "meta": {"runs": [r["name"] for r in rows]}}
-    layout = {"margin": {"l": 60, "r": 60, "t": 50, "b": 30}, "paper_bgcolor": "white",
-              "title": {"text": f"configs against {metric}", "font": {"size": 14}}}
+    layout = {"margin": {"l": 70, "r": 70, "t": 90, "b": 30}, "paper_bgcolor": "white",
+              "title": {"text": f"configs against {metric}", "font": {"size": 14},
+                        "x": 0.01, "xanchor": "left", "y": 0.98, "yanchor": "top"}}
     return {"data": [trace], "layout": layout}

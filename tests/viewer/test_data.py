@@ -256,3 +256,25 @@ def test_import_is_light_and_missing_panel_names_the_extra(tmp_path: Path) -> No
     proc = subprocess.run([sys.executable, "-m", "pyexp.viewer", str(tmp_path / "nope")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "is not a folder" in proc.stderr
+
+
+def test_a_log_in_the_earlier_per_iteration_layout_is_shown(tmp_path: Path) -> None:
+    """``<run>/.pyexp`` plus ``<iteration>/scalars.json`` and ``text.json``, as the earlier
+    pyexp wrote them, read through LogReader."""
+    import json
+
+    run = tmp_path / "old" / "2023-05-01_10-00-00" / "base-1"
+    run.mkdir(parents=True)
+    (run / ".pyexp").write_text("")
+    for it, loss in enumerate((1.0, 0.5, 0.25)):
+        (run / str(it)).mkdir()
+        (run / str(it) / "scalars.json").write_text(json.dumps({"loss": loss, "acc": it / 2}))
+    (run / "2" / "text.json").write_text(json.dumps({"note": "done"}))
+    catalog = Catalog(tmp_path)
+    assert catalog.runs == ["old/2023-05-01_10-00-00/base-1"]
+    name = catalog.runs[0]
+    assert catalog.scalar_tags(name) == {"loss", "acc"}
+    series = catalog.series(name, "loss", smoothing=0.0, x_mode="step", max_points=100)
+    assert list(series.x) == [0, 1, 2] and list(series.y) == [1.0, 0.5, 0.25]
+    assert catalog.text(name) == {"note": [(2, "done")]}
+    assert catalog.stats(name)["acc"].max == 1.0
