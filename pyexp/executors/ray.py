@@ -43,8 +43,9 @@ def _import_ray() -> Any:
     return ray
 
 
-#: How long a Ray Client connection is retried while the server fails to start the session.
-CLIENT_INIT_RETRY_SECONDS = 20.0
+#: How long a Ray Client connection is retried while the server fails to start the session: a
+#: cold head (first session after install, busy machine) can take tens of seconds to start one.
+CLIENT_INIT_RETRY_SECONDS = 60.0
 
 
 class RayExecutor(TaskExecutor):

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -129,6 +130,30 @@ class RayHead:
         if self._starter.returncode != 0:
             self.stop()
             raise RuntimeError(f"ray start failed:\n{output}")
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One Ray Client session with an uploaded working dir, before any test times its own.
+
+        On a fresh machine (no bytecode for Ray yet) under load, the client server's first
+        per-session server starts slowly enough that a test's first connection can fail with
+        "Initialization failure from server". Paying that start here keeps it out of the tests.
+        """
+        work = Path(tempfile.mkdtemp(prefix="warm-", dir=self.temp_dir))
+        (work / "warm.py").write_text("x = 1\n")
+        code = ("import ray, sys\n"
+                "ray.init(sys.argv[1], runtime_env={'working_dir': sys.argv[2]})\n"
+                "assert ray.get(ray.remote(lambda: 1).remote()) == 1\n")
+        deadline = time.monotonic() + 180
+        while True:
+            proc = subprocess.run([sys.executable, "-c", code, self.client, str(work)], env=self.env,
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180)
+            if proc.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the Ray head never accepted a client session:\n{proc.stderr[-3000:]}")
+            time.sleep(1)
 
     def stop(self) -> None:
         for signum, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
