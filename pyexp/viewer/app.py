@@ -89,7 +89,7 @@ class ViewerApp:
                             ("Text", self.text.sections.layout),
                             ("Figures", self.figures.sections.layout),
                             ("Runs", self.runs_view.layout),
-                            sizing_mode="stretch_width", dynamic=False)
+                            sizing_mode="stretch_width", dynamic=True)
         self._refused: list[str] = []
         self._stale = {_TEXT: True, _FIGURES: True}
         self._updating = False

@@ -217,7 +217,10 @@ def _x(x_mode: str, steps: np.ndarray, walls: np.ndarray, origin: float | None) 
     if x_mode == "step":
         return steps.astype(float)
     if x_mode == "relative":
-        return walls - (origin if origin is not None else (walls[0] if walls.size else 0.0))
+        if origin is None or not math.isfinite(origin):
+            finite = walls[np.isfinite(walls)]  # a log line without a time stamp has NaN
+            origin = float(finite[0]) if finite.size else 0.0
+        return walls - origin
     return walls * 1000.0  # epoch milliseconds, what a date axis wants
 
 
