@@ -1,11 +1,9 @@
 """The runs below the served folder, shared by every browser session of a viewer process.
 
-Memory stays flat however much the runs log: of each run read, the catalog keeps bounded
-summaries per scalar tag (see :class:`~pyexp.viewer.series.Summary`), the last/min/max of every
-tag, its text and the index of its figures, never the full series. A run that is still being
-written keeps its LogReader, so a refresh reads only the appended bytes; a finished run's
-reader is dropped after reading. Summaries of runs not looked at for a while are evicted
-(their statistics stay) and read again on demand.
+Memory stays flat however much the runs log: of each run read the catalog keeps a
+:class:`~pyexp.viewer.runstate.RunState` (bounded summaries and statistics, never the series).
+Summaries of runs not looked at for a while are evicted (their statistics stay) and read again
+on demand; chart-ready series are cached for all sessions within a byte budget.
 """
 
 from __future__ import annotations
@@ -15,89 +13,21 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import PyexpError
 from ._memory import release_free_memory
-from .data import ViewerError, load_run_config, resolve_run, scalar_arrays
-from .series import EmaState, Series, Summary, summary_series
+from .data import ViewerError, load_run_config, resolve_run
+from .runstate import RunState, ScalarStats, signature
+from .series import Series, summary_series
 
-#: A run whose log files changed this recently keeps its reader (it is probably still logging).
-LIVE_SECONDS = 300.0
 #: Bytes of summaries kept for all runs together; the least recently used go first.
 SUMMARY_BUDGET = 48 << 20
 #: Bytes of chart-ready series kept for all sessions.
 SERIES_BUDGET = 16 << 20
-#: Points per tag a summary keeps (two per bucket): what a chart needs, no more.
-SUMMARY_BUCKETS = 640
 #: Seconds an idle reader kept for loading figures lives.
 FIGURE_READER_SECONDS = 30.0
-#: Smoothing weights whose summaries a run keeps at once.
-SMOOTHINGS_KEPT = 2
-_LOG_FILES = (".pyexp", "events.pb", "scalars.jsonl", "text.jsonl")
-
-
-@dataclass(frozen=True)
-class ScalarStats:
-    """Last, minimum and maximum (of the finite values) and the number of points of a tag."""
-
-    last: float | None
-    min: float | None
-    max: float | None
-    count: int
-
-
-class _Run:
-    """What the catalog keeps of one run."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock = threading.RLock()
-        self.version = -1
-        self.signature: tuple[Any, ...] | None = None
-        self.reader: Any = None  # kept while the run is live
-        self.start_time: float | None = None
-        self.tags: set[str] = set()
-        self.summaries: dict[str, Summary] | None = None
-        self.smoothed: OrderedDict[float, dict[str, tuple[EmaState, Summary]]] = OrderedDict()
-        self.counts: dict[str, int] = {}
-        self.stats: dict[str, ScalarStats] | None = None
-        self.text: dict[str, list[tuple[int, str]]] = {}
-        self.figures: dict[str, list[int]] = {}
-        self.used = 0.0
-
-    @property
-    def nbytes(self) -> int:
-        held = sum(s.nbytes for s in (self.summaries or {}).values())
-        return held + sum(s.nbytes for tags in self.smoothed.values() for _, s in tags.values())
-
-    def forget_summaries(self) -> None:
-        self.summaries = None
-        self.smoothed.clear()
-
-
-def _signature(path: Path) -> tuple[Any, ...]:
-    """Sizes and times of a run's log files: changes whenever something is logged."""
-    parts: list[Any] = []
-    for name in _LOG_FILES:
-        try:
-            st = os.stat(path / name)
-        except OSError:
-            parts.append(None)
-            continue
-        parts.append((st.st_size, st.st_mtime_ns))
-    try:
-        parts.append(os.stat(path).st_mtime_ns)  # the per-iteration layout adds folders
-    except OSError:
-        parts.append(None)
-    return tuple(parts)
-
-
-def _newest(signature: tuple[Any, ...]) -> float:
-    times = [p[1] if isinstance(p, tuple) else p for p in signature if p is not None]
-    return max(times, default=0) / 1e9
 
 
 class Catalog:
@@ -117,7 +47,7 @@ class Catalog:
                               "(e.g. out/my_experiment)")
         self._lock = threading.RLock()
         self._runs: list[str] = []
-        self._state: dict[str, _Run] = {}
+        self._state: dict[str, RunState] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self._series: OrderedDict[tuple[Any, ...], Series | None] = OrderedDict()
         self._series_bytes = 0
@@ -153,7 +83,7 @@ class Catalog:
             for name in found:
                 if name not in self._state:
                     try:
-                        self._state[name] = _Run(resolve_run(self.root, name))
+                        self._state[name] = RunState(resolve_run(self.root, name))
                     except ViewerError:
                         continue
                 safe.append(name)
@@ -172,11 +102,11 @@ class Catalog:
         """Flattened configs of ``names`` (default: every run)."""
         return {n: self.config(n) for n in (self._runs if names is None else names)}
 
-    def _run(self, name: str) -> _Run:
+    def _run(self, name: str) -> RunState:
         with self._lock:
             state = self._state.get(name)
             if state is None:
-                state = self._state[name] = _Run(resolve_run(self.root, name))
+                state = self._state[name] = RunState(resolve_run(self.root, name))
             return state
 
     # ----------------------------------------------------------------- reading
@@ -202,48 +132,12 @@ class Catalog:
             state.used = time.monotonic()
             if state.version >= 0 and (state.summaries is not None or not summaries):
                 return True
-            ok = self._guard(name, lambda: self._read_all(state, keep=summaries))
+            ok = self._guard(name, lambda: state.read_all(keep=summaries))
             if state.version < 0:
                 state.version = 0
         if ok and summaries:
             self._evict()
         return bool(ok)
-
-    def _read_all(self, state: _Run, keep: bool, weights: tuple[float, ...] = ()) -> bool:
-        """Read the whole log of a run into its summaries (and drop the reader unless live)."""
-        from ..log import LogReader
-
-        signature = _signature(state.path)
-        reader = state.reader if state.reader is not None else LogReader(state.path)
-        reader.refresh()
-        weights = tuple(dict.fromkeys((*weights, *state.smoothed)))[-SMOOTHINGS_KEPT:]
-        summaries: dict[str, Summary] = {}
-        smoothed: dict[float, dict[str, tuple[EmaState, Summary]]] = {w: {} for w in weights}
-        for tag in sorted(reader.scalar_tags):
-            steps, values, walls = scalar_arrays(reader, tag)
-            summaries[tag] = _summarise(steps, values, walls)
-            for w in weights:
-                ema = EmaState(w)
-                smoothed[w][tag] = (ema, _summarise(steps, ema.extend(values), walls))
-            state.counts[tag] = len(values)
-            del steps, values, walls
-        state.tags = set(summaries)
-        state.stats = {tag: _stats(s) for tag, s in summaries.items()}
-        state.summaries = summaries if keep or weights else None
-        state.smoothed = OrderedDict(smoothed)
-        self._read_other(state, reader)
-        state.signature = signature
-        state.reader = reader if time.time() - _newest(signature) < LIVE_SECONDS else None
-        del reader
-        release_free_memory()
-        return True
-
-    @staticmethod
-    def _read_other(state: _Run, reader: Any) -> None:
-        state.start_time = reader.start_time
-        state.text = {tag: [(int(it), str(text)) for it, text in reader.load_text(tag)]
-                      for tag in reader.text_tags}
-        state.figures = {tag: reader.figure_iterations(tag) for tag in reader.figure_tags}
 
     def refresh(self, names: list[str]) -> set[str]:
         """Read what was appended to runs ``names``; return those that got new data."""
@@ -253,42 +147,20 @@ class Catalog:
             if state is None or state.version < 0:
                 continue
             with state.lock:
-                signature = _signature(state.path)
-                if signature == state.signature:
-                    if state.reader is not None and time.time() - _newest(signature) > LIVE_SECONDS:
+                found = signature(state.path)
+                if found == state.signature:
+                    if state.reader is not None and not state.live:
                         state.reader = None  # the run went quiet: free what its reader holds
                         release_free_memory()
                     continue
                 if state.reader is not None:
-                    ok = self._guard(name, lambda: self._read_appended(state, signature))
+                    ok = self._guard(name, lambda: state.read_appended(found))
                 else:
-                    ok = self._guard(name, lambda: self._read_all(state, keep=state.summaries is not None))
+                    ok = self._guard(name, lambda: state.read_all(keep=state.summaries is not None))
                 if ok:
                     state.version += 1
                     changed.add(name)
         return changed
-
-    def _read_appended(self, state: _Run, signature: tuple[Any, ...]) -> bool:
-        reader = state.reader
-        if not reader.refresh():
-            state.signature = signature
-            return False
-        tags = sorted(reader.scalar_tags)
-        arrays = {tag: scalar_arrays(reader, tag) for tag in tags}
-        if state.summaries is None or any(len(a[1]) < state.counts.get(t, 0) for t, a in arrays.items()):
-            return self._read_all(state, keep=state.summaries is not None)  # the log started over
-        for tag, columns in arrays.items():
-            steps, values, walls = (a[state.counts.get(tag, 0):] for a in columns)
-            state.summaries.setdefault(tag, Summary(SUMMARY_BUCKETS)).extend(steps, values, walls)
-            for weight, per_tag in state.smoothed.items():
-                ema, smooth = per_tag.setdefault(tag, (EmaState(weight), Summary(SUMMARY_BUCKETS)))
-                smooth.extend(steps, ema.extend(values), walls)
-            state.counts[tag] = len(columns[1])
-        state.tags = set(tags)
-        state.stats = {tag: _stats(s) for tag, s in state.summaries.items()}
-        self._read_other(state, reader)
-        state.signature = signature
-        return True
 
     # ----------------------------------------------------------------- what views ask for
     def scalar_tags(self, name: str) -> set[str]:
@@ -373,7 +245,7 @@ class Catalog:
             if tag not in state.tags:
                 return None
             if state.summaries is None or (smoothing > 0 and smoothing not in state.smoothed):
-                self._read_all(state, keep=True, weights=(smoothing,) if smoothing > 0 else ())
+                state.read_all(keep=True, weights=(smoothing,) if smoothing > 0 else ())
             raw = state.summaries.get(tag) if state.summaries else None
             if raw is None:
                 return None
@@ -408,18 +280,6 @@ class Catalog:
             return default
         self.errors.pop(name, None)
         return result
-
-
-def _summarise(steps: Any, values: Any, walls: Any) -> Summary:
-    summary = Summary(SUMMARY_BUCKETS)
-    summary.extend(steps, values, walls)
-    return summary
-
-
-def _stats(summary: Summary) -> ScalarStats:
-    finite = summary.vmin <= summary.vmax
-    return ScalarStats(summary.last, summary.vmin if finite else None,
-                       summary.vmax if finite else None, summary.n)
 
 
 _CATALOGS: dict[Path, Catalog] = {}

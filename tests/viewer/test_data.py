@@ -138,7 +138,7 @@ def test_catalog_refresh_sees_appends_and_new_runs(logs: Path) -> None:
 def test_catalog_keeps_summaries_not_series(tmp_path: Path) -> None:
     """A long series costs the catalog a bounded summary; extremes and the last point survive."""
     from pyexp.log import Logger
-    from pyexp.viewer.catalog import SUMMARY_BUCKETS
+    from pyexp.viewer.runstate import SUMMARY_BUCKETS
 
     run = tmp_path / "exp" / "2024-01-01_00-00-00" / "long-1"
     values = np.random.default_rng(3).normal(size=60_000)
