@@ -329,12 +329,12 @@ def warm_up() -> None:
 
     from pyexp.viewer.series import Series
     from pyexp.viewer.views import scalar_figure
-    from pyexp.viewer.plotly_pane import FastPlotly
+    from pyexp.viewer.chart import PlotlyChart, for_browser
 
     series = Series(*(np.arange(3.0),) * 5, n_points=3)
     figure = scalar_figure("warm-up", [("a/b", "#000", series)], smoothing=0.5, x_mode="step",
                            log=False)
-    FastPlotly(figure).get_root()
+    PlotlyChart(figure=for_browser(figure)).get_root()
 
 
 def preload(root: str | Path) -> None:

@@ -11,7 +11,7 @@ from panel.io.model import JSCode
 
 from .catalog import Catalog
 from .data import ViewerError, filter_runs
-from .plotly_pane import FastPlotly
+from .chart import PlotlyChart
 from .runs_table import FIXED_COLUMNS, RunsIndex, numeric_columns, parallel_coordinates, table, to_csv
 
 # A cell's full text on hover (names cut by the column width); a status shows its error.
@@ -39,6 +39,12 @@ class RunsView:
         self._records: list[dict[str, Any]] = []
         self._columns: list[str] = []
         self._quiet = False
+        self.table: Any = None
+        # Filled when the tab is first opened: the table's widget needs pandas, which a page
+        # that only shows charts should not wait for.
+        self.layout = pn.Column(sizing_mode="stretch_width", css_classes=["pyexp-runs-tab"])
+
+    def _build(self) -> None:
         self.table = pn.widgets.Tabulator(
             None, selectable="checkbox", disabled=True, show_index=False, pagination=None,
             height=440, sizing_mode="stretch_width", layout="fit_data_table",
@@ -52,17 +58,18 @@ class RunsView:
         self.metric = pn.widgets.Select(name="Metric (parallel coordinates)", options=[],
                                         width=320, css_classes=["pyexp-metric"])
         self.metric.param.watch(lambda _e: self._draw_parcoords(), "value")
-        self.parcoords = FastPlotly(None, height=420, sizing_mode="stretch_width",
-                                    config={"displaylogo": False, "responsive": True},
-                                    css_classes=["pyexp-parcoords"])
-        self.layout = pn.Column(pn.Row(self.summary, pn.layout.HSpacer(), self.download,
-                                       sizing_mode="stretch_width"),
-                                self.table, self.metric, self.parcoords,
-                                sizing_mode="stretch_width", css_classes=["pyexp-runs-tab"])
+        self.parcoords = PlotlyChart(height=420, sizing_mode="stretch_width",
+                                     config={"displaylogo": False, "responsive": True},
+                                     css_classes=["pyexp-parcoords"])
+        self.layout.objects = [pn.Row(self.summary, pn.layout.HSpacer(), self.download,
+                                      sizing_mode="stretch_width"),
+                               self.table, self.metric, self.parcoords]
 
     # ----------------------------------------------------------------- data
     def update(self, name_regex: str, config_query: str, selected: list[str]) -> None:
         """Re-read statuses and statistics; show the configs the sidebar's filters let through."""
+        if self.table is None:
+            self._build()
         rows = self.index.rows(self.catalog.runs)
         configs = {row.name: {"name": row.config_name, **row.config} for row in rows}
         try:
@@ -107,11 +114,11 @@ class RunsView:
     def _draw_parcoords(self) -> None:
         metric = self.metric.value
         if not metric or not self._records:
-            self.parcoords.object = None
+            self.parcoords.figure = {}
             self.parcoords.visible = False
             return
         self.parcoords.visible = True
-        self.parcoords.object = parallel_coordinates(self._config_keys(), metric, self._records)
+        self.parcoords.figure = parallel_coordinates(self._config_keys(), metric, self._records)
 
     def _load_statistics(self) -> None:
         """Read the runs not read yet, in the background, for their last/min/max columns."""
@@ -123,6 +130,8 @@ class RunsView:
     # ----------------------------------------------------------------- selection and export
     def select(self, names: list[str]) -> None:
         """Tick the rows of ``names`` (what the sidebar selected)."""
+        if self.table is None:
+            return
         wanted = set(names)
         rows = [i for i, r in enumerate(self._records) if r["name"] in wanted]
         if rows != list(self.table.selection):
@@ -140,7 +149,7 @@ class RunsView:
 
     def _sorted_records(self) -> list[dict[str, Any]]:
         records = list(self._records)
-        for sorter in reversed(self.table.sorters or []):
+        for sorter in reversed(self.table.sorters if self.table is not None else []):
             field, reverse = sorter.get("field"), sorter.get("dir") == "desc"
             present = [r for r in records if r.get(field) is not None]
             absent = [r for r in records if r.get(field) is None]

@@ -13,7 +13,7 @@ import panel as pn
 
 from .catalog import Catalog
 from .data import group_tags, value_at
-from .plotly_pane import FastPlotly
+from .chart import PlotlyChart, for_browser
 
 _GRID = {"gridcolor": "#ebebeb", "linecolor": "#bbb", "zerolinecolor": "#ccc"}
 _AXIS_TITLES = {"step": "step", "relative": "seconds since start", "wall": "wall time"}
@@ -112,9 +112,9 @@ class ScalarsView:
     def _box(self, tag: str) -> Any:
         if tag not in self._boxes:
             log = pn.widgets.Checkbox(name="log scale", value=False, css_classes=["pyexp-log"])
-            chart = FastPlotly(None, height=320, sizing_mode="stretch_width",
-                                   config={"displaylogo": False, "responsive": True},
-                                   css_classes=["pyexp-chart"])
+            chart = PlotlyChart(height=320, sizing_mode="stretch_width",
+                                config={"displaylogo": False, "responsive": True},
+                                css_classes=["pyexp-chart"])
             log.param.watch(lambda _e, t=tag: self._redraw_tag(t), "value")
             self._log[tag], self._charts[tag] = log, chart
             self._boxes[tag] = pn.Column(log, chart, sizing_mode="stretch_width",
@@ -148,7 +148,7 @@ class ScalarsView:
 
     def _redraw_tag(self, tag: str) -> None:
         if tag in self._charts and hasattr(self, "_runs"):
-            self._charts[tag].object = self.figure(tag)
+            self._charts[tag].figure = for_browser(self.figure(tag))
 
     def redraw_all(self) -> None:
         """Redraw every chart (after a change of smoothing or x axis)."""
