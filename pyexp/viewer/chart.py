@@ -15,21 +15,47 @@ from panel.custom import JSComponent
 
 _ESM = r"""
 export function render({ model, el }) {
+  const root = document.createElement("div");
+  root.style.width = "100%";
+  root.style.height = "100%";
+  root.style.display = "flex";
+  root.style.flexDirection = "column";
+  let box = null;
+  if (model.log_toggle) {
+    // The log scale is a view setting: applied here, no round trip to the server.
+    const label = document.createElement("label");
+    label.className = "pyexp-log";
+    label.style.font = "12px sans-serif";
+    label.style.userSelect = "none";
+    box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = !!model.log;
+    box.addEventListener("change", () => { model.log = box.checked; draw(); });
+    label.append(box, " log scale");
+    root.appendChild(label);
+  }
   const div = document.createElement("div");
   div.className = "pyexp-plot";
   div.style.width = "100%";
-  div.style.height = "100%";
-  el.appendChild(div);
+  div.style.flex = "1 1 auto";
+  div.style.minHeight = "0";
+  root.appendChild(div);
+  el.appendChild(root);
   let drawn = false;
   const draw = () => {
     const fig = model.figure || {};
     if (!window.Plotly) { setTimeout(draw, 30); return; }
     if (!fig.data) return;
-    window.Plotly.react(div, fig.data, fig.layout || {}, model.config || {});
+    let layout = fig.layout || {};
+    if (model.log_toggle) {
+      layout = { ...layout, yaxis: { ...(layout.yaxis || {}), type: model.log ? "log" : "linear" } };
+    }
+    window.Plotly.react(div, fig.data, layout, model.config || {});
     drawn = true;
   };
   const fit = () => { if (drawn && window.Plotly && div.offsetWidth) window.Plotly.Plots.resize(div); };
   model.on("figure", draw);
+  model.on("log", () => { if (box) box.checked = !!model.log; draw(); });
   model.on("after_layout", fit);
   model.on("resize", fit);
   model.on("remove", () => { if (window.Plotly) window.Plotly.purge(div); });
@@ -43,6 +69,8 @@ class PlotlyChart(JSComponent):
 
     figure = param.Dict(default={}, doc="The figure: traces under 'data', the layout under 'layout'.")
     config = param.Dict(default={}, doc="plotly.js config (displaylogo, responsive, ...).")
+    log_toggle = param.Boolean(default=False, doc="Show a 'log scale' checkbox above the chart.")
+    log = param.Boolean(default=False, doc="Whether the y axis is logarithmic (with log_toggle).")
 
     _esm = _ESM
 

@@ -104,21 +104,14 @@ class ScalarsView:
         self.catalog = catalog
         self.max_points = max_points
         self.sections = _Sections("No scalars logged by the selected runs yet.", columns=2)
-        self._charts: dict[str, Any] = {}
-        self._log: dict[str, Any] = {}
         self._boxes: dict[str, Any] = {}
         self.settings: dict[str, Any] = {"smoothing": 0.0, "x_mode": "step"}
 
     def _box(self, tag: str) -> Any:
         if tag not in self._boxes:
-            log = pn.widgets.Checkbox(name="log scale", value=False, css_classes=["pyexp-log"])
-            chart = PlotlyChart(height=320, sizing_mode="stretch_width",
-                                config={"displaylogo": False, "responsive": True},
-                                css_classes=["pyexp-chart"])
-            log.param.watch(lambda _e, t=tag: self._redraw_tag(t), "value")
-            self._log[tag], self._charts[tag] = log, chart
-            self._boxes[tag] = pn.Column(log, chart, sizing_mode="stretch_width",
-                                         css_classes=["pyexp-scalar"], name=tag)
+            self._boxes[tag] = PlotlyChart(height=340, sizing_mode="stretch_width", log_toggle=True,
+                                           config={"displaylogo": False, "responsive": True},
+                                           css_classes=["pyexp-scalar", "pyexp-chart"], name=tag)
         return self._boxes[tag]
 
     def update(self, runs: list[str], colors: dict[str, str], changed: set[str] | None = None) -> None:
@@ -142,17 +135,17 @@ class ScalarsView:
     def figure(self, tag: str) -> dict[str, Any]:
         """The Plotly figure (as a dict) of ``tag`` for the current runs and settings."""
         lines = [(run, self._colors.get(run, "#1f77b4"), self._series(run, tag)) for run in self._runs]
-        log = self._log[tag].value if tag in self._log else False
+        log = self._boxes[tag].log if tag in self._boxes else False
         return scalar_figure(tag, lines, smoothing=self.settings["smoothing"],
                              x_mode=self.settings["x_mode"], log=log)
 
     def _redraw_tag(self, tag: str) -> None:
-        if tag in self._charts and hasattr(self, "_runs"):
-            self._charts[tag].figure = for_browser(self.figure(tag))
+        if tag in self._boxes and hasattr(self, "_runs"):
+            self._boxes[tag].figure = for_browser(self.figure(tag))
 
     def redraw_all(self) -> None:
         """Redraw every chart (after a change of smoothing or x axis)."""
-        for tag in list(self._charts):
+        for tag in list(self._boxes):
             self._redraw_tag(tag)
 
 
