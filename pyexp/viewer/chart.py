@@ -8,8 +8,10 @@ property, its arrays as binary buffers, and lets plotly.js (loaded by Panel's pl
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import panel
 import param
 from panel.custom import JSComponent
 
@@ -64,6 +66,18 @@ export function render({ model, el }) {
 """
 
 
+def _plotly_css() -> str:
+    """plotly.js's own rules (it adds them to the page's head, which a shadow root does not
+    see), as Panel ships them for its Plotly pane."""
+    try:
+        return (Path(panel.__file__).parent / "dist" / "css" / "models" / "plotly.css").read_text()
+    except OSError:  # an unusual Panel build: the essentials
+        return (".js-plotly-plot .plotly .main-svg { position: absolute; top: 0; left: 0; "
+                "pointer-events: none; } .js-plotly-plot .plotly .modebar { position: absolute; "
+                "top: 2px; right: 2px; } .js-plotly-plot .plotly .svg-container "
+                "{ position: relative; }")
+
+
 class PlotlyChart(JSComponent):
     """A Plotly figure given as ``{"data": [...], "layout": {...}}`` (numpy arrays allowed)."""
 
@@ -73,6 +87,7 @@ class PlotlyChart(JSComponent):
     log = param.Boolean(default=False, doc="Whether the y axis is logarithmic (with log_toggle).")
 
     _esm = _ESM
+    _stylesheets = [_plotly_css()]
 
 
 def for_browser(figure: dict[str, Any]) -> dict[str, Any]:
