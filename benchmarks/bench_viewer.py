@@ -35,18 +35,26 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 APP = Path(__file__).resolve().parents[1] / "pyexp" / "viewer" / "app.py"
 
-# Panel renders every component in a shadow root: collect the scalar charts through them.
-_CHARTS = """const charts = []; const walk = (n) => { if (!n) return;
-  if (n.classList && n.classList.contains('js-plotly-plot') && n.data
-      && n.data.some((t) => t.meta && t.meta.kind)) charts.push(n);
+# Panel renders every component in a shadow root: collect the scalar charts through them. Like
+# TensorBoard's, pyexp's page draws only the charts on screen, so "every chart" below means every
+# chart in the window.
+_CHARTS = """const hosts = []; const walk = (n) => { if (!n) return;
+  if (n.classList && n.classList.contains('pyexp-chart')) hosts.push(n);
   if (n.shadowRoot) walk(n.shadowRoot); for (const c of n.children || []) walk(c); };
-  walk(document.body);"""
-PYEXP_FIRST = "() => { " + _CHARTS + """ return charts.some((c) => Array.from(
-  c.querySelectorAll('.scatterlayer .trace path.js-line')).some((p) => (p.getAttribute('d') || '').length > 100)); }"""
-PYEXP_ALL = "([lines, tags]) => { " + _CHARTS + """ return charts.length >= tags && charts.every((c) =>
-  c.querySelectorAll('.scatterlayer .trace path.js-line').length >= lines); }"""
-PYEXP_EXACT = "([lines, tags]) => { " + _CHARTS + """ return charts.length >= tags && charts.every((c) =>
-  c.data.length === lines && c.querySelectorAll('.scatterlayer .trace path.js-line').length === lines); }"""
+  walk(document.body);
+  const deep = (n, sel) => { if (!n) return null; const hit = n.querySelector && n.querySelector(sel);
+    if (hit) return hit; if (n.shadowRoot) { const s = deep(n.shadowRoot, sel); if (s) return s; }
+    for (const c of n.children || []) { const s = deep(c, sel); if (s) return s; } return null; };
+  const shown = hosts.filter((h) => { const r = h.getBoundingClientRect();
+    return r.width > 0 && r.bottom > 0 && r.top < window.innerHeight; });
+  const plot = (h) => deep(h, '.js-plotly-plot');
+  const lines = (h) => { const p = plot(h); return p ? p.querySelectorAll('.scatterlayer .trace path.js-line').length : 0; };"""
+PYEXP_FIRST = "() => { " + _CHARTS + """ return hosts.some((h) => { const p = plot(h);
+  return p && Array.from(p.querySelectorAll('.scatterlayer .trace path.js-line'))
+    .some((l) => (l.getAttribute('d') || '').length > 100); }); }"""
+PYEXP_ALL = "([n]) => { " + _CHARTS + """ return shown.length > 0 && shown.every((h) => lines(h) >= n); }"""
+PYEXP_EXACT = "([n]) => { " + _CHARTS + """ return shown.length > 0 && shown.every((h) => {
+  const p = plot(h); return p && p.data && p.data.length === n && lines(h) === n; }); }"""
 TB_FIRST = "() => Array.from(document.querySelectorAll('.series-view path'))" \
            ".some((p) => (p.getAttribute('d') || '').length > 100)"
 
@@ -154,7 +162,7 @@ def tensorboard_server(root: Path) -> Server:
 
 
 def measure(server: Server, first: str, full: tuple[str, list[int]] | None,
-            filter_case: tuple[str, int, int] | None = None, timeout: float = 300) -> dict:
+            filter_case: tuple[str, int] | None = None, timeout: float = 300) -> dict:
     """Cold first chart (and all lines), RSS 5 s / 20 s after it, filter redraw, warm visit."""
     from playwright.sync_api import sync_playwright
 
@@ -190,13 +198,13 @@ def measure(server: Server, first: str, full: tuple[str, list[int]] | None,
     return out
 
 
-def run_filter(page: object, regex: str, lines: int, tags: int, timeout: float) -> float:
-    """Seconds from entering a run filter to every chart showing exactly the filtered runs."""
+def run_filter(page: object, regex: str, lines: int, timeout: float) -> float:
+    """Seconds from entering a run filter to every chart in view showing exactly those runs."""
     box = page.locator(".pyexp-filter input")
     box.fill(regex)
     started = time.perf_counter()
     box.press("Enter")
-    page.wait_for_function(PYEXP_EXACT, arg=[lines, tags], timeout=timeout * 1000, polling=20)
+    page.wait_for_function(PYEXP_EXACT, arg=[lines], timeout=timeout * 1000, polling=20)
     return time.perf_counter() - started
 
 
@@ -226,10 +234,10 @@ def case(root: Path, runs: int, tags: int, points: int, tensorboard: bool,
     print(f"\n== {runs} runs x {tags} tags x {points} points in {root}"
           + (f" (written in {took:.1f}s)" if took else " (reused)"), flush=True)
     selection = min(runs, DEFAULT_SELECTION)
-    full = (PYEXP_ALL, [selection, tags])
+    full = (PYEXP_ALL, [selection])
     results = []
     for entry in ("module", "panel"):
-        fc = None if filter_case is None else (filter_case[0], filter_case[1], tags)
+        fc = filter_case
         results.append(measure(pyexp_server(root, entry), PYEXP_FIRST, full, fc))
         print(f"  {results[-1]}", flush=True)
     if tensorboard:

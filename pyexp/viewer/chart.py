@@ -60,7 +60,14 @@ export function render({ model, el }) {
   model.on("log", () => { if (box) box.checked = !!model.log; draw(); });
   model.on("after_layout", fit);
   model.on("resize", fit);
-  model.on("remove", () => { if (window.Plotly) window.Plotly.purge(div); });
+  // Report whether the chart is on screen (or close): the server sends figures only to
+  // charts someone can see, as TensorBoard draws only the cards in view.
+  const seen = new IntersectionObserver((entries) => {
+    const on = entries.some((e) => e.isIntersecting);
+    if (on !== model.in_view) model.in_view = on;
+  }, { rootMargin: "300px" });
+  seen.observe(el);
+  model.on("remove", () => { seen.disconnect(); if (window.Plotly) window.Plotly.purge(div); });
   draw();
 }
 """
@@ -85,6 +92,8 @@ class PlotlyChart(JSComponent):
     config = param.Dict(default={}, doc="plotly.js config (displaylogo, responsive, ...).")
     log_toggle = param.Boolean(default=False, doc="Show a 'log scale' checkbox above the chart.")
     log = param.Boolean(default=False, doc="Whether the y axis is logarithmic (with log_toggle).")
+    in_view = param.Boolean(default=True, doc="Whether the chart is on (or near) the screen; "
+                            "the browser keeps it up to date.")
 
     _esm = _ESM
     _stylesheets = [_plotly_css()]

@@ -15,6 +15,8 @@ from .catalog import Catalog
 from .data import group_tags, value_at
 from .chart import PlotlyChart, for_browser
 
+#: Charts a page draws before the browser reports which ones are on screen.
+FIRST_CHARTS = 6
 _GRID = {"gridcolor": "#ebebeb", "linecolor": "#bbb", "zerolinecolor": "#ccc"}
 _AXIS_TITLES = {"step": "step", "relative": "seconds since start", "wall": "wall time"}
 
@@ -105,13 +107,20 @@ class ScalarsView:
         self.max_points = max_points
         self.sections = _Sections("No scalars logged by the selected runs yet.", columns=2)
         self._boxes: dict[str, Any] = {}
+        self._stale: set[str] = set()
         self.settings: dict[str, Any] = {"smoothing": 0.0, "x_mode": "step"}
 
     def _box(self, tag: str) -> Any:
         if tag not in self._boxes:
-            self._boxes[tag] = PlotlyChart(height=340, sizing_mode="stretch_width", log_toggle=True,
-                                           config={"displaylogo": False, "responsive": True},
-                                           css_classes=["pyexp-scalar", "pyexp-chart"], name=tag)
+            # Until the browser says where it is, a chart counts as in view if it is among the
+            # first ones of the page.
+            chart = PlotlyChart(height=340, sizing_mode="stretch_width", log_toggle=True,
+                                in_view=len(self._boxes) < FIRST_CHARTS,
+                                config={"displaylogo": False, "responsive": True},
+                                css_classes=["pyexp-scalar", "pyexp-chart"], name=tag)
+            chart.param.watch(lambda e, t=tag: e.new and t in self._stale and self._redraw_tag(t),
+                              "in_view")
+            self._boxes[tag] = chart
         return self._boxes[tag]
 
     def update(self, runs: list[str], colors: dict[str, str], changed: set[str] | None = None) -> None:
@@ -140,8 +149,14 @@ class ScalarsView:
                              x_mode=self.settings["x_mode"], log=log)
 
     def _redraw_tag(self, tag: str) -> None:
-        if tag in self._boxes and hasattr(self, "_runs"):
-            self._boxes[tag].figure = for_browser(self.figure(tag))
+        chart = self._boxes.get(tag)
+        if chart is None or not hasattr(self, "_runs"):
+            return
+        if not chart.in_view:
+            self._stale.add(tag)  # drawn when it is scrolled to
+            return
+        self._stale.discard(tag)
+        chart.figure = for_browser(self.figure(tag))
 
     def redraw_all(self) -> None:
         """Redraw every chart (after a change of smoothing or x axis)."""

@@ -28,6 +28,7 @@ from viewer_helpers import (
     open_viewer,
     traces,
     wait_for,
+    write_many_tags,
     write_run,
 )
 
@@ -43,6 +44,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     for i, lr in enumerate((0.1, 0.01)):
         write_run(root, "mnist", STAMP, f"lr{lr}", {"lr": lr, "model": {"depth": 2 + i}}, figures=True)
     write_run(root, "mnist", "2024-01-24_09-00-00", "live", {"lr": 0.3}, steps=20)
+    write_many_tags(root, "2023-01-01_00-00-00", 16)
     secret = write_run(base / "outside", "secret", STAMP, "hidden", {"lr": 9.0}, steps=5)
     (root / "mnist" / "escape").symlink_to(secret, target_is_directory=True)
     empty = base / "empty"
@@ -270,6 +272,19 @@ def test_a_run_group_checkbox_selects_its_configs_and_names_show_in_full(sites, 
         if "2024-01-24_09-00-00" not in other.inner_text():
             other.locator(".pyexp-run-group-check").uncheck()
     wait_for(lambda: len(traces(chart(page, "loss"))) == 1, "only the live run left")
+
+
+def test_charts_far_below_are_drawn_when_scrolled_to(sites, page) -> None:
+    """Like TensorBoard, only charts on (or near) the screen get their data."""
+    open_viewer(page, sites["main"].url + "?run=wide/2023-01-01_00-00-00/many-1")
+    charts = page.locator(".pyexp-chart")
+    wait_for(lambda: charts.count() == 16, "a chart per tag")
+    last = charts.nth(15)
+    assert last.locator(".js-plotly-plot").count() == 0  # not drawn: nobody can see it
+    assert charts.nth(0).locator(".js-plotly-plot .trace").count() == 1
+    last.scroll_into_view_if_needed()
+    wait_for(lambda: last.locator(".js-plotly-plot .trace").count() == 1, "the last chart drawn")
+    assert last.locator(".gtitle").text_content() == "m/15"
 
 
 def test_empty_dir_says_so(sites, page) -> None:

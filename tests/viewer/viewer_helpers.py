@@ -38,6 +38,19 @@ def write_run(root: Path, experiment: str, stamp: str, name: str, config: dict, 
     return run
 
 
+def write_many_tags(root: Path, stamp: str, tags: int) -> Path:
+    """A run logging ``tags`` scalar tags (``m/00``, ``m/01``, ...), 20 steps each."""
+    run = root / "wide" / stamp / "many-1"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.json").write_text(json.dumps({"name": "many"}))
+    with Logger(run) as logger:
+        for it in range(20):
+            logger.set_global_it(it)
+            for k in range(tags):
+                logger.add_scalar(f"m/{k:02d}", k + math.sin(it))
+    return run
+
+
 def add_figures(logger: Logger) -> None:
     import matplotlib
 
