@@ -1,4 +1,4 @@
-"""The pyexp web viewer: scalars, text and figures of the runs below a folder, live.
+"""The pyexp web viewer: scalars, text, figures and a table of every config below a folder, live.
 
 ``python -m pyexp.viewer DIR`` / :func:`run` serve it in the foreground; :func:`start_background`
 starts it as a child process (what ``--viewer`` uses). Importing this package is cheap: panel,

@@ -118,7 +118,11 @@ class RunState:
         self.stats = {tag: _stats(s) for tag, s in summaries.items()}
         self.summaries = summaries if keep or weights else None
         self.smoothed = OrderedDict(smoothed)
-        self._read_other(reader)
+        self.start_time = reader.start_time
+        if self.summaries is not None:  # a statistics-only read keeps no text either
+            self._read_other(reader)
+        else:
+            self.text, self.figures = {}, {}
         self.signature = found
         self.reader = reader if self.live else None
         del reader
@@ -126,7 +130,6 @@ class RunState:
         return True
 
     def _read_other(self, reader: Any) -> None:
-        self.start_time = reader.start_time
         self.text = {tag: [(int(it), str(text)) for it, text in reader.load_text(tag)]
                      for tag in reader.text_tags}
         self.figures = {tag: reader.figure_iterations(tag) for tag in reader.figure_tags}
@@ -154,6 +157,7 @@ class RunState:
             self.counts[tag] = len(columns[1])
         self.tags = set(tags)
         self.stats = {tag: _stats(s) for tag, s in self.summaries.items()}
+        self.start_time = reader.start_time
         self._read_other(reader)
         self.signature = found
         return True
