@@ -11,7 +11,7 @@ Peers doing the same job:
 The slow peers are timed on a sample of --sample configs and scaled to 10 000
 (said so in the output); --full times all of them.
 
-Also times ``python -c "import pyexp.config, pyexp.sweep, pyexp.tensor"`` against
+Also times ``python -c "import pyexp.config, pyexp.config.sweep, pyexp.tensor"`` against
 ``python -c pass``.
 
 Run: python benchmarks/bench_sweep.py [--repeat 5] [--sample 1000] [--full]
@@ -57,7 +57,7 @@ def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 def build_pyexp() -> Any:
-    from pyexp.sweep import sweep
+    from pyexp import sweep
 
     cfgs: Any = [BASE]
     for axis in AXES:
@@ -203,9 +203,9 @@ def main() -> None:
     imp_repeat = max(10, args.repeat)
     with tempfile.TemporaryDirectory() as cache_dir:
         for label, env in import_envs(cache_dir).items():
-            bare, ours = import_times(["pass", "import pyexp.config, pyexp.sweep, pyexp.tensor"], imp_repeat, env)
+            bare, ours = import_times(["pass", "import pyexp.config, pyexp.config.sweep, pyexp.tensor"], imp_repeat, env)
             rows.append((f"python -c pass ({label}, best)", bare, ""))
-            rows.append((f"python -c 'import pyexp.config, pyexp.sweep, pyexp.tensor' ({label})", ours,
+            rows.append((f"python -c 'import pyexp.config, pyexp.config.sweep, pyexp.tensor' ({label})", ours,
                          f"+{(ours - bare) * 1000:.0f} ms over bare Python"))
 
     width = max(len(r[0]) for r in rows)

@@ -7,50 +7,62 @@ subprocess worker only pays for the parts an experiment touches.
 import importlib as _importlib
 from typing import TYPE_CHECKING
 
-# Bound eagerly: these functions share their name with their submodule, and a lazily bound
-# name would be shadowed by the submodule the first time anything imports it.
+# Bound eagerly: this function shares its name with its module, and a lazily bound name
+# would be shadowed by the submodule the first time anything imports it.
 from .experiment import experiment
-from .sweep import sweep
 
 if TYPE_CHECKING:  # what static tools see; at run time the table below is used
-    from .checkpoint import Experiment, chkpt
+    from .checkpoint import chkpt
     from .config import Config, build, load_config, merge, register
-    from .errors import PyexpError
-    from .executors.base import Executor, ExecutorName, get_executor
+    from .config.sweep import sweep
+    from .errors import (CheckpointError, ConfigError, ConfigFileError, ExecutorError, ImportCycleError,
+                         LogError, MissingExtraError, OverrideError, PyexpError, RegistryError,
+                         RunNotFoundError, StoreError, TagNotFoundError, UsageError, ViewerError)
+    from .executors.base import Executor, ExecutorName, Job, get_executor
     from .executors.fork import ForkExecutor
     from .executors.inline import InlineExecutor
     from .executors.ray import RayExecutor
     from .executors.subprocess import SubprocessExecutor
+    from .executors.task import Task
+    from .experiment import Experiment
     from .log import LogReader, Logger
-    from .result import Result
+    from .result import Result, load_results
     from .runner import ExperimentRunner
     from .tensor import Tensor
+
+_ERRORS = ("CheckpointError", "ConfigError", "ConfigFileError", "ExecutorError", "ImportCycleError",
+           "LogError", "MissingExtraError", "OverrideError", "PyexpError", "RegistryError",
+           "RunNotFoundError", "StoreError", "TagNotFoundError", "UsageError", "ViewerError")
 
 _WHERE = {
     "Config": "config",
     "Executor": "executors.base",
     "ExecutorName": "executors.base",
-    "Experiment": "checkpoint",
+    "Experiment": "experiment",
     "ExperimentRunner": "runner",
     "ForkExecutor": "executors.fork",
     "InlineExecutor": "executors.inline",
+    "Job": "executors.base",
     "LogReader": "log",
     "Logger": "log",
-    "PyexpError": "errors",
     "RayExecutor": "executors.ray",
     "Result": "result",
     "SubprocessExecutor": "executors.subprocess",
+    "Task": "executors.task",
     "Tensor": "tensor",
     "build": "config",
     "chkpt": "checkpoint",
     "get_executor": "executors.base",
     "load_config": "config",
+    "load_results": "result",
     "merge": "config",
     "register": "config",
+    "sweep": "config.sweep",
+    **{name: "errors" for name in _ERRORS},
 }
 
-__all__ = sorted([*_WHERE, "experiment", "sweep"])
-__version__ = "0.1.0"
+__all__ = sorted([*_WHERE, "experiment"])
+from ._version import __version__  # noqa: E402
 
 
 def __getattr__(name: str) -> object:

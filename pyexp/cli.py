@@ -1,66 +1,29 @@
-"""Command line: pyexp's flags (argparse) plus Hydra-style ``key=value`` overrides.
+"""Command line: argv -> settings (pyexp's flags plus Hydra ``key=value`` overrides), and ``--list``.
 
-Every flag also has a Hydra spelling (``+pyexp.continue=<ts>`` is ``--continue=<ts>``);
-see :mod:`pyexp.config.hydra_bridge`.
+The flags themselves are declared with every other spelling of a setting in
+:mod:`pyexp.settings`; argument mistakes are reported by :mod:`pyexp._entry`.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, NoReturn
+import sys
+from typing import Any, TextIO
 
-#: Runner settings and their defaults, in priority order CLI > run() > decorator > these.
-DEFAULTS: dict[str, Any] = {
-    "name": None,
-    "output_dir": None,
-    "executor": "subprocess",
-    "continue": None,
-    "report": None,
-    "list": False,
-    "filter": None,
-    "capture": True,
-    "viewer": False,
-    "viewer_port": 8765,
-    "stash": True,
-    "jobs": 1,
-    "multirun": False,
-    "skip_failed": False,
-}
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose usage errors are one line (no usage block), exit code 2."""
-
-    def error(self, message: str) -> "NoReturn":
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+from ._entry import ArgParser
+from .errors import StoreError
+from .settings import add_flags
+from .store import RunStore
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=prog, argument_default=argparse.SUPPRESS, allow_abbrev=False,
+    """The runner's argument parser (``--help`` lists every flag)."""
+    p = ArgParser(
+        prog=prog, argument_default=argparse.SUPPRESS,
         description="Run this pyexp experiment. Extra key=value arguments are Hydra overrides "
         "applied to every config; with -m, comma lists / range() / choice() add sweep axes.",
     )
-    p.add_argument("--name", help="experiment name (folder under the output dir)")
-    p.add_argument("--executor", help="subprocess (default), fork, inline, ray, ray:<address>, ray://host:port")
-    p.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="where runs are stored")
-    p.add_argument("--continue", dest="continue", nargs="?", const="latest", metavar="TIMESTAMP",
-                   help="continue the latest run, or the run TIMESTAMP: run what is pending or failed")
-    p.add_argument("--report", nargs="?", const="latest", metavar="TIMESTAMP",
-                   help="only build the report of the latest run, or of TIMESTAMP")
-    p.add_argument("--list", action="store_true", help="list previous runs with their status")
-    p.add_argument("--filter", metavar="REGEX", help="only run configs whose names match REGEX")
-    p.add_argument("-s", dest="capture", action="store_false", help="show live output (same as --capture=no)")
-    p.add_argument("--capture", choices=["no", "yes"], help="--capture=no shows live output")
-    p.add_argument("--viewer", action="store_true", help="start the web viewer before the experiments")
-    p.add_argument("--viewer-port", dest="viewer_port", type=int, metavar="PORT", help="viewer port (8765)")
-    p.add_argument("--no-stash", dest="stash", action="store_false", help="do not snapshot the git state")
-    p.add_argument("-j", "--jobs", type=int, metavar="N", help="run N configs at once (default 1)")
-    p.add_argument("-m", "--multirun", action="store_true", help="let overrides sweep (lr=0.1,0.01)")
-    p.add_argument("--skip-failed", dest="skip_failed", action="store_true",
-                   help="with --continue: keep failed configs as they are (their error stays in the "
-                   "results) and run only pending ones; without it --continue re-runs failed and "
-                   "pending configs, never finished ones")
+    add_flags(p)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="Hydra override")
     return p
 
@@ -68,7 +31,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 def parse_cli(argv: list[str], prog: str | None = None) -> dict[str, Any]:
     """The settings given explicitly on the command line, plus ``overrides`` (list of str).
 
-    Unknown flags exit with argparse's usage error (code 2).
+    Raises:
+        UsageError: an unknown flag or a malformed value (one line, with the flag meant).
     """
     ns = vars(build_parser(prog).parse_intermixed_args(argv))
     overrides = list(ns.pop("overrides", []))
@@ -80,9 +44,36 @@ def parse_cli(argv: list[str], prog: str | None = None) -> dict[str, Any]:
     if "capture" in ns and isinstance(ns["capture"], str):
         ns["capture"] = ns["capture"] != "no"
     if overrides:
-        from .config.hydra_bridge import split_settings
+        from .settings import split_settings
 
         from_overrides, overrides = split_settings(overrides)
         ns = {**from_overrides, **ns}  # an explicit flag beats its Hydra spelling
     ns["overrides"] = overrides
     return ns
+
+
+def print_runs(store: RunStore, file: TextIO | None = None) -> None:
+    """``--list``: one line per run (timestamp, start time, done/failed/pending counts)."""
+    from .checkpoint.files import listing_lines
+
+    file = file or sys.stdout
+    runs = store.runs()
+    if not runs:
+        print(f"no runs in {store.root}", file=file)
+        return
+    print(f"{'timestamp':<22} {'started':<20} {'configs':>7} {'done':>6} {'failed':>6} {'pending':>7}", file=file)
+    for run in runs:
+        try:
+            manifest = run.manifest()
+        except StoreError as exc:
+            print(f"{run.timestamp:<22} unreadable: {exc}", file=file)
+            continue
+        counts = {"done": 0, "failed": 0, "pending": 0}
+        for dirname in manifest.dirs:
+            counts[run.status(dirname)] += 1
+        started = str(manifest.meta.get("created", "?"))
+        print(f"{run.timestamp:<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
+              f"{counts['failed']:>6} {counts['pending']:>7}", file=file)
+        if counts["done"] < len(manifest.dirs):  # unfinished configs: what --continue resumes from
+            for line in listing_lines(run, manifest.dirs):
+                print(line, file=file)

@@ -4,18 +4,23 @@ User mistakes raise a subclass of :class:`PyexpError` whose message names the
 file or key involved and says how to fix it. The CLI prints such an error as a
 single line (set ``PYEXP_DEBUG=1`` for the traceback)::
 
-    PyexpError
-    ├── ConfigError              a config value, key or name is wrong
-    │   ├── ConfigFileError      a YAML file is missing, unreadable or malformed
-    │   │   └── ImportCycleError an ``imports:`` chain loops back on itself
-    │   └── OverrideError        a command-line override cannot be applied
-    ├── RegistryError            ``build()`` got an unknown or mistyped ``type``
-    ├── ExecutorError            an executor name is unknown or cannot start
-    │   └── MissingExtraError    an optional dependency is not installed
-    ├── StoreError               a run folder or one of its files is missing/corrupt
-    │   └── RunNotFoundError     no run matches the requested timestamp
-    ├── CheckpointError          a ``@chkpt`` state cannot be saved or restored
-    └── LogError                 a log cannot be written or read
+    PyexpError                       (also the built-in in brackets)
+    ├── ConfigError              [ValueError]   a config value, key or name is wrong
+    │   ├── ConfigFileError                     a YAML file is missing, unreadable or malformed
+    │   │   └── ImportCycleError                an ``imports:`` chain loops back on itself
+    │   └── OverrideError                       a command-line override cannot be applied
+    ├── UsageError               [ValueError]   a command-line argument is unknown or malformed
+    ├── RegistryError            [TypeError]    ``build()`` got an unknown or mistyped ``type``
+    ├── ExecutorError                           an executor name is unknown or cannot start
+    │   └── MissingExtraError    [ImportError]  an optional dependency is not installed
+    ├── StoreError                              a run folder or one of its files is missing/corrupt
+    │   └── RunNotFoundError     [RuntimeError, FileNotFoundError]  no (such) previous run
+    ├── CheckpointError                         a ``@chkpt`` state cannot be saved or restored
+    ├── LogError                                a log cannot be written or read
+    │   └── TagNotFoundError     [KeyError]     a tag (or a tag at an iteration) is not in the log
+    └── ViewerError              [ValueError]   the viewer refuses a path or query
+
+Every class is exported from ``pyexp`` (``pyexp.ConfigError``...).
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ class ImportCycleError(ConfigFileError):
 
 class OverrideError(ConfigError):
     """A command-line override cannot be parsed or applied."""
+
+
+class UsageError(PyexpError, ValueError):
+    """A command-line argument is unknown or malformed (the CLI prints it as one line, exit 1)."""
 
 
 class RegistryError(PyexpError, TypeError):
@@ -65,7 +74,7 @@ class StoreError(PyexpError):
     """A run folder or one of its files is missing or corrupt."""
 
 
-class RunNotFoundError(StoreError, FileNotFoundError):
+class RunNotFoundError(StoreError, RuntimeError, FileNotFoundError):
     """No stored run matches the requested name or timestamp."""
 
 
@@ -75,3 +84,14 @@ class CheckpointError(PyexpError):
 
 class LogError(PyexpError):
     """A log cannot be written or read."""
+
+
+class TagNotFoundError(LogError, KeyError):
+    """A tag (or a tag at an iteration) is not in the log."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class ViewerError(PyexpError, ValueError):
+    """The viewer was asked for something it refuses to serve (bad path, bad query)."""

@@ -1,47 +1,46 @@
-"""Result: one config's outcome as the report sees it, loaded lazily from its folder."""
+"""Result: one config's outcome as the report sees it; :func:`load_results` opens a whole run."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from . import store
 from .errors import StoreError
-from .executors.base import LOG_FILE, RESULT_FILE
-from .executors.outcome import Outcome, read_outcome, read_status
+from .outcome import Outcome
 
 _PENDING = "pending: no result yet; run with --continue to run it"
+_UNREAD: Any = object()
 
 
 class Result:
     """A config's ``name``, ``config``, ``result``, ``error``, ``log``, ``logger`` and ``out``.
 
-    ``result``, ``log`` and ``logger`` are read from disk on first access, so
-    loading thousands of results for a report is cheap.
+    Whether the config finished, and whether its ``result.pkl`` is whole (size and CRC
+    recorded in ``outcome.json``), is known as soon as the run is opened
+    (:func:`load_results`); the value itself, the log and the logger are read on first
+    access, so loading thousands of results for a report is cheap.
+
+    ``result`` is None for a failed or pending config (``error`` says why). A finished
+    config whose value cannot be unpickled here (a class it needs no longer imports)
+    raises :class:`~pyexp.errors.StoreError` from ``result``, and from then on reports
+    that message as its ``error``.
     """
 
-    def __init__(self, name: str, config: Any, out: Path):
+    def __init__(self, name: str, config: Any, out: Path, outcome: Outcome | None = _UNREAD):
         self.name = name
         self._config = config  # the Config, or a no-argument function that loads it
         self.out = out if isinstance(out, Path) else Path(out)
-        self._outcome: Outcome | None = None
-        self._status: tuple[str, str | None] | None = None
+        self._outcome = outcome  # None: pending; _UNREAD: read from the folder on first use
+        self._value: Any = _UNREAD
+        self._load_error: str | None = None
 
-    def _header(self) -> tuple[str, str | None]:
-        """``(status, error)`` from the result file's small header, read on first use."""
-        if self._status is None:
-            try:
-                found = read_status(self.out / RESULT_FILE)
-            except StoreError as exc:
-                found = ("error", str(exc))
-                self._outcome = Outcome("error", error=str(exc))
-            if found is None:
-                self._status = ("pending", _PENDING)
-            elif found[0] == "ok":
-                self._status = ("done", None)
-            else:
-                self._status = ("failed", found[1])
-        return self._status
+    def _stored(self) -> Outcome | None:
+        if self._outcome is _UNREAD:
+            self._outcome = store.read_outcome(self.out)
+        return self._outcome
 
     @property
     def config(self) -> Any:
@@ -50,44 +49,53 @@ class Result:
             self._config = self._config()
         return self._config
 
+    cfg = config
+
     @property
     def status(self) -> str:
         """``"done"``, ``"failed"`` or ``"pending"``."""
-        return self._header()[0]
+        if self._load_error is not None:
+            return "failed"
+        return store.status_of(self._stored())
 
     @property
     def error(self) -> str | None:
         """The error message if the config failed (or has not run), else None."""
-        return self._header()[1]
-
-    def _load(self) -> Outcome:
-        if self._outcome is None:
-            if self.status == "pending":
-                self._outcome = Outcome("error", error=_PENDING)
-            else:
-                try:
-                    self._outcome = read_outcome(self.out / RESULT_FILE) or Outcome("error", error=_PENDING)
-                except StoreError as exc:
-                    # Damage the header check could not see (the body's checksum failed).
-                    self._outcome = Outcome("error", error=str(exc))
-                    self._status = ("failed", str(exc))
-        return self._outcome
+        if self._load_error is not None:
+            return self._load_error
+        outcome = self._stored()
+        if outcome is None:
+            return _PENDING
+        return None if outcome.ok else (outcome.error or "failed")
 
     @property
     def result(self) -> Any:
-        """The experiment's return value (None if it failed or has not run)."""
-        return self._load().result
+        """The experiment's return value; None if the config failed or has not run.
+
+        Raises:
+            StoreError: The config finished but its value cannot be unpickled here.
+        """
+        if self._value is _UNREAD:
+            if self.status != "done":
+                return None
+            try:
+                self._value = store.load_result(self.out)
+            except StoreError as exc:
+                self._load_error = str(exc)
+                raise
+        return self._value
 
     @property
     def traceback(self) -> str | None:
         """The formatted traceback of a failure, if there was an exception."""
-        return self._load().traceback
+        outcome = self._stored()
+        return outcome.traceback if outcome is not None else None
 
     @property
     def duration(self) -> float | None:
         """Seconds the experiment function ran, if known."""
-        outcome = self._load()
-        if outcome.started is None or outcome.finished is None:
+        outcome = self._stored()
+        if outcome is None or outcome.started is None or outcome.finished is None:
             return None
         return outcome.finished - outcome.started
 
@@ -95,14 +103,14 @@ class Result:
     def log(self) -> str:
         """Captured stdout/stderr of the config's last run ("" if none)."""
         try:
-            return (self.out / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+            return store.log_path(self.out).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return ""
 
     @property
     def logger(self) -> Any:
         """A ``LogReader`` over what the experiment logged, or None if it logged nothing."""
-        if not (self.out / ".pyexp").exists():
+        if not store.has_log(self.out):
             return None
         from .log import LogReader
 
@@ -111,3 +119,47 @@ class Result:
     def __repr__(self) -> str:
         state = self.status if self.error is None else f"{self.status}: {self.error}"
         return f"Result({self.name!r}, {state})"
+
+
+def config_names(run: store.Run) -> list[str]:
+    """Config names in manifest order (from runs.json, or each config.json for older runs)."""
+    manifest = run.manifest()
+    names = manifest.meta.get("names")
+    if isinstance(names, list) and len(names) == len(manifest.dirs):
+        return [str(n) for n in names]
+    return [str(run.read_config(d).get("name", d)) for d in manifest.dirs]
+
+
+def as_config(data: dict[str, Any]) -> Any:
+    from .config import Config
+
+    return Config(data)
+
+
+def _load_config(run: store.Run, dirname: str) -> Any:
+    return as_config(run.read_config(dirname))
+
+
+def load_results(run: store.Run | str | Path, make: Callable[..., Any] = Result) -> Any:
+    """All results of ``run`` as a Tensor of Result with the run's shape and axes.
+
+    Every config's outcome is read and checked (size and CRC of ``result.pkl``) here, so
+    a damaged result is that config's ``error`` from the start.
+
+    Args:
+        run: A :class:`~pyexp.store.Run` or the path of a run folder (one with ``runs.json``).
+        make: Builds each element from ``(name, config_loader, out, outcome=...)``.
+    """
+    from .tensor import Tensor
+
+    if not isinstance(run, store.Run):
+        run = store.Run(Path(run))
+    manifest = run.manifest()
+    run.check_configs()
+    results = []
+    for dirname, name in zip(manifest.dirs, config_names(run)):
+        # A loader, not the config: a report that never looks at configs never reads config.json.
+        config = functools.partial(_load_config, run, dirname)
+        results.append(make(name, config, run.config_dir(dirname), outcome=run.outcome(dirname)))
+    extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
+    return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)

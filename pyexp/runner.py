@@ -4,20 +4,39 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import re
 import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .cli import DEFAULTS, parse_cli
-from .errors import ConfigError, PyexpError
-from .executors.base import Executor, Task, get_executor
-from .result import Result
+from ._entry import user_errors
+from .cli import parse_cli
+from .errors import ConfigError
+from .executors.base import Executor, get_executor
+from .executors.task import Task
+from .result import Result, as_config, config_names, load_results
+from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise
 from .store import Run, RunStore, plan_dirs, result_stamp
+
+
+@dataclass
+class Description:
+    """How to run something that is not a plain function: what a class's ``__pyexp_describe__`` returns.
+
+    The runner calls that one hook and takes these fields as they are (see
+    :class:`pyexp.Experiment`); it never hands itself to the class.
+    """
+
+    task_fn: Callable[..., Any]  # what a Task calls with the config
+    make_result: Callable[..., Any]  # what the report gets per config: (name, config, out, outcome=)
+    with_logger: bool = False  # call task_fn(config, logger)
+    settings: dict[str, Any] = field(default_factory=dict)  # decorator-level settings (lowest priority)
+    configs_fn: Callable[..., Any] | None = None
+    report_fn: Callable[..., Any] | None = None
 
 
 class ExperimentRunner:
@@ -27,10 +46,7 @@ class ExperimentRunner:
     """
 
     def __init__(self, fn: Callable[..., Any], **settings: Any):
-        unknown = set(settings) - set(DEFAULTS) - {"config_path", "config_name"}
-        if unknown:
-            raise ConfigError(f"unknown experiment option(s): {', '.join(sorted(unknown))}; "
-                              f"valid: {', '.join(sorted(DEFAULTS))}")
+        check_options(settings, f"@experiment({getattr(fn, '__name__', fn)!r})")
         self.fn = fn
         self._settings = {k: v for k, v in settings.items() if v is not None}
         self._configs_fn: Callable[..., Any] | None = None
@@ -42,9 +58,19 @@ class ExperimentRunner:
         self._task_fn: Callable[..., Any] = fn  # what a Task calls with the config
         self._make_result: Callable[..., Any] = Result  # what the report gets per config
         if isinstance(fn, type):
-            from .checkpoint import bind_class
+            self._adopt(fn)
 
-            bind_class(self, fn)
+    def _adopt(self, cls: type) -> None:
+        """Take a class's own description of how it runs (its ``__pyexp_describe__`` hook)."""
+        describe = getattr(cls, "__pyexp_describe__", None)
+        if describe is None:
+            raise ConfigError(f"{cls.__name__} is a class but not a subclass of pyexp.Experiment; "
+                              "subclass Experiment or decorate a function with @pyexp.experiment")
+        d: Description = describe()
+        self._task_fn, self._make_result, self.with_logger = d.task_fn, d.make_result, d.with_logger
+        self._settings = {**d.settings, **self._settings}
+        self._configs_fn = d.configs_fn or self._configs_fn
+        self._report_fn = d.report_fn or self._report_fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -81,19 +107,9 @@ class ExperimentRunner:
             The report function's return value, or the results Tensor without a report.
         """
         cli_mode = argv is not None or _is_main_script(self.file)
-        try:
+        # Phase 2 handles its own Ctrl-C (and says how to continue); user_errors covers the rest.
+        with user_errors(enabled=cli_mode):
             return self._run(configs, report, argv if argv is not None else sys.argv[1:], cli_mode, settings)
-        except PyexpError as exc:
-            if not cli_mode or os.environ.get("PYEXP_DEBUG"):
-                raise
-            print(f"pyexp: error: {exc}", file=sys.stderr)
-            raise SystemExit(1) from None
-        except KeyboardInterrupt:
-            # Phase 2 handles its own Ctrl-C (and says how to continue); this is phase 1 or 3.
-            if not cli_mode or os.environ.get("PYEXP_DEBUG"):
-                raise
-            print("\npyexp: interrupted", file=sys.stderr)
-            raise SystemExit(130) from None
 
     def results(self, timestamp: str | None = None, output_dir: str | Path | None = None) -> Any:
         """Load the results of a previous run (the latest by default) as a Tensor of Result."""
@@ -106,14 +122,10 @@ class ExperimentRunner:
     # -- the pipeline --------------------------------------------------------------------
 
     def _resolve(self, cli_mode: bool, argv: list[str], settings: dict[str, Any]) -> dict[str, Any]:
-        if "continue_" in settings:
-            settings["continue"] = settings.pop("continue_")
-        if "report_only" in settings:
-            settings["report"] = settings.pop("report_only")
-        unknown = set(settings) - set(DEFAULTS)
-        if unknown:
-            raise ConfigError(f"unknown run() option(s): {', '.join(sorted(unknown))}; "
-                              f"valid: {', '.join(sorted(DEFAULTS))}")
+        for alias, key in RUN_ALIASES.items():
+            if alias in settings:
+                settings[key] = settings.pop(alias)
+        check_options(settings, "run()", extra=())
         given = {k: v for k, v in settings.items() if v is not None}
         cli = parse_cli(argv, prog=Path(sys.argv[0]).name) if cli_mode else {"overrides": []}
         resolved = {**DEFAULTS, **self._settings, **self._yaml_settings(), **given, **cli}
@@ -122,14 +134,7 @@ class ExperimentRunner:
                 re.compile(resolved["filter"])
             except re.error as exc:
                 raise ConfigError(f"--filter {resolved['filter']!r} is not a valid regular expression: {exc}") from None
-        for key in ("continue", "report"):
-            if resolved[key] is True:
-                resolved[key] = "latest"
-            elif resolved[key] is False:
-                resolved[key] = None
-            elif resolved[key] is not None:
-                resolved[key] = str(resolved[key])
-        return resolved
+        return normalise(resolved)
 
     def _config_dir(self) -> Path | None:
         path = self._settings.get("config_path")
@@ -140,7 +145,7 @@ class ExperimentRunner:
         config_dir = self._config_dir()
         if config_dir is None:
             return {}
-        from .config.hydra_bridge import config_settings
+        from .settings import config_settings
 
         return config_settings(config_dir, self._settings.get("config_name"))
 
@@ -155,7 +160,7 @@ class ExperimentRunner:
         configs_fn = configs_fn or self._configs_fn
         report_fn = report_fn or self._report_fn
         if s["list"]:
-            from .listing import print_runs
+            from .cli import print_runs
 
             print_runs(store)
             return None
@@ -185,7 +190,7 @@ class ExperimentRunner:
                 executor.close()
 
     def _phase_configs(self, store: RunStore, configs_fn: Any, s: dict[str, Any]) -> Run:
-        from .generate import generate
+        from .config.generate import generate
 
         config_dir = self._config_dir()
         where = f"{getattr(configs_fn, '__qualname__', 'configs')}() in {self.file}"
@@ -222,7 +227,7 @@ class ExperimentRunner:
         pattern = re.compile(s["filter"]) if s["filter"] else None
         todo, cached, stamps = [], 0, {}
         run.check_configs()
-        for dirname, name in zip(manifest.dirs, _names(run, manifest)):
+        for dirname, name in zip(manifest.dirs, config_names(run)):
             if pattern is not None and not pattern.search(name):
                 continue
             folder = run.config_dir(dirname)
@@ -232,7 +237,8 @@ class ExperimentRunner:
             if status == "done" or (status == "failed" and s["skip_failed"]):
                 cached += 1
                 continue
-            todo.append(Task(fn=self._task_fn, config=_as_config(run.read_config(dirname)), name=name, out=folder,
+            run.forget(dirname)  # it runs now: phase 3 reads its new outcome
+            todo.append(Task(fn=self._task_fn, config=as_config(run.read_config(dirname)), name=name, out=folder,
                              capture=s["capture"], with_logger=self.with_logger,
                              git_commit=manifest.meta.get("git_commit")))
         started = time.monotonic()
@@ -298,39 +304,6 @@ def continue_command(argv: list[str], timestamp: str) -> str:
             continue  # an override: the run's configs are frozen
         kept.append(arg)
     return shlex.join(["python", script, *kept, f"--continue={timestamp}"])
-
-
-def _names(run: Run, manifest: Any) -> list[str]:
-    """Config names in manifest order (from runs.json, or each config.json for older runs)."""
-    names = manifest.meta.get("names")
-    if isinstance(names, list) and len(names) == len(manifest.dirs):
-        return [str(n) for n in names]
-    return [str(run.read_config(d).get("name", d)) for d in manifest.dirs]
-
-
-def _load_config(run: Run, dirname: str) -> Any:
-    return _as_config(run.read_config(dirname))
-
-
-def _as_config(data: dict[str, Any]) -> Any:
-    from .config import Config
-
-    return Config(data)
-
-
-def load_results(run: Run, make: Callable[..., Any] = Result) -> Any:
-    """All results of ``run`` as a Tensor of Result with the run's shape and axes."""
-    from .tensor import Tensor
-
-    manifest = run.manifest()
-    run.check_configs()
-    results = []
-    for dirname, name in zip(manifest.dirs, _names(run, manifest)):
-        # A loader, not the config: a report that never looks at configs never reads config.json.
-        config = functools.partial(_load_config, run, dirname)
-        results.append(make(name, config, run.config_dir(dirname)))
-    extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
-    return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)
 
 
 def _defining_file(fn: Callable[..., Any]) -> Path:

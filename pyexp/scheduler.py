@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import StoreError
-from .executors.base import DoneJob, Executor, Job, Task
-from .executors.outcome import Outcome, read_status
+from . import store
+from .executors.base import DoneJob, Executor, Job
+from .executors.task import Task
+from .outcome import Outcome
 from .store import Claim, result_stamp
 
 #: Seconds a cancelled task gets to exit after SIGTERM before it is killed.
@@ -87,6 +88,8 @@ def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None
     done.put((job, outcome))
 
 
+# Long on purpose: one loop owns the in-flight set, claims and Ctrl-C; split, the
+# state it shares (running, deferred, counts) would have to travel between the pieces.
 def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool, cached: int,
             stamps: dict[Path, Any] | None = None, continue_hint: str | None = None,
             on_done: Callable[[Task, Outcome], None] | None = None) -> Counts:
@@ -131,7 +134,7 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
                     claim.release()  # another process ran it after we planned: not again
                     bar.cached()
                     continue
-                _drop_partial_writes(task)
+                store.drop_partial_writes(task.out)  # safe: we hold the claim
                 task.claim_fd = claim.fd
                 try:
                     job = executor.submit(task)
@@ -186,21 +189,10 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
     return counts
 
 
-def _drop_partial_writes(task: Task) -> None:
-    """Remove temp files of a result write that a kill cut short (safe: we hold the claim)."""
-    for leftover in task.out.glob(f".{task.result_path.name}.*.tmp"):
-        try:
-            leftover.unlink()
-        except OSError:
-            pass
-
-
 def _has_result(task: Task) -> bool:
-    """True if the folder holds a readable result (a corrupt one counts as none)."""
-    try:
-        return read_status(task.result_path) is not None
-    except StoreError:
-        return False
+    """True if another process stored an outcome meanwhile (a damaged result counts as none)."""
+    outcome = store.read_outcome(task.out)
+    return outcome is not None and (outcome.ok or outcome.error_type != "StoreError")
 
 
 def _finish(running: dict[int, tuple[Job, Claim]], job: Job) -> None:

@@ -6,17 +6,23 @@ Layout::
         <YYYY-MM-DD_HH-MM-SS>[_N]/        one run (``_N`` only when two start in one second)
             runs.json                     shape, axes and the config folders, row-major
             <config name>-<hash>/
-                config.json  result.pkl  log.out  ...user artifacts...
-            report/
+                config.json                  the frozen config (``out`` included)
+                result.pkl                   pickle of the return value (success only)
+                outcome.json                 how the config ended (see pyexp.outcome)
+                log.out                      captured stdout/stderr
+                .checkpoints/                @chkpt states (see pyexp.checkpoint.files)
+                .claim                       lock held while a process runs the config
+                .pyexp  events.pb ...        the Logger's files (see pyexp.log)
+                ...user artifacts...
+            report/                          the report function's folder
 
 ``runs.json`` is written last and atomically: a folder without it is a run
-whose config generation never finished, and is ignored.
+whose config generation never finished, and is ignored. This module is the only
+place that spells these names; everything else asks it (``result_path(folder)``...).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import time
@@ -24,113 +30,84 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping
 
-from .errors import ConfigError, RunNotFoundError, StoreError
-from .executors.outcome import atomic_write_bytes, read_status
+from . import outcome as _outcome
+from ._files import atomic_write_bytes, drop_leftovers, dump_json, read_json
+from ._naming import (HASH_EXCLUDED_KEYS, config_dirname, config_hash, folder_name, job_dirname, plan_dirs,
+                      sanitize_name)
+from .errors import RunNotFoundError, StoreError
+from .log._constants import MARKER as LOG_MARKER
+from .outcome import Outcome
 
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 RUNS_FILE = "runs.json"
 CONFIG_FILE = "config.json"
 REPORT_DIR = "report"
-HASH_EXCLUDED_KEYS = ("out", "hydra", "pyexp")
+RESULT_FILE = "result.pkl"
+OUTCOME_FILE = "outcome.json"
+LOG_FILE = "log.out"
+CHECKPOINT_DIR = ".checkpoints"
+CLAIM_FILE = ".claim"
+PAYLOAD_FILE = ".task.pkl"
 
-_UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
+__all__ = ["CHECKPOINT_DIR", "CLAIM_FILE", "CONFIG_FILE", "LOG_FILE", "LOG_MARKER", "OUTCOME_FILE",
+           "PAYLOAD_FILE", "REPORT_DIR", "RESULT_FILE", "RUNS_FILE", "Claim", "Manifest", "Run", "RunStore",
+           "atomic_write_bytes", "checkpoint_dir", "config_dirname", "config_hash", "drop_partial_writes",
+           "dump_json", "forget_outcome", "has_log", "load_result", "log_path", "outcome_path", "plan_dirs",
+           "publish_outcome", "read_json", "read_outcome", "result_path", "result_stamp", "sanitize_name",
+           "status_of"]
+
+
+# -- one config folder ------------------------------------------------------------------------
+
+
+def result_path(folder: Path | str) -> Path:
+    return Path(folder) / RESULT_FILE
+
+
+def outcome_path(folder: Path | str) -> Path:
+    return Path(folder) / OUTCOME_FILE
+
+
+def log_path(folder: Path | str) -> Path:
+    return Path(folder) / LOG_FILE
+
+
+def checkpoint_dir(folder: Path | str) -> Path:
+    return Path(folder) / CHECKPOINT_DIR
+
+
+def has_log(folder: Path | str) -> bool:
+    """Whether the experiment used a Logger in ``folder``."""
+    return (Path(folder) / LOG_MARKER).exists()
+
+
+def publish_outcome(folder: Path | str, outcome: Outcome, *, result_written: bool = False) -> Outcome:
+    """Store a config's outcome (``result.pkl`` then ``outcome.json``); see :func:`pyexp.outcome.publish`."""
+    return _outcome.publish(outcome, result_path(folder), outcome_path(folder), result_written=result_written)
+
+
+def read_outcome(folder: Path | str, *, verify: bool = True) -> Outcome | None:
+    """A config's stored outcome (None: pending); a damaged result reads as an error outcome."""
+    return _outcome.read(os.path.join(folder, RESULT_FILE), os.path.join(folder, OUTCOME_FILE), verify=verify)
+
+
+def load_result(folder: Path | str) -> Any:
+    """The stored return value of a finished config (StoreError if it cannot be unpickled)."""
+    return _outcome.load_value(result_path(folder))
+
+
+def forget_outcome(folder: Path | str) -> None:
+    """Remove a stored outcome and any half-written one (before a config runs again)."""
+    _outcome.unpublish(result_path(folder), outcome_path(folder))
+    drop_partial_writes(folder)
+
+
+def drop_partial_writes(folder: Path | str) -> None:
+    """Remove temp files of result/outcome writes that a kill cut short."""
+    for name in (RESULT_FILE, OUTCOME_FILE):
+        drop_leftovers(Path(folder), name)
+
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(_\d+)?$")
-
-
-def sanitize_name(name: str) -> str:
-    """A config name made safe as one directory name: ``/\\:*?"<>|`` and control chars become ``_``."""
-    safe = _UNSAFE.sub("_", str(name))
-    if safe in ("", ".", ".."):
-        safe = safe.replace(".", "_") or "_"
-    return safe
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"value {value!r} of type {type(value).__name__} is not JSON serialisable")
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """Stable 8-hex-digit hash of the task config: sorted JSON without ``out``, ``hydra``, ``pyexp``."""
-    body = {k: v for k, v in config.items() if k not in HASH_EXCLUDED_KEYS}
-    try:
-        text = json.dumps(body, sort_keys=True, default=_json_default, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"config {config.get('name')!r}: {_unjsonable_key(body)} holds a value that cannot be "
-            f"stored in config.json ({exc}); use numbers, strings, bools, None, lists and dicts"
-        ) from None
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def _unjsonable_key(value: Any, path: str = "") -> str:
-    """Dotted path of the first value json.dumps would reject (for the error message)."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                return f"key {path + str(key)!r}"
-            found = _unjsonable_key(item, f"{path}{key}.")
-            if found:
-                return found
-        return ""
-    if isinstance(value, (list, tuple, set, frozenset)):
-        for i, item in enumerate(value):
-            found = _unjsonable_key(item, f"{path}{i}.")
-            if found:
-                return found
-        return ""
-    if value is None or isinstance(value, (str, int, float, bool, Path)):
-        return ""
-    return f"key {path[:-1]!r}" if path else "a value"
-
-
-#: Longest config folder name prefix in bytes: file systems cap a name at 255 bytes.
-_MAX_PREFIX_BYTES = 200
-
-
-def config_dirname(config: Mapping[str, Any]) -> str:
-    name = config.get("name")
-    prefix = sanitize_name(name) if name not in (None, "") else "config"
-    # The hash keeps a truncated name unique.
-    prefix = prefix.encode()[:_MAX_PREFIX_BYTES].decode(errors="ignore") or "config"
-    return f"{prefix}-{config_hash(config)}"
-
-
-def plan_dirs(configs: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The folder name of each config; raises ConfigError on a duplicate name (before anything is written)."""
-    dirs, seen = [], set()
-    for cfg in configs:
-        dirname = config_dirname(cfg)
-        name = cfg.get("name")
-        key = ("name", name) if name not in (None, "") else ("dir", dirname)
-        if key in seen or ("dir", dirname) in seen:
-            raise ConfigError(
-                f"two configs share the name {name!r}: every config needs a unique 'name' "
-                "(give each variation of a sweep its own name)"
-            )
-        seen.add(key)
-        seen.add(("dir", dirname))
-        dirs.append(dirname)
-    return dirs
-
-
-def dump_json(obj: Any) -> bytes:
-    return json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False).encode()
-
-
-def read_json(path: Path | str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.loads(f.read())
-    except FileNotFoundError:
-        raise
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise StoreError(
-            f"{path}: corrupt JSON ({exc}); restore it or start a fresh run without --continue"
-        ) from exc
 
 
 @dataclass
@@ -154,6 +131,7 @@ class Run:
         self._configs: dict[str, dict[str, Any]] = {}
         self._manifest: Manifest | None = None
         self._configs_checked = False
+        self._outcomes: dict[str, Outcome | None] = {}
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -178,21 +156,11 @@ class Run:
         configs = list(configs)
         dirs = plan_dirs(configs)
         try:
-            sizes = []
-            for cfg, dirname in zip(configs, dirs):
-                folder = self.config_dir(dirname)
-                folder.mkdir(parents=True, exist_ok=True)
-                body = dict(cfg)
-                body["out"] = str(folder)
-                data = dump_json(body)
-                atomic_write_bytes(folder / CONFIG_FILE, data)
-                sizes.append(len(data))
+            sizes = [self.write_config(dirname, cfg) for cfg, dirname in zip(configs, dirs)]
             # Names and file sizes beside the folders let --continue and the report check every
             # config.json with one stat and read only the configs they actually use.
             names = [str(cfg.get("name", dirname)) for cfg, dirname in zip(configs, dirs)]
-            record = {"format": 1, "shape": list(shape), "axes": list(axes), "runs": dirs, "names": names,
-                      "config_sizes": sizes, **(meta or {})}
-            atomic_write_bytes(self.runs_file, dump_json(record))
+            self.write_manifest(dirs, shape, axes, {"names": names, "config_sizes": sizes, **(meta or {})})
         except OSError as exc:
             # Without runs.json the folder is ignored, so a retry starts clean.
             raise StoreError(
@@ -200,6 +168,22 @@ class Run:
                 "free some space or choose another --output-dir, then start a fresh run"
             ) from None
         return [self.config_dir(d) for d in dirs]
+
+    def write_config(self, dirname: str, config: Mapping[str, Any]) -> int:
+        """Publish ``<dirname>/config.json`` (``out`` set to the folder); returns its size."""
+        folder = self.config_dir(dirname)
+        folder.mkdir(parents=True, exist_ok=True)
+        data = dump_json({**config, "out": str(folder)})
+        atomic_write_bytes(folder / CONFIG_FILE, data)
+        self._configs.pop(dirname, None)
+        return len(data)
+
+    def write_manifest(self, dirs: list[str], shape: tuple[int, ...], axes: tuple[str, ...],
+                       meta: dict[str, Any] | None = None) -> None:
+        """Publish ``runs.json``: the run's shape, axes and config folders (row-major), plus ``meta``."""
+        record = {"format": 1, "shape": list(shape), "axes": list(axes), "runs": list(dirs), **(meta or {})}
+        atomic_write_bytes(self.runs_file, dump_json(record))
+        self._manifest = None
 
     def manifest(self) -> Manifest:
         if self._manifest is None:
@@ -267,20 +251,36 @@ class Run:
                 raise StoreError(f"{path}: changed or damaged since the run started ({found} bytes, "
                                  f"written {size}); restore it or start a fresh run")
 
+    def outcome(self, dirname: str) -> Outcome | None:
+        """The verified outcome of ``dirname`` (None: pending), read once per process.
+
+        Size and CRC of ``result.pkl`` are checked here, when the run is opened, so a
+        damaged result is that config's error before anyone touches its value.
+        """
+        if dirname not in self._outcomes:
+            self._outcomes[dirname] = read_outcome(os.path.join(self.path, dirname))
+        return self._outcomes[dirname]
+
+    def load_result(self, dirname: str) -> Any:
+        """The stored return value of ``dirname`` (StoreError if it cannot be unpickled here)."""
+        return load_result(self.config_dir(dirname))
+
+    def forget(self, dirname: str) -> None:
+        """Drop the cached outcome of ``dirname`` (it is about to run again)."""
+        self._outcomes.pop(dirname, None)
+
     def status(self, dirname: str) -> str:
-        """``"done"``, ``"failed"`` or ``"pending"`` (missing or unreadable result)."""
-        from .executors.base import RESULT_FILE
-
-        try:
-            found = read_status(os.path.join(self.path, dirname, RESULT_FILE))
-        except StoreError:
-            return "pending"
-        if found is None:
-            return "pending"
-        return "done" if found[0] == "ok" else "failed"
+        """``"done"``, ``"failed"`` or ``"pending"``."""
+        return status_of(self.outcome(dirname))
 
 
-CLAIM_FILE = ".claim"
+def status_of(outcome: Outcome | None) -> str:
+    """The one mapping from a stored outcome to ``"done"``/``"failed"``/``"pending"``."""
+    if outcome is None:
+        return "pending"
+    return "done" if outcome.ok else "failed"
+
+
 
 
 class Claim:
@@ -338,11 +338,9 @@ class Claim:
 
 
 def result_stamp(folder: Path) -> tuple[int, int, int, int] | None:
-    """Identity of the folder's result file (changes whenever a new result replaces it), or None."""
-    from .executors.base import RESULT_FILE
-
+    """Identity of the folder's outcome (changes whenever a new one is published), or None."""
     try:
-        st = os.stat(os.path.join(folder, RESULT_FILE))
+        st = os.stat(os.path.join(folder, OUTCOME_FILE))
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size

@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from ._tensor_lookup import MISSING as _MISSING
+from ._tensor_lookup import (_column, _describe, _equal, _flatten, _matches_glob, _name_of, _resolve_element,
+                             _unravel)
 from .errors import ConfigError
-
-_MISSING = object()
 
 
 class Tensor:
@@ -339,107 +340,3 @@ class Tensor:
                 row["result"] = result
             rows.append(row)
         return pd.DataFrame(rows)
-
-
-def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:
-    out = []
-    for size in reversed(shape):
-        flat, i = divmod(flat, size)
-        out.append(i)
-    return out[::-1]
-
-
-def _name_of(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return x.get("name", _MISSING)
-    try:
-        return getattr(x, "name")
-    except AttributeError:
-        return _MISSING
-
-
-def _matches_glob(x: Any, pattern: re.Pattern[str]) -> bool:
-    name = _name_of(x)
-    return name is not _MISSING and name is not None and pattern.match(str(name)) is not None
-
-
-def _resolve(obj: Any, path: list[str]) -> Any:
-    for part in path:
-        if isinstance(obj, dict) or isinstance(obj, Mapping):
-            obj = obj.get(part, _MISSING)
-        elif isinstance(obj, (list, tuple)) and part.lstrip("-").isdigit():
-            i = int(part)
-            obj = obj[i] if -len(obj) <= i < len(obj) else _MISSING
-        else:
-            obj = getattr(obj, part, _MISSING)
-        if obj is _MISSING:
-            return _MISSING
-    return obj
-
-
-def _column(data: list[Any], path: list[str]) -> list[Any]:
-    """``_resolve_element`` of one path on every element, inlined for dict nodes (the hot loop of dict filters)."""
-    tail = path[1:]
-    leading_config = path[0] == "config"
-    out = []
-    append = out.append
-    for x in data:
-        if isinstance(x, dict):
-            node: Any = x
-            for part in tail if leading_config and "config" not in x else path:
-                node = node.get(part, _MISSING) if isinstance(node, dict) else _resolve(node, [part])
-                if node is _MISSING:
-                    break
-            append(node)
-        else:
-            append(_resolve_element(x, path, tail))
-    return out
-
-
-def _resolve_element(x: Any, path: list[str], tail: list[str] | None = None) -> Any:
-    """Resolve on the element; plain configs also accept a leading ``config.``, results accept a missing one.
-
-    ``tail`` is ``path[1:]`` precomputed by callers that resolve one path on many elements.
-    """
-    if isinstance(x, dict):
-        if path[0] == "config" and "config" not in x:
-            return _resolve(x, path[1:] if tail is None else tail)
-        return _resolve(x, path)
-    got = _resolve(x, path)
-    if got is _MISSING and path[0] != "config":
-        config = getattr(x, "config", _MISSING)
-        if isinstance(config, Mapping):
-            return _resolve(config, path)
-    return got
-
-
-def _equal(got: Any, expected: Any) -> bool:
-    if got is expected:
-        return True
-    # JSON round trips (runs.json, config.json) turn tuples into lists.
-    if isinstance(got, (list, tuple)) and isinstance(expected, (list, tuple)):
-        return len(got) == len(expected) and all(_equal(a, b) for a, b in zip(got, expected))
-    try:
-        return bool(got == expected)
-    except Exception:
-        return False
-
-
-def _flatten(config: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def _describe(x: Any) -> str:
-    if isinstance(x, Mapping):
-        return f"a dict with keys {list(x)[:20]}"
-    config = getattr(x, "config", None)
-    if isinstance(config, Mapping):
-        return f"a {type(x).__name__} whose config has keys {list(config)[:20]}"
-    return f"a {type(x).__name__}"

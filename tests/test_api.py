@@ -37,3 +37,33 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_whole_error_tree_is_exported_drawn_and_derives_the_matching_builtin():
+    import pyexp.errors as errors
+
+    tree = {name for name, value in vars(errors).items()
+            if isinstance(value, type) and issubclass(value, errors.PyexpError)}
+    assert tree <= set(pyexp.__all__), tree - set(pyexp.__all__)
+    for name in tree:
+        assert name in errors.__doc__, f"{name} is missing from the tree drawn in errors.py"
+        assert getattr(pyexp, name) is getattr(errors, name)
+    assert issubclass(pyexp.ConfigError, ValueError) and issubclass(pyexp.UsageError, ValueError)
+    assert issubclass(pyexp.RunNotFoundError, RuntimeError)
+    assert issubclass(pyexp.TagNotFoundError, KeyError) and issubclass(pyexp.TagNotFoundError, pyexp.LogError)
+    assert issubclass(pyexp.ViewerError, pyexp.PyexpError) and issubclass(pyexp.ViewerError, ValueError)
+    from pyexp.log import TagNotFoundError
+    from pyexp.viewer.data import ViewerError
+
+    assert TagNotFoundError is pyexp.TagNotFoundError and ViewerError is pyexp.ViewerError
+
+
+def test_one_executor_contract():
+    """submit(task) -> Job with wait()/cancel(); the spec's run() is an adapter on top of it."""
+    import inspect
+
+    assert list(inspect.signature(pyexp.Executor.submit).parameters) == ["self", "task"]
+    assert list(inspect.signature(pyexp.Executor.run).parameters) == ["self", "fn", "config", "result_path"]
+    assert {"wait", "cancel"} <= set(vars(pyexp.Job))
+    for cls in (pyexp.InlineExecutor, pyexp.SubprocessExecutor, pyexp.ForkExecutor):
+        assert cls.__mro__[1] is pyexp.Executor  # no second, opposite base class

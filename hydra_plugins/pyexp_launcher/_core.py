@@ -5,15 +5,16 @@ Layout (the same RunStore as ``@pyexp.experiment``)::
     <output_dir>/<name>/<timestamp>/
         runs.json                       shape (n,), axis "job", the job folders in launch order
         <overrides>-<hash>/             e.g. "lr=0.1,model=mlp-1a2b3c4d"
-            config.json  result.pkl  log.out
+            config.json  result.pkl (the job's JobReturn)  outcome.json  log.out
 
 A job's identity is its override list (``pyexp.*`` overrides left out): the folder
 name hashes it, so a continued run finds the jobs it already has without
 composing their configs. Hydra's sweeper has composed every job once already to
 validate the batch; we compose each distinct group-choice combination once more and
 let the worker apply the job's value overrides (see ``_job``), instead of a second
-full compose per job as the basic launcher does. ``result.pkl`` holds the job's
-``JobReturn``. Hydra's own job folder (``hydra.sweep.dir/subdir``, with ``.hydra/``)
+full compose per job as the basic launcher does. ``result.pkl`` is the job's pickled
+``JobReturn``. Every file goes through :mod:`pyexp.store` and every job through
+:func:`pyexp.scheduler.execute`, exactly as for ``@pyexp.experiment``. Hydra's own job folder (``hydra.sweep.dir/subdir``, with ``.hydra/``)
 is created exactly as by the basic launcher.
 
 ``+pyexp.continue=<ts>`` (or ``hydra.launcher.continue_run``) reuses the finished
@@ -24,37 +25,32 @@ made since are not detected, as with ``--continue``; start a fresh run for those
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from omegaconf import DictConfig, OmegaConf
 
 from ._job import HydraJob, base_for, unwrap
 
-if TYPE_CHECKING:
-    from .pyexp_launcher import PyexpLauncher
-
 log = logging.getLogger(__name__)
-
-#: Launcher fields that a ``pyexp`` node in the app's config (``+pyexp.<key>=v``) may set.
-_NODE_KEYS = {"executor": "executor", "jobs": "jobs", "output_dir": "output_dir", "name": "name",
-              "continue": "continue_run", "capture": "capture"}
 
 #: Resolvers every process gets from Hydra/OmegaConf itself; the others are shipped to workers.
 _BUILTIN_RESOLVERS = ("now", "hydra", "oc.")
 
 
 @dataclass
-class State:
-    """What ``setup`` decided; ``launch`` may be called once per batch with the same state."""
+class Sweep:
+    """What ``setup`` decided and Hydra handed over; ``launch`` may be called once per batch with it."""
 
+    hydra_context: Any
+    task_function: Any
+    config: DictConfig
     executor: str
     jobs: int
     store: Any  # pyexp.store.RunStore
@@ -68,41 +64,21 @@ class State:
     bases: dict[tuple[str, ...], Any] = field(default_factory=dict)  # group choices -> composed config
 
 
-def setup(params: dict[str, Any], config: DictConfig) -> State:
+def setup(params: dict[str, Any], config: DictConfig, hydra_context: Any, task_function: Any) -> Sweep:
     """Merge launcher fields with the app's ``pyexp`` node and capture custom resolvers."""
-    from pyexp.errors import OverrideError
-
-    settings = dict(params)
-    node = config.get("pyexp") if "pyexp" in config else None
-    if node is not None:
-        node = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-        if not isinstance(node, dict):
-            raise OverrideError("pyexp: expected a node like +pyexp.continue=<timestamp>, got a value")
-        for key, value in node.items():
-            if key not in _NODE_KEYS:
-                raise OverrideError(
-                    f"pyexp.{key} is not a setting of the pyexp launcher; valid keys: "
-                    f"{', '.join(sorted(_NODE_KEYS))}"
-                )
-            settings[_NODE_KEYS[key]] = value
-    cont = settings.get("continue_run")
-    if cont is True or (isinstance(cont, str) and cont.lower() in ("true", "latest")):
-        cont = "latest"
-    elif cont is False or cont in ("", None):
-        cont = None
-    else:
-        cont = str(cont)
-    jobs = settings.get("jobs") or 1
-    if not isinstance(jobs, int) or jobs < 1:
-        raise OverrideError(f"hydra.launcher.jobs must be a positive integer, got {jobs!r}")
-    output_dir = Path(str(settings.get("output_dir") or "out")).expanduser()
-    name = settings.get("name") or str(config.hydra.job.name)
+    from pyexp.settings import launcher_settings
     from pyexp.store import RunStore
 
-    return State(
-        executor=str(settings.get("executor") or "subprocess"), jobs=jobs,
-        store=RunStore(output_dir.resolve(), name),
-        continue_run=cont, capture=bool(settings.get("capture", True)), resolvers=_custom_resolvers(),
+    node = config.get("pyexp") if "pyexp" in config else None
+    if OmegaConf.is_config(node):
+        node = OmegaConf.to_container(node, resolve=True)
+    s = launcher_settings(params, node)
+    name = s.get("name") or str(config.hydra.job.name)
+    return Sweep(
+        hydra_context=hydra_context, task_function=task_function, config=config,
+        executor=str(s.get("executor") or "subprocess"), jobs=s["jobs"],
+        store=RunStore(Path(str(s.get("output_dir") or "out")).expanduser().resolve(), name),
+        continue_run=s.get("continue"), capture=bool(s.get("capture", True)), resolvers=_custom_resolvers(),
     )
 
 
@@ -118,20 +94,19 @@ def _custom_resolvers() -> dict[str, Any]:
 
 
 def job_identity(overrides: Sequence[str], fallback: str) -> tuple[str, str]:
-    """``(name, folder)`` of a job: its overrides joined like override_dirname, plus their hash."""
-    from pyexp.store import sanitize_name
+    """``(name, folder)`` of a job: its overrides joined like override_dirname, and the store's folder."""
+    from pyexp.store import job_dirname
 
     own = [o for o in filter_overrides(overrides) if not _is_pyexp(o)]
     name = ",".join(own) or fallback
-    digest = hashlib.sha256(json.dumps(own).encode()).hexdigest()[:8]
-    return name, f"{sanitize_name(name).encode()[:200].decode(errors='ignore') or 'job'}-{digest}"
+    return name, job_dirname(name, own)
 
 
 def _is_pyexp(override: str) -> bool:
     return override.lstrip("+~").startswith(("pyexp.", "pyexp="))
 
 
-def _open_run(state: State) -> None:
+def _open_run(state: Sweep) -> None:
     if state.continue_run is None:
         state.run = state.store.create_run()
         return
@@ -143,29 +118,18 @@ def _open_run(state: State) -> None:
     state.known = set(state.dirs)
 
 
-def _write_manifest(state: State, launcher: PyexpLauncher) -> None:
-    import sys
-
-    from pyexp.executors.outcome import atomic_write_bytes
-    from pyexp.store import dump_json
-
-    record = {
-        "format": 1, "shape": [len(state.dirs)], "axes": ["job"], "runs": state.dirs,
+def _write_manifest(state: Sweep) -> None:
+    state.run.write_manifest(state.dirs, (len(state.dirs),), ("job",), {
         "experiment": state.store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "argv": sys.argv, "launcher": "hydra/launcher=pyexp",
-        "axis_values": {"job": state.values},
-    }
-    atomic_write_bytes(state.run.runs_file, dump_json(record))
+        "argv": sys.argv, "launcher": "hydra/launcher=pyexp", "axis_values": {"job": state.values},
+    })
 
 
-def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
-    from pyexp.executors.base import Task, get_executor
-    from pyexp.executors.outcome import atomic_write_bytes
-    from pyexp.store import CONFIG_FILE, dump_json
+def launch(state: Sweep, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+    from pyexp.executors.base import get_executor
+    from pyexp.executors.task import Task
 
-    state: State = launcher._state
-    config = launcher.config
-    assert config is not None and launcher.hydra_context is not None
+    config = state.config
     setup_globals()
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
@@ -193,14 +157,13 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
             state.values.append({"name": name, "overrides": [o for o in overrides if not _is_pyexp(o)]})
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         out = state.run.config_dir(dirname)
-        out.mkdir(parents=True, exist_ok=True)
         # A placeholder until the worker writes the composed config: the job is listed even if it dies.
-        atomic_write_bytes(out / CONFIG_FILE, dump_json({"name": name, "overrides": overrides, "out": str(out)}))
-        base, values, app = base_for(launcher, overrides)
-        task = Task(fn=HydraJob(launcher, overrides, idx, out, base, values, app),
+        state.run.write_config(dirname, {"name": name, "overrides": overrides})
+        base, values, app = base_for(state, overrides)
+        task = Task(fn=HydraJob(state, overrides, idx, out, base, values, app),
                     config={"name": name, "out": out}, name=name, out=out, capture=state.capture)
         todo.append((n, task, overrides))
-    _write_manifest(state, launcher)
+    _write_manifest(state)
 
     if todo:
         # Workers pickle their JobReturn with cloudpickle: importing it once here saves every
@@ -214,6 +177,7 @@ def launch(launcher: PyexpLauncher, job_overrides: Sequence[Sequence[str]], init
         try:
             for n, task, overrides, outcome in _run_all(executor, todo, state.jobs):
                 results[n] = _job_return(task, overrides, outcome, config)
+                state.run.forget(task.out.name)  # a later batch reads its new outcome
         finally:
             gc.unfreeze()
             executor.close()
@@ -226,33 +190,37 @@ def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int) -
     The scheduler claims each job (two continued sweeps never run one twice) and stops running
     jobs on Ctrl-C. A job another process ran meanwhile is read back from its result file.
     """
-    from pyexp.executors.outcome import Outcome, read_outcome
+    from pyexp.outcome import Outcome
     from pyexp.scheduler import execute
+    from pyexp.store import load_result, read_outcome
 
     outcomes: dict[int, Any] = {}
     execute([task for _, task, _ in todo], executor, jobs=jobs, progress=False, cached=0,
             on_done=lambda task, outcome: outcomes.__setitem__(id(task), outcome))
     for n, task, overrides in todo:
-        outcome = outcomes.get(id(task)) or read_outcome(task.result_path)
-        yield n, task, overrides, outcome or Outcome("error", error="the job left no result")
+        outcome = outcomes.get(id(task)) or read_outcome(task.out)
+        outcome = outcome or Outcome("error", error="the job left no result")
+        if outcome.ok and outcome.result is None:  # run in another process: read its JobReturn back
+            try:
+                outcome.result = load_result(task.out)
+            except Exception as exc:  # noqa: BLE001 - reported as this job's failure
+                outcome = Outcome.from_exception(exc)
+        yield n, task, overrides, outcome
 
 
 def _job_return(task: Any, overrides: list[str], outcome: Any, config: DictConfig) -> JobReturn:
     from pyexp.errors import ExecutorError
-    from pyexp.executors.outcome import Outcome, describe_exception, write_outcome
+    from pyexp.outcome import Outcome, describe_exception
+    from pyexp.store import forget_outcome, publish_outcome
 
     ret = unwrap(outcome.result) if outcome.ok else None
     if isinstance(ret, JobReturn):
         if ret.status == JobStatus.FAILED:
             # Stored as a failure so that a continued run runs it again.
             exc = ret._return_value
-            failed = Outcome("error", result=outcome.result, error=describe_exception(exc), started=outcome.started,
-                             finished=outcome.finished)
-            try:
-                write_outcome(task.result_path, failed)
-            except Exception:  # noqa: BLE001 - an unpicklable exception: keep the message only
-                failed.result = None
-                write_outcome(task.result_path, failed)
+            forget_outcome(task.out)
+            publish_outcome(task.out, Outcome("error", error=describe_exception(exc), error_type=type(exc).__name__,
+                                              started=outcome.started, finished=outcome.finished))
             log.error(f"pyexp: job {task.name} failed: {describe_exception(exc)} (log: {task.log_path})")
         return ret
     error = outcome.error if not outcome.ok else f"returned {type(ret).__name__}, not a JobReturn"
@@ -263,16 +231,16 @@ def _job_return(task: Any, overrides: list[str], outcome: Any, config: DictConfi
     return ret
 
 
-def _cached(state: State, dirname: str) -> JobReturn | None:
+def _cached(state: Sweep, dirname: str) -> JobReturn | None:
     """The stored JobReturn of a finished job, or None if it must run (failed, pending, unreadable)."""
     from pyexp.errors import StoreError
-    from pyexp.executors.outcome import read_outcome
 
+    if state.run.status(dirname) != "done":
+        return None
     try:
-        outcome = read_outcome(state.run.config_dir(dirname) / "result.pkl")
+        ret = unwrap(state.run.load_result(dirname))
     except StoreError:
         return None
-    ret = unwrap(outcome.result) if outcome is not None and outcome.ok else None
     if not isinstance(ret, JobReturn) or ret.status != JobStatus.COMPLETED:
         return None
     return ret

@@ -11,13 +11,10 @@ import logging
 import os
 from copy import deepcopy
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hydra.core.utils import JobReturn, setup_globals
 from omegaconf import DictConfig, OmegaConf, open_dict
-
-if TYPE_CHECKING:
-    from .pyexp_launcher import PyexpLauncher
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +26,22 @@ class HydraJob:
     everything it holds is cloudpickled for the subprocess and Ray executors.
     """
 
-    def __init__(self, launcher: PyexpLauncher, overrides: list[str], idx: int, out: Path, base: Any,
+    def __init__(self, sweep: Any, overrides: list[str], idx: int, out: Path, base: Any,
                  value_overrides: list[Any], app_overrides: list[Any]):
-        self.hydra_context = launcher.hydra_context
-        self.task_function = launcher.task_function
-        self.master = launcher.config
+        self.hydra_context = sweep.hydra_context
+        self.task_function = sweep.task_function
+        self.master = sweep.config
         self.overrides = overrides
         self.idx = idx
         self.out = out
         self.base = base  # composed for this job's group choices, shared by the jobs that made them
         self.value_overrides = value_overrides
         self.app_overrides = app_overrides
-        self.resolvers = launcher._state.resolvers
+        self.resolvers = sweep.resolvers
         self.singletons: Any = None  # Hydra's singletons, captured only when pickled for another process
         self.pid = os.getpid()
 
-    def __call__(self, _config: Any) -> "Returned":
+    def __call__(self, _config: Any) -> JobReturn:
         from hydra.core.utils import run_job
 
         in_parent = os.getpid() == self.pid
@@ -57,10 +54,11 @@ class HydraJob:
             sweep_config.hydra.job.num = self.idx
             sweep_config.pop("pyexp", None)  # launcher settings are not the app's config
         _write_config(self.out, sweep_config)
-        return Returned(run_job(
+        # result.pkl is this JobReturn as pickled: pickle.load gives it back (.return_value).
+        return run_job(
             hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
             job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
-        ))
+        )
 
     def _sweep_config(self, copy: bool) -> DictConfig:
         """What Hydra's ``load_sweep_config`` returns, from the shared base instead of a new compose.
@@ -116,26 +114,9 @@ class HydraJob:
 
 
 class Returned:
-    """A job's JobReturn as stored in result.pkl.
-
-    Not a dataclass on purpose: ``Outcome.to_record`` uses ``dataclasses.asdict``, which
-    would turn a bare JobReturn (a dataclass) into a dict, and deep-copies everything
-    else: a copy of the two configs per job that we skip (the record is only pickled).
-    """
+    """How result.pkl held a JobReturn before it held the JobReturn itself (older runs still load)."""
 
     __slots__ = ("job_return",)
-
-    def __init__(self, job_return: JobReturn):
-        self.job_return = job_return
-
-    def __repr__(self) -> str:
-        return f"Returned({self.job_return.status.name}, return_value={self.job_return._return_value!r})"
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> "Returned":
-        return self
-
-    def __getstate__(self) -> JobReturn:
-        return self.job_return
 
     def __setstate__(self, state: JobReturn) -> None:
         self.job_return = state
@@ -147,17 +128,15 @@ def unwrap(value: Any) -> Any:
 
 def _write_config(out: Path, sweep_config: DictConfig) -> None:
     """The job's composed config (without ``hydra``), interpolations as written, as config.json."""
-    from pyexp.executors.outcome import atomic_write_bytes
-    from pyexp.store import CONFIG_FILE, dump_json
+    from pyexp.store import Run
 
     task = OmegaConf.to_container(sweep_config, resolve=False)
     assert isinstance(task, dict)
     task.pop("hydra", None)
-    task["out"] = str(out)
-    atomic_write_bytes(out / CONFIG_FILE, dump_json(task))
+    Run(out.parent).write_config(out.name, task)
 
 
-def base_for(launcher: PyexpLauncher, overrides: list[str]) -> tuple[DictConfig, list[Any], list[Any]]:
+def base_for(sweep: Any, overrides: list[str]) -> tuple[DictConfig, list[Any], list[Any]]:
     """The composed config of this job's group choices (cached), and its value/app overrides.
 
     Hydra composes from the group overrides alone and applies the value overrides
@@ -166,8 +145,7 @@ def base_for(launcher: PyexpLauncher, overrides: list[str]) -> tuple[DictConfig,
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
-    state = launcher._state
-    loader = launcher.hydra_context.config_loader
+    loader = sweep.hydra_context.config_loader
     parsed = OverridesParser.create().parse_overrides(overrides)
     groups, values = [], []
     for override in parsed:
@@ -177,13 +155,13 @@ def base_for(launcher: PyexpLauncher, overrides: list[str]) -> tuple[DictConfig,
         else:
             values.append(override)
     key = tuple(groups)
-    base = state.bases.get(key)
+    base = sweep.bases.get(key)
     if base is None:
-        master = launcher.config
+        master = sweep.config
         base = loader.load_configuration(
             config_name=master.hydra.job.config_name,
             overrides=list(OmegaConf.to_container(master.hydra.overrides.hydra)) + groups, run_mode=RunMode.RUN,
         )
-        state.bases[key] = base
+        sweep.bases[key] = base
     app = [o for o in parsed if not o.is_hydra_override()]
     return base, values, app

@@ -48,7 +48,7 @@ class PyexpLauncher(Launcher):
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
-        self._state: Any = None
+        self.sweep: Any = None  # _core.Sweep: everything launch() needs, handed down explicitly
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from . import _core
@@ -56,9 +56,9 @@ class PyexpLauncher(Launcher):
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = task_function
-        self._state = _core.setup(self.params, config)
+        self.sweep = _core.setup(self.params, config, hydra_context, task_function)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from . import _core
 
-        return _core.launch(self, job_overrides, initial_job_idx)
+        return _core.launch(self.sweep, job_overrides, initial_job_idx)

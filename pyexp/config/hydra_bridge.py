@@ -3,33 +3,7 @@
 Everything after the script name that is not a pyexp flag is a Hydra override,
 parsed by Hydra's own ``OverridesParser`` (imported only when there are any).
 
-Runner settings as overrides (the ``pyexp`` node)
--------------------------------------------------
-Every runner flag also has a Hydra spelling; ``pyexp.<key>=v``, ``+pyexp.<key>=v``
-and ``++pyexp.<key>=v`` all mean the same. An explicit flag beats its override.
-
-=============================  ===========================================
-flag                           Hydra override
-=============================  ===========================================
-``--name NAME``                ``pyexp.name=NAME``
-``--executor fork``            ``pyexp.executor=fork`` (``'ray://h:1'`` quoted)
-``--output-dir DIR``           ``pyexp.output_dir=DIR``
-``--continue``                 ``+pyexp.continue=true`` (or ``=latest``)
-``--continue=TS``              ``+pyexp.continue=TS`` (kept as the exact string)
-``--report`` / ``--report=TS`` ``pyexp.report=true`` / ``pyexp.report=TS``
-``--list``                     ``pyexp.list=true``
-``--filter REGEX``             ``pyexp.filter='REGEX'`` (quote ``,=()[]{}``)
-``-s`` / ``--capture=no``      ``pyexp.capture=false`` (``no``/``yes`` work too)
-``--viewer``                   ``pyexp.viewer=true``
-``--viewer-port 8080``         ``pyexp.viewer_port=8080``
-``--no-stash``                 ``pyexp.stash=false``
-``-j 4`` / ``--jobs 4``        ``pyexp.jobs=4``
-``-m`` / ``--multirun``        ``pyexp.multirun=true``
-``--skip-failed``              ``pyexp.skip_failed=true``
-=============================  ===========================================
-
-The same keys may sit in a ``pyexp:`` node of the primary YAML config
-(:func:`config_settings`); that node never reaches a config.
+Runner settings spelled ``pyexp.<key>=v`` are taken out first by :mod:`pyexp.settings`.
 
 Config overrides
 ----------------
@@ -64,9 +38,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import ConfigError, OverrideError
-from ._hydra_settings import _parse, _parser, config_settings, split_settings
+from .overrides import parse_overrides, parser
 
-__all__ = ["config_settings", "generate", "split_settings"]
+__all__ = ["generate"]
 
 
 # -- generate ------------------------------------------------------------------------------
@@ -135,9 +109,9 @@ def _items(overrides: list[str], multirun: bool, composer: Any) -> list[_Item]:
     from hydra.core.override_parser.types import Override
 
     loader = composer.loader if composer is not None else None
-    parser = _parser(loader)
+    override_parser = parser(loader)
     items = []
-    for text, override in zip(overrides, _parse(overrides, loader)):
+    for text, override in zip(overrides, parse_overrides(overrides, loader)):
         group = composer is not None and composer.is_group(override)
         if not group and override.is_hydra_override():
             raise OverrideError(
@@ -165,7 +139,7 @@ def _items(overrides: list[str], multirun: bool, composer: Any) -> list[_Item]:
             item.values = [override.value()]
             item.spelled = [override.get_value_element_as_str() if has_value else None]
         if composer is not None and not group:
-            item.parsed = [parser.parse_overrides([item.line(i)])[0] for i in range(len(item.values))]
+            item.parsed = [override_parser.parse_overrides([item.line(i)])[0] for i in range(len(item.values))]
         items.append(item)
     return items
 
@@ -201,9 +175,11 @@ def _where(configs_fn: Any) -> str:
     return f"{name}() in {code.co_filename}" if code is not None else f"{name}()"
 
 
+# Long on purpose: the row-major walk over sweep combinations keeps its
+# per-combination caches (composed bases, resolved configs) in local variables.
 def _build(configs_fn: Callable[..., Any] | None, items: list[_Item], composer: Any) -> Any:
     """The configs of every combination of swept values, row-major: configs' own axes first."""
-    from ..generate import as_config_tensor
+    from .sweep import as_config_tensor
     from ..tensor import Tensor
     from ._config import Config
     from ._hydra_apply import apply_value, kind_of

@@ -10,18 +10,10 @@ import time
 from pathlib import Path
 from typing import IO
 
-from .base import Job, Task
-from .outcome import Outcome, describe_exception, read_outcome, write_outcome
-from ..errors import StoreError
-
-
-def prepare(task: Task) -> None:
-    """Create the config folder and drop a stale result so a crash cannot leave it looking current."""
-    task.out.mkdir(parents=True, exist_ok=True)
-    try:
-        task.result_path.unlink()
-    except FileNotFoundError:
-        pass
+from .. import store
+from ..outcome import Outcome
+from .base import Job
+from .task import Task
 
 
 #: Seconds between a child's checks that the pyexp process that started it still lives.
@@ -46,29 +38,6 @@ def watch_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, daemon=True, name="pyexp-watch-parent").start()
-
-
-def store_outcome(task: Task, outcome: Outcome, parent: int | None = None) -> None:
-    """Write the outcome; if that fails (disk full, file size limit) leave a small error record.
-
-    A failure seen after the runner ``parent`` died is not stored: it may be the runner's death
-    itself (a broken output pipe), so the config stays pending for ``--continue``.
-    """
-    if parent is not None and not outcome.ok and os.getppid() != parent:
-        return
-    if outcome.traceback:
-        try:
-            sys.stderr.write(outcome.traceback)
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass  # the log is gone (pipe closed, disk full): the result matters more
-    try:
-        write_outcome(task.result_path, outcome)
-    except OSError as exc:
-        write_outcome(task.result_path, Outcome(
-            "error", error=f"could not store the result in {task.result_path}: {describe_exception(exc)}",
-            started=outcome.started, finished=outcome.finished,
-        ))
 
 
 def _last_line(path: Path) -> str:
@@ -133,10 +102,8 @@ class ProcessJob(Job):
         self._kill_group(signal.SIGKILL)
         if self._tee is not None:
             self._tee.join()
-        try:
-            outcome = read_outcome(self.task.result_path)
-        except StoreError as exc:
-            outcome = Outcome("error", error=str(exc))
+        # The child just wrote it: its CRC is checked when the run is next opened.
+        outcome = store.read_outcome(self.task.out, verify=False)
         if outcome is None:
             if self.cancelled:  # stopped by us: leave no result, so --continue runs it again
                 return Outcome("error", error="cancelled")
@@ -145,7 +112,7 @@ class ProcessJob(Job):
             last = _last_line(self.task.log_path) if returncode == 1 else ""
             if last:
                 outcome.error += f" (last output: {last})"
-            write_outcome(self.task.result_path, outcome)
+            store.publish_outcome(self.task.out, outcome)
         return outcome
 
     def cancel(self, force: bool = False) -> None:

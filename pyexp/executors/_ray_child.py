@@ -40,8 +40,9 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main(task_file: str) -> int:
-    from pyexp.executors._process import store_outcome
-    from pyexp.executors.outcome import Outcome, run_task, write_outcome
+    from pyexp.executors.task import run_task, store_outcome
+    from pyexp.outcome import Outcome
+    from pyexp.store import publish_outcome
 
     with open(task_file, "rb") as f:
         header = pickle.load(f)
@@ -56,8 +57,9 @@ def main(task_file: str) -> int:
             outcome.error = (f"{outcome.error} (while loading the experiment on a Ray worker: is that "
                              "module inside the working_dir sent to the cluster, or installed there?)")
             sys.stderr.write(outcome.traceback or "")
-            Path(header["result"]).parent.mkdir(parents=True, exist_ok=True)
-            write_outcome(Path(header["result"]), outcome)
+            folder = Path(header["folder"])
+            folder.mkdir(parents=True, exist_ok=True)
+            publish_outcome(folder, outcome)
             return 0
     os.unlink(task_file)
 

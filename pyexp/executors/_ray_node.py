@@ -27,11 +27,12 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..store import OUTCOME_FILE, RESULT_FILE
+
 #: File the driver writes into each config folder; seeing its token means we share its filesystem.
 PROBE_FILE = ".pyexp-ray-probe"
 #: Set to 1 in a worker's environment to behave as if the driver's folders were not visible.
 FORCE_REMOTE_ENV = "PYEXP_RAY_FORCE_REMOTE"
-RESULT_FILE = "result.pkl"
 #: Seconds a cancelled child gets between SIGTERM and SIGKILL.
 STOP_GRACE = 2.0
 #: Output is sent to the driver at least this often while a config runs (streaming mode).
@@ -70,7 +71,7 @@ def _run(header: dict[str, Any], payload: bytes, interval: float) -> Iterator[di
             seeded = {rel: _stamp(path) for rel, path in _files(out)}
         cwd, sys_path = _local_paths(header)
         child_header = {"sys_path": sys_path, "cwd": cwd, "out": None if shared else str(out),
-                        "result": str(out / RESULT_FILE), "parent": os.getpid()}
+                        "folder": str(out), "parent": os.getpid()}
         task_file = scratch / "task.pkl"
         task_file.write_bytes(pickle.dumps(child_header) + payload)
         proc = subprocess.Popen(
@@ -81,9 +82,11 @@ def _run(header: dict[str, Any], payload: bytes, interval: float) -> Iterator[di
         yield from _pump(proc, interval)
         final: dict[str, Any] = {"returncode": proc.returncode, "shared": shared}
         if not shared:
-            result = out / RESULT_FILE
-            final["result"] = result.read_bytes() if result.exists() else None
-            final["files"] = pack(out, skip={RESULT_FILE}, unchanged=seeded)
+            # Sent apart from the other files: the driver publishes them in order, outcome last.
+            for key, name in (("result", RESULT_FILE), ("outcome", OUTCOME_FILE)):
+                path = out / name
+                final[key] = path.read_bytes() if path.exists() else None
+            final["files"] = pack(out, skip={RESULT_FILE, OUTCOME_FILE}, unchanged=seeded)
         yield final
     finally:
         # Reached on success, on ray.cancel (KeyboardInterrupt) and when the generator is closed.

@@ -23,8 +23,7 @@ def main(payload_path: str) -> int:
         task = pickle.load(f)
     os.unlink(payload_path)
 
-    from pyexp.executors._process import store_outcome
-    from pyexp.executors.outcome import run_task
+    from pyexp.executors.task import run_task, store_outcome
 
     outcome = run_task(task)
     store_outcome(task, outcome, header.get("parent"))

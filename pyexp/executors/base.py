@@ -1,61 +1,36 @@
-"""The executor contract: how one config is run somewhere and how we hear back.
+"""The executor contract: ``submit(task) -> Job``, and ``Job.wait()`` / ``Job.cancel()``.
 
-The runner turns every pending config into a :class:`Task` and hands it to
-``executor.submit(task)``, which starts it and returns a :class:`Job`. The
-runner waits on jobs from helper threads (``job.wait()``), so ``submit`` is
-always called from the main thread (forking there is safe) and may return a job
-that is already finished (the in-process executors do).
+The runner turns every pending config into a :class:`~pyexp.executors.task.Task` and hands
+it to ``executor.submit(task)``, which starts it and returns a :class:`Job`. The runner
+waits on jobs from helper threads (``job.wait()``), so ``submit`` is always called from the
+main thread (forking there is safe) and may return a job that is already finished.
 
-Whoever runs the task writes its :class:`~pyexp.executors.outcome.Outcome` to
-``task.result_path`` atomically; ``job.wait()`` returns that same outcome. A
-custom executor only implements the spec's ``run(fn, config, result_path)``;
-the default ``submit`` wraps it.
+Whoever runs the task publishes its outcome (``result.pkl`` then ``outcome.json``, see
+:func:`pyexp.store.publish_outcome`); ``job.wait()`` returns that same outcome.
+
+A custom executor has two ways in, one contract underneath:
+
+- override :meth:`Executor.submit` (what every built-in executor does), or
+- override the spec's :meth:`Executor.run` ``(fn, config, result_path)``: the default
+  ``submit`` is a small adapter that calls it right here, with output captured, and keeps
+  a ``result.pkl`` that ``run`` wrote itself exactly as written.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Literal
+from typing import Any, Callable, ClassVar, Literal
 
+from .. import store
 from ..errors import ExecutorError
-from .outcome import Outcome, run_task, write_outcome
+from ..outcome import Outcome
+from .task import Task, redirect_output, run_task
 
 #: Names ``get_executor`` accepts besides ``"ray:<address>"`` and ``"ray://host:port"``.
 ExecutorName = Literal["inline", "subprocess", "fork", "ray"]
 
-RESULT_FILE = "result.pkl"
-LOG_FILE = "log.out"
-
-
-@dataclass
-class Task:
-    """Everything needed to run one config, in any process; picklable by cloudpickle."""
-
-    fn: Callable[..., Any]
-    config: Any  # a Config whose ``out`` is this task's folder
-    name: str
-    out: Path
-    capture: bool = True  # False: stream output live to the terminal as well
-    with_logger: bool = False  # call fn(config, logger) instead of fn(config)
-    git_commit: str | None = None
-    #: Descriptor of the runner's claim on ``out`` (see pyexp.store.Claim); a child process
-    #: keeps it open so the claim outlives a killed runner only as long as the child runs.
-    claim_fd: int | None = None
-    sys_path: list[str] = field(default_factory=lambda: list(sys.path))
-    cwd: str = field(default_factory=os.getcwd)
-
-    @property
-    def result_path(self) -> Path:
-        return self.out / RESULT_FILE
-
-    @property
-    def log_path(self) -> Path:
-        return self.out / LOG_FILE
+__all__ = ["DoneJob", "Executor", "ExecutorName", "Job", "Task", "get_executor", "prepare"]
 
 
 class Job(ABC):
@@ -91,86 +66,47 @@ class DoneJob(Job):
         return self._outcome
 
 
-@contextlib.contextmanager
-def redirect_output(log_path: Path, tee: bool) -> Iterator[None]:
-    """Send this process's Python-level stdout/stderr to ``log_path`` (and the terminal if ``tee``)."""
-    log = open(log_path, "w", buffering=1, encoding="utf-8", errors="replace")
-    old_out, old_err = sys.stdout, sys.stderr
-    if tee:
-        out, err = _Tee(log, old_out), _Tee(log, old_err)
-    else:
-        out = err = log
-    sys.stdout, sys.stderr = out, err
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = old_out, old_err
-        log.close()
+def prepare(task: Task) -> None:
+    """Create the config folder and forget a stale outcome, so a crash cannot leave it looking current."""
+    task.out.mkdir(parents=True, exist_ok=True)
+    store.forget_outcome(task.out)
 
 
-class _Tee:
-    """Writes to the log and the terminal; a terminal that goes away (``| head``) is dropped."""
-
-    def __init__(self, log: Any, terminal: Any):
-        self._log = log
-        self._terminal = terminal
-
-    def write(self, s: str) -> int:
-        self._log.write(s)
-        if self._terminal is not None:
-            try:
-                self._terminal.write(s)
-            except (OSError, ValueError):
-                self._terminal = None
-        return len(s)
-
-    def flush(self) -> None:
-        self._log.flush()
-        if self._terminal is not None:
-            try:
-                self._terminal.flush()
-            except (OSError, ValueError):
-                self._terminal = None
-
-    def isatty(self) -> bool:
-        return False
-
-
-class Executor(ABC):
-    """Runs experiment configs. Subclass and implement :meth:`run` for a custom strategy."""
+class Executor:
+    """Runs experiment configs: implement :meth:`submit`, or the spec's :meth:`run` for a simple one."""
 
     #: How many tasks may run at once; ``None`` lets the runner's ``--jobs`` decide.
     max_workers: ClassVar[int | None] = None
 
-    @abstractmethod
-    def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
-        """Run ``fn(config)``, store the value at ``result_path`` and return it."""
-
     def submit(self, task: Task) -> Job:
-        """Start ``task``; the default runs :meth:`run` right here with output captured."""
-        task.out.mkdir(parents=True, exist_ok=True)
+        """Start ``task`` and return its job. The default runs :meth:`run` right here."""
+        if type(self).run is Executor.run:
+            raise ExecutorError(f"{type(self).__name__} implements neither submit(task) nor "
+                                "run(fn, config, result_path); implement one of them")
+        prepare(task)
         with redirect_output(task.log_path, tee=not task.capture):
             outcome = run_task(task, call=lambda bound: self.run(bound, task.config, task.result_path))
-        write_outcome(task.result_path, outcome)
-        return DoneJob(task, outcome)
+        # run() may have pickled the value itself, as the spec's example does: keep that file.
+        written = outcome.ok and task.result_path.exists()
+        return DoneJob(task, store.publish_outcome(task.out, outcome, result_written=written))
+
+    def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
+        """Run ``fn(config)``, store the value at ``result_path`` and return it (the spec's API).
+
+        Override this for a simple custom executor. On a built-in executor it runs one
+        config through :meth:`submit` and raises ExecutorError if the config fails.
+        """
+        if type(self).submit is Executor.submit:
+            raise ExecutorError(f"{type(self).__name__} implements neither submit(task) nor "
+                                "run(fn, config, result_path); implement one of them")
+        folder = Path(result_path).parent
+        outcome = self.submit(Task(fn=fn, config=config, name=str(config.get("name", "")), out=folder)).wait()
+        if not outcome.ok:
+            raise ExecutorError(f"{config.get('name', '')}: {outcome.error}")
+        return outcome.result if outcome.result is not None else store.load_result(folder)
 
     def close(self) -> None:
         """Release resources (pools, cluster connections) after a run."""
-
-
-class TaskExecutor(Executor):
-    """An executor defined by :meth:`submit`; the spec's ``run()`` is derived from it."""
-
-    @abstractmethod
-    def submit(self, task: Task) -> Job:
-        """Start ``task`` and return its job (see the module docstring)."""
-
-    def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
-        outcome = self.submit(Task(fn=fn, config=config, name=str(config.get("name", "")),
-                                   out=Path(result_path).parent)).wait()
-        if not outcome.ok:
-            raise ExecutorError(f"{config.get('name', '')}: {outcome.error}")
-        return outcome.result
 
 
 _REGISTRY: dict[str, str] = {
@@ -181,12 +117,7 @@ _REGISTRY: dict[str, str] = {
 }
 
 
-def register_executor(name: str, target: str | type[Executor]) -> None:
-    """Make ``get_executor(name)`` return ``target()`` (a class or ``"module:Class"``)."""
-    _REGISTRY[name] = target  # type: ignore[assignment]
-
-
-def get_executor(name: "str | Executor | None" = None) -> Executor:
+def get_executor(name: "str | Executor | type[Executor] | None" = None) -> Executor:
     """Return an executor instance for ``name`` (``"subprocess"`` if None) or ``name`` itself.
 
     ``"ray:auto"``, ``"ray:<address>"`` and ``"ray://host:port"`` select Ray with that address.
@@ -208,9 +139,8 @@ def get_executor(name: "str | Executor | None" = None) -> Executor:
     if target is None:
         valid = ", ".join(sorted(_REGISTRY) + ["ray:<address>", "ray://host:port"])
         raise ExecutorError(f"unknown executor {name!r}; choose one of: {valid}")
-    if isinstance(target, str):
-        import importlib
+    import importlib
 
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target(address=address) if address is not None else target()
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    return cls(address=address) if address is not None else cls()

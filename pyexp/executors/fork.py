@@ -9,9 +9,9 @@ import traceback
 
 from ..errors import ExecutorError
 from ..store import Claim
-from .base import Job, Task, TaskExecutor
-from ._process import ProcessJob, prepare, start_tee, store_outcome, watch_parent
-from .outcome import run_task
+from ._process import ProcessJob, start_tee, watch_parent
+from .base import Executor, Job, prepare
+from .task import Task, run_task, store_outcome
 
 
 class _ForkJob(ProcessJob):
@@ -20,7 +20,7 @@ class _ForkJob(ProcessJob):
         return os.waitstatus_to_exitcode(status)
 
 
-class ForkExecutor(TaskExecutor):
+class ForkExecutor(Executor):
     """``os.fork()`` per config; must be submitted from the main thread (the runner does)."""
 
     def __init__(self) -> None:

@@ -6,27 +6,32 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .base import DoneJob, Executor, Job, Task, redirect_output
-from .outcome import Outcome, describe_exception, run_task, write_outcome
+from .. import store
+from ..outcome import Outcome, describe_exception
+from .base import DoneJob, Executor, Job, prepare
+from .task import Task, redirect_output, run_task
 
 
 class InlineExecutor(Executor):
     """Calls the experiment in the current process; a crash takes the whole run down."""
 
     def run(self, fn: Callable[[Any], Any], config: Any, result_path: Path) -> Any:
+        # The spec's call: the function's own exception propagates as is.
         value = fn(config)
-        write_outcome(Path(result_path), Outcome("ok", result=value))
+        store.publish_outcome(Path(result_path).parent, Outcome("ok", result=value))
         return value
 
     def submit(self, task: Task) -> Job:
-        task.out.mkdir(parents=True, exist_ok=True)
+        prepare(task)
         with redirect_output(task.log_path, tee=not task.capture):
             outcome = run_task(task)
             if outcome.traceback:
                 print(outcome.traceback, end="", file=sys.stderr)
         try:
-            write_outcome(task.result_path, outcome)
+            outcome = store.publish_outcome(task.out, outcome)
         except OSError as exc:  # disk full: report it; with no result the config stays pending
+            store.forget_outcome(task.out)
             outcome = Outcome("error", error=f"could not store the result in {task.result_path}: "
-                              f"{describe_exception(exc)}; it stays pending for --continue")
+                              f"{describe_exception(exc)}; it stays pending for --continue",
+                              error_type=type(exc).__name__)
         return DoneJob(task, outcome)

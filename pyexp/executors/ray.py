@@ -23,14 +23,17 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import ExecutorError, MissingExtraError, StoreError
-from ._process import prepare
+from .. import store
+from .._files import atomic_write_bytes
+from ..errors import ExecutorError, MissingExtraError
+from ..outcome import Outcome
 from ._ray_node import PROBE_FILE, pack, unpack
-from .base import Job, Task, TaskExecutor
-from .outcome import Outcome, atomic_write_bytes, read_outcome, write_outcome
+from .base import Executor, Job, prepare
+from .task import Task
 
 #: Files of a config folder that a remote worker never needs (the rest seeds its scratch folder).
-_NOT_SEEDED = {"config.json", "log.out", "result.pkl", ".claim", PROBE_FILE}
+_NOT_SEEDED = {store.CONFIG_FILE, store.LOG_FILE, store.RESULT_FILE, store.OUTCOME_FILE, store.CLAIM_FILE,
+               PROBE_FILE}
 #: Left out of the working directory uploaded for Ray Client unless ``excludes`` is given.
 DEFAULT_EXCLUDES = [".git/", "out/", "__pycache__/", "*.pyc"]
 
@@ -48,7 +51,7 @@ def _import_ray() -> Any:
 CLIENT_INIT_RETRY_SECONDS = 60.0
 
 
-class RayExecutor(TaskExecutor):
+class RayExecutor(Executor):
     """Runs every config as a Ray task, each in a fresh Python process on a Ray worker.
 
     Args:
@@ -266,10 +269,9 @@ class RayJob(Job):
             unpack(final.get("files"), task.out)
             if final.get("result") is not None:
                 atomic_write_bytes(task.result_path, final["result"])
-        try:
-            outcome = read_outcome(task.result_path)
-        except StoreError as exc:
-            outcome = Outcome("error", error=str(exc))
+            if final.get("outcome") is not None:
+                atomic_write_bytes(task.outcome_path, final["outcome"])
+        outcome = store.read_outcome(task.out)
         if outcome is not None:
             return outcome
         if self.cancelled or isinstance(failure, rex.TaskCancelledError):
@@ -278,8 +280,7 @@ class RayJob(Job):
             outcome = Outcome.from_exit(final["returncode"])
         else:
             outcome = Outcome("error", error=_describe_ray_failure(failure))
-        write_outcome(task.result_path, outcome)
-        return outcome
+        return store.publish_outcome(task.out, outcome)
 
     def cancel(self, force: bool = False) -> None:
         import ray

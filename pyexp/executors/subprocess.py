@@ -7,11 +7,11 @@ import subprocess
 import sys
 from typing import Any
 
-from .base import Job, Task, TaskExecutor
-from ._process import ProcessJob, prepare, start_tee
-from .outcome import atomic_write_bytes
-
-PAYLOAD_FILE = ".task.pkl"
+from .._files import atomic_write_bytes
+from ..store import PAYLOAD_FILE
+from ._process import ProcessJob, start_tee
+from .base import Executor, Job, prepare
+from .task import Task
 
 
 class _PopenJob(ProcessJob):
@@ -23,7 +23,7 @@ class _PopenJob(ProcessJob):
         return self._proc.wait()
 
 
-class SubprocessExecutor(TaskExecutor):
+class SubprocessExecutor(Executor):
     """Runs ``python -m pyexp.executors._worker`` per config; output goes straight to ``log.out``."""
 
     def submit(self, task: Task) -> Job:

@@ -5,7 +5,22 @@ files. Importing this package is cheap; protobuf, cloudpickle, matplotlib and go
 imported on first use.
 """
 
-from .logger import Logger
-from .reader import LogReader, TagNotFoundError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .logger import Logger
+    from .reader import LogReader, TagNotFoundError
 
 __all__ = ["LogReader", "Logger", "TagNotFoundError"]
+_WHERE = {"Logger": "logger", "LogReader": "reader", "TagNotFoundError": "reader"}
+
+
+def __getattr__(name: str) -> object:
+    # Imported on first use, so the store can name the log's files without loading the Logger.
+    if name not in _WHERE:
+        raise AttributeError(f"module 'pyexp.log' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

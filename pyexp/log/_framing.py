@@ -68,10 +68,7 @@ def crc_function() -> Callable[[bytes], int]:
 
 def crc32c(data: bytes) -> int:
     """CRC-32C of ``data``, with google_crc32c when it is installed."""
-    global _crc_impl
-    if _crc_impl is None:
-        _crc_impl = _resolve_crc32c()
-    return _crc_impl(data)
+    return (_crc_impl or crc_function())(data)
 
 
 def masked_crc(data: bytes) -> int:

@@ -70,6 +70,7 @@ class ProtobufSource:
         self.offset += pos
         return count > 0
 
+    # Long on purpose: the reader's hot loop, inlined for speed (bench_logger.py).
     def _scan(self, index: Any, buf: bytes, base: int) -> tuple[int, int]:
         """Feed every whole, CRC-checked record of ``buf`` to the index.
 
@@ -164,6 +165,7 @@ class ProtobufSource:
         except IndexError:  # checksum held but the event is cut short: written by another tool
             return self._ingest_generic(index, offset, data)
 
+    # Long on purpose: the hot decode loop, inlined for speed (bench_logger.py).
     def _ingest_summary(self, index: Any, offset: int, data: bytes) -> None:
         # Fast path: wall_time, optional step, summary -- the layout pyexp's encoder writes.
         n = len(data)

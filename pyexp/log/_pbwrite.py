@@ -166,6 +166,6 @@ def _hostname() -> str:
 
 
 def _pyexp_version() -> str:
-    import pyexp  # already imported: pyexp.log is a subpackage
+    from .._version import __version__
 
-    return str(getattr(pyexp, "__version__", ""))
+    return __version__

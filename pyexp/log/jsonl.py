@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from .._files import atomic_write_bytes
 from ._pbread import LogRewritten, check_same_file
 from ._constants import CHECKPOINT, FIGURE, TEXT
 
@@ -47,13 +48,6 @@ def tag_to_name(tag: str) -> str:
 def name_to_tag(name: str) -> str:
     """Inverse of :func:`tag_to_name`."""
     return unquote(name)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 class JsonlSink:
@@ -100,12 +94,12 @@ class JsonlSink:
                 name = tag_to_name(tag)
                 meta = {"interactive": interactive, "wall_time": wall_time,
                         "png": base64.b64encode(png).decode("ascii")}
-                _atomic_write(folder / f"{name}.meta", json.dumps(meta).encode())
-                _atomic_write(folder / f"{name}.cpkl", pickled)
+                atomic_write_bytes(folder / f"{name}.meta", json.dumps(meta).encode())
+                atomic_write_bytes(folder / f"{name}.cpkl", pickled)
             elif kind == CHECKPOINT:
                 folder = self.log_dir / str(it) / "checkpoints"
                 folder.mkdir(parents=True, exist_ok=True)
-                _atomic_write(folder / f"{tag_to_name(tag)}.cpkl", payload)
+                atomic_write_bytes(folder / f"{tag_to_name(tag)}.cpkl", payload)
         if scalars:
             self._scalars.write("".join(scalars))
         if texts:

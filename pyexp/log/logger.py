@@ -255,7 +255,7 @@ def _pickle(obj: Any, what: str) -> bytes:
 def _write_marker(log_dir: Path, fmt: str) -> None:
     import json
 
-    marker = log_dir / MARKER
-    tmp = log_dir / f".pyexp.tmp-{os.getpid()}-{threading.get_ident()}"
-    tmp.write_text(json.dumps({"format": fmt, "version": FORMAT_VERSION}) + "\n")
-    os.replace(tmp, marker)
+    from .._files import atomic_write_bytes
+
+    data = json.dumps({"format": fmt, "version": FORMAT_VERSION}) + "\n"
+    atomic_write_bytes(log_dir / MARKER, data.encode())

@@ -8,15 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import LogError
+from ..errors import LogError, TagNotFoundError
 from ._constants import EVENTS_FILE, MARKER
-
-
-class TagNotFoundError(LogError, KeyError):
-    """A tag (or a tag at an iteration) is not in the log."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else ""
 
 
 class _Index:
@@ -351,12 +344,3 @@ def _discover_runs(root: Path) -> list[str]:
                              and not (root_is_run and here == root and d.lstrip("-").isdigit()))
     return sorted(found)
 
-
-def read_marker(path: Path) -> dict[str, Any]:
-    """The ``.pyexp`` marker's content (empty dict for an empty or older marker)."""
-    import json
-
-    try:
-        return json.loads((path / MARKER).read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}

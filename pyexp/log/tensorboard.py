@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._entry import ArgParser, user_errors
 from ._constants import EVENTS_FILE
 from ._pbwrite import link_tensorboard
 from .reader import LogReader
@@ -25,17 +26,12 @@ def link_all(root: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyexp.log.tensorboard", description=__doc__,
+    parser = ArgParser(prog="python -m pyexp.log.tensorboard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("log_dir", type=Path, help="a run folder or a folder above runs")
-    args = parser.parse_args(argv)
-    from ..errors import PyexpError
-
-    try:
+    with user_errors():
+        args = parser.parse_args(argv)
         aliases = link_all(args.log_dir)
-    except PyexpError as exc:
-        print(f"pyexp: {exc}", file=sys.stderr)
-        return 2
     print(f"{len(aliases)} run(s) ready: tensorboard --logdir {args.log_dir}")
     return 0
 

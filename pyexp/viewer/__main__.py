@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
+from .._entry import ArgParser, user_errors
 from . import DEFAULT_HOST, DEFAULT_PORT, run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyexp.viewer",
+    parser = ArgParser(prog="python -m pyexp.viewer",
                                      description="Web viewer for pyexp logs (scalars, text, figures).")
     parser.add_argument("log_dir", help="folder with runs, searched recursively (e.g. out/my_experiment)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
@@ -18,18 +17,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"interface to bind ({DEFAULT_HOST}; 0.0.0.0 exposes it to the network)")
     parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
                         help="how often to look for new data (1.0)")
-    args = parser.parse_args(argv)
-    from ..errors import PyexpError
-
-    try:
-        run(args.log_dir, port=args.port, host=args.host, refresh_seconds=args.refresh)
-    except PyexpError as exc:
-        if os.environ.get("PYEXP_DEBUG"):
-            raise
-        print(f"pyexp: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 0
+    with user_errors():
+        args = parser.parse_args(argv)
+        try:
+            run(args.log_dir, port=args.port, host=args.host, refresh_seconds=args.refresh)
+        except KeyboardInterrupt:
+            return 0  # the usual way to stop a server
     return 0
 
 

@@ -305,8 +305,7 @@ class ViewerApp:
             self._stale = {k: True for k in self._stale}
             if self.tabs.active in (_TEXT, _FIGURES):
                 self._stale[self.tabs.active] = False
-                view = self.text if self.tabs.active == _TEXT else self.figures
-                view.update(self._runs, changed)
+                self._render_tab(changed)
         if self.tabs.active == _RUNS and time.monotonic() - self._table_shown > RUNS_TABLE_SECONDS:
             self._update_table()
 

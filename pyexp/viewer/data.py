@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import PyexpError
+from ..errors import ViewerError
+from ..store import CONFIG_FILE
 
 #: Files a LogReader opens directly inside a run folder; each must resolve inside the root.
 _RUN_FILES = (".pyexp", "events.pb", "scalars.jsonl", "text.jsonl")
-
-
-class ViewerError(PyexpError):
-    """The viewer was asked for something it refuses to serve (bad path, bad query)."""
 
 
 # --------------------------------------------------------------------------- paths
@@ -79,7 +76,7 @@ def load_run_config(root: Path, run_dir: Path) -> dict[str, Any]:
     root = Path(root).resolve()
     here = run_dir
     while _inside(here, root):
-        path = here / "config.json"
+        path = here / CONFIG_FILE
         if path.is_file() and _inside(path.resolve(), root):
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import PyexpError
+from ..result import Result
+from ..store import CLAIM_FILE, CONFIG_FILE, RUNS_FILE, Run, result_path, result_stamp
 from .data import flatten_config, varying_keys
 
 #: Columns every table has, before the config, result and logged-scalar columns.
@@ -42,8 +45,6 @@ class RunRow:
 
 def _manifest_folders(root: Path) -> list[Path]:
     """Run folders (holding runs.json) below ``root``; config folders are not descended into."""
-    from ..store import RUNS_FILE
-
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         if RUNS_FILE in filenames:
@@ -68,9 +69,6 @@ class RunsIndex:
 
     def rows(self, log_runs: list[str]) -> list[RunRow]:
         """Rows for every config of every run below the folder, plus ``log_runs`` not among them."""
-        from ..errors import PyexpError
-        from ..store import Run
-
         locked = _locked_inodes()
         rows: list[RunRow] = []
         seen: set[str] = set()
@@ -93,8 +91,6 @@ class RunsIndex:
 
     def _row(self, name: str, run: str, path: Path, locked: set[tuple[int, int]],
              experiment: bool) -> RunRow:
-        from ..result import Result
-
         config_name, config = self._config(name, path)
         outcome = Result(config_name, lambda: {}, path)
         status, error = outcome.status, outcome.error
@@ -111,7 +107,7 @@ class RunsIndex:
         cached = self._configs.get(name)
         if cached is None:
             try:
-                with open(path / "config.json", encoding="utf-8") as f:
+                with open(path / CONFIG_FILE, encoding="utf-8") as f:
                     data = json.load(f)
             except (OSError, ValueError):
                 data = {}
@@ -123,17 +119,15 @@ class RunsIndex:
         return cached
 
     def _result(self, name: str, outcome: Any) -> dict[str, Any]:
-        from ..store import result_stamp
-
         stamp = result_stamp(outcome.out)
         cached = self._results.get(name)
         if cached is not None and cached[0] == stamp:
             return cached[1]
         scalars: dict[str, Any] = {}
         try:
-            small = stamp is not None and stamp[3] <= MAX_RESULT_BYTES
+            small = os.stat(result_path(outcome.out)).st_size <= MAX_RESULT_BYTES
             value = outcome.result if small else None
-        except Exception:  # noqa: BLE001 - a result whose classes no longer import
+        except Exception:  # noqa: BLE001 - gone meanwhile, or its classes no longer import
             value = None
         if isinstance(value, dict):
             for key, item in flatten_config(value).items():
@@ -181,8 +175,6 @@ def _locked_inodes() -> set[tuple[int, int]]:
 
 def _claimed(path: Path, locked: set[tuple[int, int]]) -> bool:
     """Whether a pyexp process holds this config's claim (it is running right now)."""
-    from ..store import CLAIM_FILE
-
     try:
         st = os.stat(path / CLAIM_FILE)
     except OSError:

@@ -103,7 +103,7 @@ def test_update_setdefault_and_or_convert_nested_dicts():
 
 def test_import_is_cheap_and_does_not_load_yaml_libraries():
     code = (
-        "import sys, pyexp.config, pyexp.sweep, pyexp.tensor\n"
+        "import sys, pyexp.config, pyexp.config.sweep, pyexp.tensor\n"
         "heavy = [m for m in ('omegaconf', 'yaml', 'hydra', 'pandas', 'numpy') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from _ray_head import RayHead, alive, pids_mentioning, ray_env, wait_until
+from pyexp_testing import RayHead, alive, pids_mentioning, ray_env, wait_until
 
 # One head per module: with `pytest -n 2 --dist loadgroup` all of these run on one xdist worker.
 pytestmark = [pytest.mark.ray, pytest.mark.xdist_group(name="ray")]
@@ -358,7 +358,7 @@ def test_ctrl_c_cancels_the_ray_tasks(head, script):
 
 
 def test_unreachable_cluster_fails_fast_and_is_not_needed_when_all_is_cached(script):
-    from _ray_head import free_ports
+    from pyexp_testing import free_ports
 
     s = script(COUNTED)
     nobody = f"ray:127.0.0.1:{free_ports(1)[0]}"

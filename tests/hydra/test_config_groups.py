@@ -129,7 +129,7 @@ def test_composing_leaves_hydras_process_state_alone(conf: Path) -> None:
 
 
 def test_pyexp_node_of_the_primary_config_holds_runner_settings(conf: Path) -> None:
-    from pyexp.config.hydra_bridge import config_settings
+    from pyexp.settings import config_settings
 
     (conf / "config.yaml").write_text(FILES["config.yaml"] + "pyexp:\n  executor: fork\n  jobs: 2\n"
                                       "  continue: 2024-01-25_14-30-00\n")

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pyexp.executors.outcome import read_status
+from pyexp.store import read_outcome, status_of
 
 
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("PYEXP_", "RAY_")) and k != "PYTHONPATH"}
+from pyexp_testing import clean_env
 
 APP = """
 import hydra
@@ -60,8 +59,8 @@ def _statuses(run: Path) -> dict[str, str | None]:
     manifest = json.loads((run / "runs.json").read_text())
     out = {}
     for dirname in manifest["runs"]:
-        found = read_status(run / dirname / "result.pkl")
-        out[dirname.rsplit("-", 1)[0]] = found[0] if found else None
+        found = read_outcome(run / dirname)
+        out[dirname.rsplit("-", 1)[0]] = found.status if found else None
     return out
 
 

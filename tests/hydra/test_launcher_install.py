@@ -15,9 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYEXP_", "RAY_")) and k != "PYTHONPATH"}
-    return {**env, **extra}
+from pyexp_testing import clean_env  # noqa: E402
 
 APP = """
 import hydra

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from _faults import Script, one_line_error, outcome_of
+from pyexp_testing import ScriptAt as Script, one_line_error, outcome_of
 
 SCRIPT = '''
 import os, pathlib
@@ -90,7 +90,7 @@ def _fails(s: Script, *args: str, code: int = 1, **env: str) -> str:
     (["--capture=maybe"], "argument --capture: invalid choice"),
 ])
 def test_bad_flags(s, args, expected):
-    line = _fails(s, *args, code=2)
+    line = _fails(s, *args)
     assert expected in line and "--help" in line
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from _faults import Script, assert_all_dead, outcome_of, read_pids, wait_until
+from pyexp_testing import ScriptAt as Script, assert_all_dead, outcome_of, read_pids, wait_until
 
 N = 40
 

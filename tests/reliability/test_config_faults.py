@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from _faults import Script, assert_all_dead, outcome_of, read_pids
+from pyexp_testing import ScriptAt as Script, assert_all_dead, outcome_of, read_pids
 
 SCRIPT = '''
 import ctypes, os, pathlib, subprocess, sys, threading
@@ -165,7 +165,7 @@ def test_live_output_into_a_closed_pipe_does_not_hang_the_sweep(tmp_path, execut
     """``python main.py -s | head -1``: once head exits, nobody reads pyexp's stdout."""
     import sys
 
-    from _faults import clean_env
+    from pyexp_testing import clean_env
 
     s = Script(tmp_path, LOUD_SCRIPT)
     reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)

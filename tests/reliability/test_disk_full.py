@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from _faults import Script, outcome_of
+from pyexp_testing import ScriptAt as Script, outcome_of
 
 SCRIPT = '''
 import os, pathlib, resource

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from _faults import Script, assert_all_dead, clean_env, outcome_of, read_pids, wait_until
+from pyexp_testing import ScriptAt as Script, assert_all_dead, clean_env, outcome_of, read_pids, wait_until
 
 SCRIPT = '''
 import os, pathlib, signal, subprocess, time

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from _faults import Script, assert_all_dead, outcome_of, read_pids, wait_until
+from pyexp_testing import ScriptAt as Script, assert_all_dead, outcome_of, read_pids, wait_until
 
 N_CONFIGS = 50
 KILLS = 5  # per test; after that the run may finish

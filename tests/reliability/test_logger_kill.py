@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from _faults import clean_env, wait_until
+from pyexp_testing import clean_env, wait_until
 
 RESUMED = 10**6  # first iteration of the second writer
 

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from viewer_helpers import (
+from pyexp_testing import (
     CHROMIUM,
     ARGS,
     STAMP,
@@ -53,7 +53,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     # viewer's own entry point (start_background) waits for its port.
     app = Path(__file__).resolve().parents[2] / "pyexp" / "viewer" / "app.py"
     serve_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYEXP_", "RAY_"))}
+    env = clean_env()
     panel_serve = subprocess.Popen(
         [sys.executable, "-m", "panel", "serve", str(app), "--port", str(serve_port),
          "--address", "127.0.0.1", "--args", str(root)],

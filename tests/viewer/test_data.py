@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viewer_helpers import logs, write_run  # noqa: F401 - logs is a fixture
+from pyexp_testing import clean_env, logs, write_run  # noqa: F401 - logs is a fixture
 from pyexp.errors import MissingExtraError, PyexpError
 from pyexp.viewer import start_background
 from pyexp.viewer.catalog import Catalog
@@ -239,7 +239,7 @@ def test_viewer_rejects_missing_dir_and_busy_port(tmp_path: Path) -> None:
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYEXP_", "RAY_"))}
+    env = clean_env()
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=60)
 
@@ -255,7 +255,8 @@ def test_import_is_light_and_missing_panel_names_the_extra(tmp_path: Path) -> No
     assert issubclass(MissingExtraError, PyexpError)
     proc = subprocess.run([sys.executable, "-m", "pyexp.viewer", str(tmp_path / "nope")],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "is not a folder" in proc.stderr
+    assert proc.returncode == 1 and proc.stderr.startswith("pyexp: error:") and "is not a folder" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 @pytest.mark.skipif(not hasattr(__import__("pyexp.log", fromlist=["LogReader"]).LogReader, "scalars"),

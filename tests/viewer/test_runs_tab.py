@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from viewer_helpers import (
+from pyexp_testing import (
     ARGS,
     CHROMIUM,
     SHOTS,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from viewer_helpers import run_experiment, write_run
+from pyexp_testing import run_experiment, write_run
 from pyexp.viewer.catalog import Catalog
 from pyexp.viewer.runs_table import RunsIndex, numeric_columns, parallel_coordinates, table, to_csv
 

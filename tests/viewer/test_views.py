@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from viewer_helpers import write_run
+from pyexp_testing import write_run
 
 pn = pytest.importorskip("panel")
 

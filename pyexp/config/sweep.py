@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .config._config import Config, _copy, _plain
-from .config.merge import apply_ops, parse_update
-from .errors import ConfigError
-from .tensor import Tensor
+from ..errors import ConfigError
+from ..tensor import Tensor
+from ._config import Config, _copy, _plain
+from .merge import apply_ops, parse_update
 
 
+# Long on purpose: most of it is the docstring the public API documents.
 def sweep(configs: Any, variations: Iterable[Mapping[str, Any]]) -> Tensor:
     """Combine every config with every variation, adding one axis to the shape.
 
@@ -95,3 +96,36 @@ def _unique_axis(axis: str, existing: tuple[str, ...]) -> str:
     while f"{axis}_{n}" in existing:
         n += 1
     return f"{axis}_{n}"
+
+
+def as_config_tensor(value: Any, where: str) -> Any:
+    """Normalise what a configs function returned into a ``Tensor`` of ``Config``.
+
+    Accepts a list/tuple of dicts (shape ``(n,)``), a single dict, or a ``Tensor``
+    (e.g. from :func:`pyexp.sweep`), whose shape and axes are kept.
+    """
+    if isinstance(value, Tensor):
+        tensor = value
+    elif isinstance(value, Mapping):
+        tensor = Tensor([value], axes=("configs",))
+    elif isinstance(value, (list, tuple)):
+        tensor = Tensor(list(value), axes=("configs",))
+    else:
+        raise ConfigError(
+            f"{where} must return a list of config dicts or a sweep() result, "
+            f"got {type(value).__name__}"
+        )
+    if tensor.size == 0:
+        raise ConfigError(f"{where} returned no configs; return at least one dict")
+    for index, item in enumerate(tensor):
+        if not isinstance(item, Mapping):
+            raise ConfigError(
+                f"{where} returned an item of type {type(item).__name__} at position {index}; "
+                "every config must be a dict"
+            )
+        if "out" in item:
+            raise ConfigError(
+                f"config {item.get('name', index)!r} from {where} sets 'out', which pyexp reserves "
+                "for the config's output folder; rename that key"
+            )
+    return tensor.map(lambda item: item if isinstance(item, Config) else Config(item))

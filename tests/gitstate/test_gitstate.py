@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from pyexp_testing import clean_env
+
 from pyexp.gitstate import snapshot
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 
 def git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYEXP_", "RAY_", "GIT_"))}
+    env = {k: v for k, v in clean_env().items() if not k.startswith("GIT_")}
     env.update(GIT_CONFIG_NOSYSTEM="1", HOME=env.get("HOME", "/tmp"))
     return env
 

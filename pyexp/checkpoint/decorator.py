@@ -5,14 +5,12 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
+from typing import Any, Callable, TypeVar, overload
 
-from . import _chkpt_store as store
-from ._chkpt_scope import current_out
-from .errors import CheckpointError
+from ..errors import CheckpointError
+from ..executors.task import current_out
+from . import files as store
 
-if TYPE_CHECKING:
-    from .checkpoint import Experiment
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,9 +80,9 @@ def _wrap(fn: F, retry: int) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .checkpoint import Experiment  # imported here: checkpoint.py imports this module
-
-        if args and isinstance(args[0], Experiment):
+        # A method of an object that keeps its state with pyexp (an Experiment): checked by its
+        # hook rather than its class, so this lower layer never imports pyexp.experiment.
+        if args and callable(getattr(type(args[0]), "_pyexp_state", None)):
             return _call_method(fn, retry, args[0], args[1:], kwargs)
         return _call_function(fn, retry, args, kwargs)
 
@@ -92,7 +90,7 @@ def _wrap(fn: F, retry: int) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _call_method(fn: Callable[..., Any], retry: int, exp: Experiment, args: tuple[Any, ...],
+def _call_method(fn: Callable[..., Any], retry: int, exp: Any, args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> Any:
     label = f"{type(exp).__name__}.{fn.__name__}()"
     out = exp.__dict__.get("out")
@@ -144,7 +142,7 @@ def _arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
     return list(bound.arguments.items())[skip:]
 
 
-def _attempts(call: Callable[[], Any], retry: int, label: str, exp: Experiment | None) -> Any:
+def _attempts(call: Callable[[], Any], retry: int, label: str, exp: Any) -> Any:
     for attempt in range(1, retry + 1):
         before = dict(exp.__dict__) if exp is not None else None
         calls_before = dict(exp.__dict__.get("_pyexp_calls", {})) if exp is not None else {}
@@ -165,7 +163,7 @@ def _attempts(call: Callable[[], Any], retry: int, label: str, exp: Experiment |
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _roll_back(exp: Experiment, before: dict[str, Any]) -> None:
+def _roll_back(exp: Any, before: dict[str, Any]) -> None:
     """Undo the attributes a failed attempt assigned; pyexp's own (``_pyexp_*``: the logger) stay."""
     d = exp.__dict__
     for key in [k for k in d if k not in before and not k.startswith("_pyexp")]:

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any, NamedTuple
 
-from ._chkpt_scope import CHECKPOINT_DIR
-from .errors import CheckpointError
-from .executors.outcome import atomic_write_bytes, describe_exception
+from .._files import atomic_write_bytes
+from ..errors import CheckpointError
+from ..outcome import describe_exception
+from ..store import checkpoint_dir
 
 SUFFIX = ".pkl"
 _MARK = "pyexp_checkpoint"
@@ -34,7 +35,7 @@ class Loaded(NamedTuple):
 
 
 def folder(out: Path | str) -> Path:
-    return Path(out) / CHECKPOINT_DIR
+    return checkpoint_dir(out)
 
 
 def files(out: Path | str) -> list[Path]:

@@ -8,7 +8,7 @@ import pytest
 
 from pyexp.config import Config, merge
 from pyexp.errors import ConfigError
-from pyexp.sweep import sweep
+from pyexp import sweep
 from pyexp.tensor import Tensor
 
 

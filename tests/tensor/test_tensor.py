@@ -10,9 +10,10 @@ import pytest
 
 from pyexp.config import Config
 from pyexp.errors import ConfigError
-from pyexp.executors.outcome import Outcome, write_outcome
+from pyexp.outcome import Outcome
+from pyexp.store import publish_outcome
 from pyexp.result import Result
-from pyexp.sweep import sweep
+from pyexp import sweep
 from pyexp.tensor import Tensor
 
 
@@ -31,7 +32,7 @@ def make_results(cfgs: Tensor, root: Path) -> Tensor:
         out = root / f"{i}"
         out.mkdir()
         config = Config({**cfg, "out": out})
-        write_outcome(out / "result.pkl", Outcome("ok", result={"accuracy": 0.5 + i / 10}))
+        publish_outcome(out, Outcome("ok", result={"accuracy": 0.5 + i / 10}))
         results.append(Result(cfg.name, config, out))
     return Tensor(results, cfgs.shape, cfgs.axes, axis_values=cfgs.axis_values)
 

@@ -1,0 +1,274 @@
+"""Every runner setting and every way to spell it: the one table to extend.
+
+A setting has one key (``DEFAULTS``) and these spellings, highest priority first:
+
+======================  =====================================================================
+command-line flag       ``--jobs 4`` (:func:`add_flags`; parsed by :mod:`pyexp.cli`)
+Hydra-style override    ``pyexp.jobs=4`` / ``+pyexp.continue=<ts>`` (:func:`split_settings`)
+``run()`` keyword       ``exp.run(jobs=4)`` (``continue_=`` / ``report_only=`` for the keywords)
+decorator keyword       ``@pyexp.experiment(jobs=4)`` or ``class E(Experiment, jobs=4)``
+YAML ``pyexp:`` node    ``pyexp: {jobs: 4}`` in the primary config file (:func:`config_settings`)
+Hydra launcher          ``hydra.launcher.jobs=4`` (its config dataclass; :func:`launcher_settings`)
+======================  =====================================================================
+
+To add a setting: give it a default in ``DEFAULTS``, a flag in :func:`add_flags`, and its
+type in ``_STR_KEYS`` / ``_INT_KEYS`` (anything else is a switch); every spelling then knows it.
+
+Runner settings as overrides (the ``pyexp`` node)
+-------------------------------------------------
+Every runner flag also has a Hydra spelling; ``pyexp.<key>=v``, ``+pyexp.<key>=v``
+and ``++pyexp.<key>=v`` all mean the same. An explicit flag beats its override.
+
+=============================  ===========================================
+flag                           Hydra override
+=============================  ===========================================
+``--name NAME``                ``pyexp.name=NAME``
+``--executor fork``            ``pyexp.executor=fork`` (``'ray://h:1'`` quoted)
+``--output-dir DIR``           ``pyexp.output_dir=DIR``
+``--continue``                 ``+pyexp.continue=true`` (or ``=latest``)
+``--continue=TS``              ``+pyexp.continue=TS`` (kept as the exact string)
+``--report`` / ``--report=TS`` ``pyexp.report=true`` / ``pyexp.report=TS``
+``--list``                     ``pyexp.list=true``
+``--filter REGEX``             ``pyexp.filter='REGEX'`` (quote ``,=()[]{}``)
+``-s`` / ``--capture=no``      ``pyexp.capture=false`` (``no``/``yes`` work too)
+``--viewer``                   ``pyexp.viewer=true``
+``--viewer-port 8080``         ``pyexp.viewer_port=8080``
+``--no-stash``                 ``pyexp.stash=false``
+``-j 4`` / ``--jobs 4``        ``pyexp.jobs=4``
+``-m`` / ``--multirun``        ``pyexp.multirun=true``
+``--skip-failed``              ``pyexp.skip_failed=true``
+=============================  ===========================================
+
+The same keys may sit in a ``pyexp:`` node of the primary YAML config
+(:func:`config_settings`); that node never reaches a config.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError, ConfigFileError, OverrideError
+
+#: Runner settings and their defaults, in priority order CLI > run() > decorator > YAML > these.
+DEFAULTS: dict[str, Any] = {
+    "name": None,
+    "output_dir": None,
+    "executor": "subprocess",
+    "continue": None,
+    "report": None,
+    "list": False,
+    "filter": None,
+    "capture": True,
+    "viewer": False,
+    "viewer_port": 8765,
+    "stash": True,
+    "jobs": 1,
+    "multirun": False,
+    "skip_failed": False,
+}
+
+#: Settings whose value is a string; ``continue``/``report`` also take ``true``. Others are ints
+#: (``_INT_KEYS``) or switches.
+_STR_KEYS = {"name", "executor", "output_dir", "continue", "report", "filter"}
+_INT_KEYS = {"jobs", "viewer_port"}
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+#: Options of the decorator / class keywords that are not runner settings.
+CONFIG_OPTIONS = ("config_path", "config_name")
+
+#: ``run()`` keywords spelled differently because ``continue`` is a Python keyword.
+RUN_ALIASES = {"continue_": "continue", "report_only": "report"}
+
+
+def check_options(options: Mapping[str, Any], where: str, extra: tuple[str, ...] = CONFIG_OPTIONS) -> None:
+    """Raise ConfigError naming ``where`` for an option that is no setting."""
+    unknown = set(options) - set(DEFAULTS) - set(extra)
+    if unknown:
+        raise ConfigError(f"{where}: unknown experiment option(s) {', '.join(sorted(unknown))}; "
+                          f"valid: {', '.join(sorted(DEFAULTS))}")
+
+
+def normalise(settings: dict[str, Any]) -> dict[str, Any]:
+    """``continue``/``report``: True means "latest", False none, anything else a timestamp string."""
+    for key in ("continue", "report"):
+        value = settings.get(key)
+        if value is True:
+            settings[key] = "latest"
+        elif value is False:
+            settings[key] = None
+        elif value is not None:
+            settings[key] = str(value)
+    return settings
+
+
+def add_flags(p: argparse.ArgumentParser) -> None:
+    """The command-line spelling of every setting (``dest`` is the setting's key)."""
+    p.add_argument("--name", help="experiment name (folder under the output dir)")
+    p.add_argument("--executor", help="subprocess (default), fork, inline, ray, ray:<address>, ray://host:port")
+    p.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="where runs are stored")
+    p.add_argument("--continue", dest="continue", nargs="?", const="latest", metavar="TIMESTAMP",
+                   help="continue the latest run, or the run TIMESTAMP: run what is pending or failed")
+    p.add_argument("--report", nargs="?", const="latest", metavar="TIMESTAMP",
+                   help="only build the report of the latest run, or of TIMESTAMP")
+    p.add_argument("--list", action="store_true", help="list previous runs with their status")
+    p.add_argument("--filter", metavar="REGEX", help="only run configs whose names match REGEX")
+    p.add_argument("-s", dest="capture", action="store_false", help="show live output (same as --capture=no)")
+    p.add_argument("--capture", choices=["no", "yes"], help="--capture=no shows live output")
+    p.add_argument("--viewer", action="store_true", help="start the web viewer before the experiments")
+    p.add_argument("--viewer-port", dest="viewer_port", type=int, metavar="PORT", help="viewer port (8765)")
+    p.add_argument("--no-stash", dest="stash", action="store_false", help="do not snapshot the git state")
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help="run N configs at once (default 1)")
+    p.add_argument("-m", "--multirun", action="store_true", help="let overrides sweep (lr=0.1,0.01)")
+    p.add_argument("--skip-failed", dest="skip_failed", action="store_true",
+                   help="with --continue: keep failed configs as they are (their error stays in the "
+                   "results) and run only pending ones; without it --continue re-runs failed and "
+                   "pending configs, never finished ones")
+
+
+#: Fields of the Hydra launcher's config (``hydra.launcher.<field>``) and the setting each spells.
+LAUNCHER_FIELDS = {"executor": "executor", "jobs": "jobs", "output_dir": "output_dir", "name": "name",
+                   "continue_run": "continue", "capture": "capture"}
+
+
+def launcher_settings(fields: Mapping[str, Any], node: Any = None) -> dict[str, Any]:
+    """Settings of a ``hydra/launcher=pyexp`` sweep, keyed like DEFAULTS.
+
+    Args:
+        fields: The launcher's config fields (``hydra.launcher.jobs=2``...).
+        node: The app config's ``pyexp`` node (``+pyexp.continue=<ts>``), which wins.
+
+    Raises:
+        OverrideError: A key the launcher does not know, or a bad ``jobs``.
+    """
+    settings = {LAUNCHER_FIELDS[k]: v for k, v in fields.items() if k in LAUNCHER_FIELDS}
+    if node is not None:
+        if not isinstance(node, dict):
+            raise OverrideError("pyexp: expected a node like +pyexp.continue=<timestamp>, got a value")
+        valid = sorted(LAUNCHER_FIELDS.values())
+        for key, value in node.items():
+            if key not in valid:
+                raise OverrideError(f"pyexp.{key} is not a setting of the pyexp launcher; valid keys: "
+                                    f"{', '.join(valid)}")
+            settings[key] = value
+    cont = settings.get("continue")
+    if isinstance(cont, str) and cont.lower() in ("true", "latest"):
+        settings["continue"] = "latest"
+    elif cont in ("", None):
+        settings["continue"] = None
+    jobs = settings.get("jobs") or 1
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise OverrideError(f"hydra.launcher.jobs must be a positive integer, got {jobs!r}")
+    settings["jobs"] = jobs
+    return normalise(settings)
+
+
+def _setting_keys() -> list[str]:
+    return sorted(DEFAULTS)
+
+
+def split_settings(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Take the runner settings (``pyexp.<key>=v``) out of ``overrides``.
+
+    Args:
+        overrides: Hydra overrides in command-line order.
+
+    Returns:
+        ``(settings, remaining)``: settings keyed like ``pyexp.cli.DEFAULTS`` (note the
+        key ``"continue"``), and the config overrides left, in their order.
+
+    Raises:
+        OverrideError: An override does not parse, names an unknown ``pyexp.<key>``,
+            sweeps or deletes a setting, or gives a value of the wrong type.
+    """
+    settings: dict[str, Any] = {}
+    remaining: list[str] = []
+    from .config.overrides import parse_overrides
+
+    for text, override in zip(overrides, parse_overrides(overrides)):
+        key = override.key_or_group
+        if key != "pyexp" and not key.startswith("pyexp."):
+            remaining.append(text)
+            continue
+        if override.is_delete() or override.is_sweep_override() or override.package is not None:
+            raise OverrideError(
+                f"{text}: runner settings take one value, e.g. pyexp.executor=fork; "
+                "they cannot be swept, deleted or given a package"
+            )
+        value = override.value()
+        if key == "pyexp":
+            if not isinstance(value, dict):
+                raise OverrideError(f"{text}: use pyexp.<setting>=value, e.g. pyexp.executor=fork")
+            for sub, sub_value in value.items():
+                settings[_check_key(str(sub), text)] = _typed(str(sub), sub_value, str(sub_value), text)
+            continue
+        name = _check_key(key[len("pyexp."):], text)
+        settings[name] = _typed(name, value, override.get_value_string(), text)
+    return settings, remaining
+
+
+def _check_key(name: str, text: str) -> str:
+    valid = _setting_keys()
+    if name not in valid:
+        raise OverrideError(
+            f"{text}: unknown runner setting pyexp.{name}; valid keys: {', '.join(valid)}"
+        )
+    return name
+
+
+def _typed(name: str, value: Any, raw: str, text: str) -> Any:
+    """Coerce a parsed override value to the type of setting ``name``."""
+    if name in _STR_KEYS:
+        if name in ("continue", "report"):
+            if value is True or (isinstance(value, str) and value.lower() == "latest"):
+                return "latest"
+            if value is False or value is None:
+                return None
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return None
+        if isinstance(value, (int, float)):
+            # 2026 or 1e-3 as typed, never a re-formatted number.
+            return raw.strip().strip("'\"")
+        raise OverrideError(f"{text}: pyexp.{name} takes a string, got {type(value).__name__}")
+    if name in _INT_KEYS:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        raise OverrideError(f"{text}: pyexp.{name} takes a positive integer, got {raw!r}")
+    # The remaining settings are switches.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _BOOL_WORDS:
+        return _BOOL_WORDS[value.lower()]
+    raise OverrideError(f"{text}: pyexp.{name} takes true or false, got {raw!r}")
+
+
+def config_settings(config_dir: Path, config_name: str | None) -> dict[str, Any]:
+    """Runner settings from the ``pyexp:`` node of the primary YAML config (no Hydra compose).
+
+    ``conf/config.yaml`` may hold ``pyexp: {executor: fork, jobs: 4}``; the keys and their
+    types are those of the ``pyexp.<key>=v`` overrides. Only the primary file is read, so the
+    node cannot come from a config group.
+
+    Raises:
+        OverrideError: Unknown key or a value of the wrong type (the message names the file).
+    """
+    if config_name is None:
+        return {}
+    stem = config_name[:-5] if config_name.endswith(".yaml") else config_name
+    path = Path(config_dir) / f"{stem}.yaml"
+    try:
+        import yaml
+
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigFileError(f"{path}: cannot read it ({exc})") from None
+    node = data.get("pyexp") if isinstance(data, dict) else None
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        raise OverrideError(f"{path}: 'pyexp' must be a mapping of runner settings, e.g. pyexp: {{jobs: 2}}")
+    where = f"pyexp node of {path}"
+    return {_check_key(str(k), where): _typed(str(k), v, str(v), where) for k, v in node.items()}
