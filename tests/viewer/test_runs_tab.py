@@ -52,7 +52,7 @@ def page(browser: Any, site: Site) -> Iterator[Any]:
     page = offline_page(browser)
     open_viewer(page, site.url)
     open_tab(page, "Runs")
-    wait_for(lambda: rows(page).count() == 5, "a row per config")
+    wait_for(lambda: rows(page).count() == 5, "a row per config", timeout=90)
     yield page
     assert page.external == []
     page.close()
