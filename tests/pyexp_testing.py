@@ -498,8 +498,9 @@ def offline_page(browser: Any) -> Any:
     return page
 
 
-def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> Any:
-    """:func:`wait_until` as the browser tests call it (a page needs a moment more)."""
+def wait_for(predicate: Any, what: str, timeout: float = 60.0) -> Any:
+    """:func:`wait_until` as the browser tests call it: a page on two shared cores may need a
+    while, and a passing check returns as soon as it holds."""
     return wait_until(predicate, timeout, what, interval=0.1)
 
 
