@@ -5,9 +5,12 @@
 Every writer logs the same scalars: ``--iterations`` iterations x ``--tags`` tags. Measured:
 caller-side rate (the logging loop alone), to-disk rate (loop + flush/close until the bytes are
 in the file), bytes per scalar on disk; then read speed of LogReader (all scalars of all tags)
-vs TensorBoard's EventAccumulator (keeping every scalar). Each measurement is the best of
-``--repeat`` runs, so noise from other processes on the machine counts less; rates are also
-given per CPU second of this process (all its threads), which a busy machine distorts less.
+vs TensorBoard's EventAccumulator (keeping every scalar); memory each reader keeps per scalar;
+and the cost of a live refresh after a small append to the big file (both readers are
+incremental: the bytes read and the time should not grow with the file). Each measurement is
+the best of ``--repeat`` runs, so noise from other processes on the machine counts less; rates
+are also given per CPU second of this process (all its threads), which a busy machine distorts
+less.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Callable
 
@@ -67,11 +71,70 @@ def read_logreader(path: Path) -> int:
 
 
 def read_accumulator(path: Path) -> int:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    """Scalars as ``tensorboard --logdir`` loads them in Python (tensorboardX's simple_values
+    are migrated to tensors too), keeping every point."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
+    acc = EventAccumulator(str(path), size_guidance={"tensors": 0})
     acc.Reload()
-    return sum(len(acc.Scalars(tag)) for tag in acc.Tags()["scalars"])
+    return sum(len(acc.Tensors(tag)) for tag in acc.Tags()["tensors"]
+               if acc.SummaryMetadata(tag).plugin_data.plugin_name == "scalars")
+
+
+def retained_bytes(load: Callable[[], object]) -> tuple[int, object]:
+    """Bytes still allocated after ``load()`` (its result kept alive), by tracemalloc."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        kept = load()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0], kept
+    finally:
+        tracemalloc.stop()
+
+
+def load_logreader(path: Path) -> object:
+    from pyexp.log import LogReader
+
+    reader = LogReader(path)
+    for tag in reader.scalar_tags:
+        reader.scalars(tag)
+    return reader
+
+
+def load_accumulator(path: Path) -> object:
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(path), size_guidance={"tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def process_read_bytes() -> int:
+    try:
+        with open("/proc/self/io") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("rchar:"))
+    except OSError:
+        return -1
+
+
+def refresh_cost(path: Path, tags: list[str], appends: int = 10) -> dict[str, tuple[float, int]]:
+    """Seconds and bytes read by one refresh of each reader after ``appends`` iterations."""
+    from pyexp.log import Logger
+
+    readers = {"pyexp LogReader.refresh()": load_logreader(path),
+               "TensorBoard EventAccumulator.Reload()": load_accumulator(path)}
+    with Logger(path) as logger:  # a second session appending to the same events.pb
+        for it in range(appends):
+            logger.set_global_it(10**9 + it)
+            for k, tag in enumerate(tags):
+                logger.add_scalar(tag, float(k))
+    out = {}
+    for name, reader in readers.items():
+        before, start = process_read_bytes(), time.perf_counter()
+        reader.refresh() if hasattr(reader, "refresh") else reader.Reload()  # type: ignore[attr-defined]
+        out[name] = (time.perf_counter() - start, process_read_bytes() - before)
+    return out
 
 
 def best(repeat: int, fn: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
@@ -154,6 +217,18 @@ def main() -> None:
         ratio = speeds["pyexp LogReader on events.pb"] / \
             speeds["TensorBoard EventAccumulator on tensorboardX file"]
         print(f"\nLogReader vs EventAccumulator: x{ratio:.1f}")
+
+        pb_path = paths["pyexp Logger (events.pb)"]
+        print(f"\n{'memory kept after loading every scalar':48} {'bytes/scalar':>12}")
+        for name, load in (("pyexp LogReader (numpy columns)", load_logreader),
+                           ("TensorBoard EventAccumulator (all tensors)", load_accumulator)):
+            kept, _ = retained_bytes(lambda load=load: load(pb_path))
+            print(f"{name:48} {kept / n:12.1f}")
+
+        size = (pb_path / "events.pb").stat().st_size
+        print(f"\nrefresh after appending 10 iterations to the {size / 1e6:.1f} MB events.pb:")
+        for name, (seconds, read) in refresh_cost(pb_path, tags).items():
+            print(f"{name:48} {seconds * 1e3:9.2f} ms {read:12,} bytes read")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -16,8 +16,9 @@ if TYPE_CHECKING:  # what static tools see; at run time the table below is used
     from .config import Config, build, load_config, merge, register
     from .config.sweep import sweep
     from .errors import (CheckpointError, ConfigError, ConfigFileError, ExecutorError, ImportCycleError,
-                         LogError, MissingExtraError, OverrideError, PyexpError, RegistryError,
-                         RunNotFoundError, StoreError, TagNotFoundError, UsageError, ViewerError)
+                         LogError, MissingExtraError, NoMatchError, OverrideError, PyexpError, RegistryError,
+                         RunNotFoundError, StoreError, TagNotFoundError, UnknownExecutorError,
+                         UnknownTypeError, UsageError, ViewerError)
     from .executors.base import Executor, ExecutorName, Job, get_executor
     from .executors.fork import ForkExecutor
     from .executors.inline import InlineExecutor
@@ -31,8 +32,9 @@ if TYPE_CHECKING:  # what static tools see; at run time the table below is used
     from .tensor import Tensor
 
 _ERRORS = ("CheckpointError", "ConfigError", "ConfigFileError", "ExecutorError", "ImportCycleError",
-           "LogError", "MissingExtraError", "OverrideError", "PyexpError", "RegistryError",
-           "RunNotFoundError", "StoreError", "TagNotFoundError", "UsageError", "ViewerError")
+           "LogError", "MissingExtraError", "NoMatchError", "OverrideError", "PyexpError", "RegistryError",
+           "RunNotFoundError", "StoreError", "TagNotFoundError", "UnknownExecutorError", "UnknownTypeError",
+           "UsageError", "ViewerError")
 
 _WHERE = {
     "Config": "config",

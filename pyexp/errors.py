@@ -10,8 +10,11 @@ single line (set ``PYEXP_DEBUG=1`` for the traceback)::
     │   │   └── ImportCycleError                an ``imports:`` chain loops back on itself
     │   └── OverrideError                       a command-line override cannot be applied
     ├── UsageError               [ValueError]   a command-line argument is unknown or malformed
-    ├── RegistryError            [TypeError]    ``build()`` got an unknown or mistyped ``type``
-    ├── ExecutorError                           an executor name is unknown or cannot start
+    ├── NoMatchError             [IndexError]   a Tensor glob or dict query matched no element
+    ├── RegistryError            [TypeError]    ``build()`` got a mistyped ``type`` or bad arguments
+    │   └── UnknownTypeError     [KeyError]     ``build()`` got a ``type`` nobody registered
+    ├── ExecutorError                           an executor cannot start
+    │   ├── UnknownExecutorError [KeyError]     an executor name is unknown
     │   └── MissingExtraError    [ImportError]  an optional dependency is not installed
     ├── StoreError                              a run folder or one of its files is missing/corrupt
     │   └── RunNotFoundError     [RuntimeError, FileNotFoundError]  no (such) previous run
@@ -24,6 +27,10 @@ Every class is exported from ``pyexp`` (``pyexp.ConfigError``...).
 """
 
 from __future__ import annotations
+
+# Each error also derives from the built-in an ``except`` clause written for the original
+# pyexp catches: ValueError for bad configs and values, KeyError for unknown names,
+# IndexError for queries that match nothing, RuntimeError for a run that is not there.
 
 
 class PyexpError(Exception):
@@ -50,12 +57,31 @@ class UsageError(PyexpError, ValueError):
     """A command-line argument is unknown or malformed (the CLI prints it as one line, exit 1)."""
 
 
+class NoMatchError(PyexpError, IndexError):
+    """A glob or dict query on a Tensor matched no element (an ``IndexError``, like any bad index)."""
+
+
+class _UnknownName(KeyError):
+    """A KeyError whose ``str()`` is its message (KeyError alone would print it quoted)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class RegistryError(PyexpError, TypeError):
-    """``build()`` was asked for an unknown type or got the wrong one."""
+    """``build()`` got a type that does not fit its base class, or arguments it cannot use."""
+
+
+class UnknownTypeError(RegistryError, _UnknownName):
+    """``build()`` was asked for a ``type`` no class is registered under (also a KeyError)."""
 
 
 class ExecutorError(PyexpError):
-    """An executor name is unknown or the executor cannot start."""
+    """An executor cannot start."""
+
+
+class UnknownExecutorError(ExecutorError, _UnknownName):
+    """No executor has the given name (also a KeyError)."""
 
 
 class MissingExtraError(ExecutorError, ImportError):
@@ -86,11 +112,8 @@ class LogError(PyexpError):
     """A log cannot be written or read."""
 
 
-class TagNotFoundError(LogError, KeyError):
+class TagNotFoundError(LogError, _UnknownName):
     """A tag (or a tag at an iteration) is not in the log."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else ""
 
 
 class ViewerError(PyexpError, ValueError):

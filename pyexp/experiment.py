@@ -32,17 +32,21 @@ def experiment(fn: Callable[..., Any]) -> ExperimentRunner: ...
 def experiment(
     fn: None = None, *, name: str | None = None, output_dir: str | Path | None = None,
     executor: Any = None, stash: bool | None = None, viewer: bool | None = None,
-    viewer_port: int | None = None, jobs: int | None = None, config_path: str | None = None,
-    config_name: str | None = None,
+    viewer_port: int | None = None, jobs: int | None = None, retry: int | None = None,
+    config_path: str | None = None, config_name: str | None = None,
 ) -> Callable[[Callable[..., Any]], ExperimentRunner]: ...
 
 
 def experiment(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Turn ``fn(config[, logger])`` into an :class:`ExperimentRunner`.
 
+    A second parameter named ``out`` receives the config's folder (a Path) instead of
+    the Logger; any other name receives the Logger.
+
     Use bare (``@pyexp.experiment``) or with options: ``name``, ``output_dir``,
     ``executor`` (name or Executor), ``stash``, ``viewer``, ``viewer_port``, ``jobs``,
-    and ``config_path``/``config_name`` to compose a Hydra config from YAML groups.
+    ``retry`` (run a failed config up to N more times), and ``config_path``/``config_name``
+    to compose a Hydra config from YAML groups.
     """
     from .runner import ExperimentRunner  # here, so `import pyexp` does not load the runner
 

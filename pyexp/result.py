@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
 from . import store
-from .errors import StoreError
+from .errors import RunNotFoundError, StoreError
 from .outcome import Outcome
 
 _PENDING = "pending: no result yet; run with --continue to run it"
@@ -49,6 +50,7 @@ class Result:
             self._config = self._config()
         return self._config
 
+    #: Alias of :attr:`config`, the original pyexp's spelling (dict queries accept ``cfg.`` too).
     cfg = config
 
     @property
@@ -140,20 +142,36 @@ def _load_config(run: store.Run, dirname: str) -> Any:
     return as_config(run.read_config(dirname))
 
 
-def load_results(run: store.Run | str | Path, make: Callable[..., Any] = Result) -> Any:
-    """All results of ``run`` as a Tensor of Result with the run's shape and axes.
+def load_results(run: store.Run | str | os.PathLike[str], make: Callable[..., Any] = Result) -> Any:
+    """The results of any pyexp run folder as a Tensor of :class:`Result`, shaped as it was run.
 
-    Every config's outcome is read and checked (size and CRC of ``result.pkl``) here, so
-    a damaged result is that config's ``error`` from the start.
+    Works on folders written by ``@pyexp.experiment``, by the ``hydra/launcher=pyexp``
+    launcher and by the ``hydra/sweeper=pyexp`` sweeper (whose Hydra sweep folder is itself
+    a run folder): ``.sel(lr=0.1)``, globs on names and dict queries on configs all work.
+    Every config's outcome is read and checked (size and CRC of ``result.pkl``) here, so a
+    damaged result is that config's ``error`` from the start; values are read on first use.
 
     Args:
-        run: A :class:`~pyexp.store.Run` or the path of a run folder (one with ``runs.json``).
+        run: A run folder (the one holding ``runs.json``), an experiment folder such as
+            ``out/<name>`` (its latest run is loaded), or a :class:`~pyexp.store.Run`.
         make: Builds each element from ``(name, config_loader, out, outcome=...)``.
+
+    Returns:
+        A Tensor of Result with the run's shape, axes and axis values.
+
+    Raises:
+        RunNotFoundError: ``run`` is neither a run folder nor a folder of runs (also a
+            RuntimeError).
+        StoreError: ``runs.json`` or a ``config.json`` is damaged.
+
+    Example:
+        >>> results = pyexp.load_results("multirun/2024-01-25/14-30-00")
+        >>> results.sel(lr=0.1, seed=1).result
     """
     from .tensor import Tensor
 
     if not isinstance(run, store.Run):
-        run = store.Run(Path(run))
+        run = _open_run(Path(os.fspath(run)).expanduser().absolute())
     manifest = run.manifest()
     run.check_configs()
     results = []
@@ -163,3 +181,19 @@ def load_results(run: store.Run | str | Path, make: Callable[..., Any] = Result)
         results.append(make(name, config, run.config_dir(dirname), outcome=run.outcome(dirname)))
     extra = {"axis_values": manifest.meta["axis_values"]} if manifest.meta.get("axis_values") else {}
     return Tensor(results, shape=manifest.shape, axes=manifest.axes, **extra)
+
+
+def _open_run(folder: Path) -> store.Run:
+    """The run in ``folder``, or the latest run of the experiment folder ``folder``."""
+    run = store.Run(folder)
+    if run.exists():
+        return run
+    if not folder.is_dir():
+        raise RunNotFoundError(f"{folder} does not exist; pass a run folder (the one holding {store.RUNS_FILE})")
+    runs = store.RunStore(folder.parent, folder.name).runs()
+    if not runs:
+        raise RunNotFoundError(
+            f"{folder} holds no {store.RUNS_FILE} and no finished runs; pass a run folder written by pyexp "
+            "(out/<name>/<timestamp>, or the sweep folder of hydra/sweeper=pyexp)"
+        )
+    return runs[-1]

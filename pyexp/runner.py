@@ -52,7 +52,9 @@ class ExperimentRunner:
         self._configs_fn: Callable[..., Any] | None = None
         self._report_fn: Callable[..., Any] | None = None
         self.file = _defining_file(fn)
-        self.with_logger = _wants_logger(fn)
+        second = _second_parameter(fn) if not isinstance(fn, type) else None
+        self.with_logger = second is not None and second != "out"
+        self.with_out = second == "out"
         # A class's __dict__ (its methods) must not land on the runner.
         functools.update_wrapper(self, fn, updated=() if isinstance(fn, type) else functools.WRAPPER_UPDATES)
         self._task_fn: Callable[..., Any] = fn  # what a Task calls with the config
@@ -68,6 +70,7 @@ class ExperimentRunner:
                               "subclass Experiment or decorate a function with @pyexp.experiment")
         d: Description = describe()
         self._task_fn, self._make_result, self.with_logger = d.task_fn, d.make_result, d.with_logger
+        self.with_out = False
         self._settings = {**d.settings, **self._settings}
         self._configs_fn = d.configs_fn or self._configs_fn
         self._report_fn = d.report_fn or self._report_fn
@@ -98,15 +101,17 @@ class ExperimentRunner:
             *, argv: list[str] | None = None, **settings: Any) -> Any:
         """Generate configs (fresh runs), run what is not cached, then report.
 
-        Settings (``name``, ``output_dir``, ``executor``, ``jobs``, ``capture``, ``filter``,
-        ``stash``, ``viewer``, ``viewer_port``, ``skip_failed``, ``continue_``/``report_only``)
-        override the decorator's; command-line flags override both. The command line is read
-        from ``sys.argv`` when this experiment's file is the script being run, or from ``argv``.
+        Settings (``name``, ``output_dir``, ``executor``, ``jobs``, ``retry``, ``capture``,
+        ``filter``, ``stash``, ``viewer``, ``viewer_port``, ``skip_failed``, ``continue_``/``report_only``)
+        override the decorator's; command-line flags override both. The command line is
+        ``argv`` if given, else ``sys.argv`` when Python was started on a script (whichever
+        module defines the experiment); in a notebook kernel, the interactive interpreter,
+        ``python -c`` or under pytest, ``sys.argv`` belongs to someone else and is ignored.
 
         Returns:
             The report function's return value, or the results Tensor without a report.
         """
-        cli_mode = argv is not None or _is_main_script(self.file)
+        cli_mode = argv is not None or _reads_sys_argv()
         # Phase 2 handles its own Ctrl-C (and says how to continue); user_errors covers the rest.
         with user_errors(enabled=cli_mode):
             return self._run(configs, report, argv if argv is not None else sys.argv[1:], cli_mode, settings)
@@ -129,6 +134,10 @@ class ExperimentRunner:
         given = {k: v for k, v in settings.items() if v is not None}
         cli = parse_cli(argv, prog=Path(sys.argv[0]).name) if cli_mode else {"overrides": []}
         resolved = {**DEFAULTS, **self._settings, **self._yaml_settings(), **given, **cli}
+        retry = resolved["retry"]
+        if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
+            raise ConfigError(f"retry must be a whole number of extra attempts (0 or more), got {retry!r}; "
+                              "e.g. --retry 2")
         if resolved["filter"]:
             try:
                 re.compile(resolved["filter"])
@@ -239,13 +248,13 @@ class ExperimentRunner:
                 continue
             run.forget(dirname)  # it runs now: phase 3 reads its new outcome
             todo.append(Task(fn=self._task_fn, config=as_config(run.read_config(dirname)), name=name, out=folder,
-                             capture=s["capture"], with_logger=self.with_logger,
+                             capture=s["capture"], with_logger=self.with_logger, with_out=self.with_out,
                              git_commit=manifest.meta.get("git_commit")))
         started = time.monotonic()
         command = continue_command([sys.argv[0], *(argv if cli_mode else [])], run.timestamp)
         try:
             counts = execute(todo, executor, jobs=int(s["jobs"]), progress=s["capture"], cached=cached,
-                             stamps=stamps, continue_hint=command)
+                             stamps=stamps, continue_hint=command, retry=s["retry"])
         except KeyboardInterrupt:
             print(f"\npyexp: interrupted; finished configs are saved. Continue with:\n    {command}",
                   file=sys.stderr, flush=True)
@@ -313,17 +322,31 @@ def _defining_file(fn: Callable[..., Any]) -> Path:
         return Path.cwd() / "<interactive>"
 
 
-def _wants_logger(fn: Callable[..., Any]) -> bool:
+def _second_parameter(fn: Callable[..., Any]) -> str | None:
+    """The name of ``fn``'s second positional parameter: ``out`` gets the folder, any other the Logger."""
     try:
         params = [p for p in inspect.signature(fn).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
-        return False
-    return len(params) >= 2
+        return None
+    return params[1].name if len(params) >= 2 else None
 
 
-def _is_main_script(file: Path) -> bool:
-    """True when ``file`` is the script Python was started with (so sys.argv is ours to read)."""
+#: Programs whose command line is never pyexp's, though Python runs them as a script.
+_FOREIGN_MAINS = ("pytest", "py.test", "ipykernel_launcher", "_jb_pytest_runner")
+
+
+def _reads_sys_argv() -> bool:
+    """Whether sys.argv holds this program's own command line, so pyexp's flags may be in it.
+
+    True when Python was started on a script (``python main.py``, ``python -m pkg.main``),
+    whichever module defines the experiment. False in a notebook kernel or the interactive
+    interpreter (``__main__`` has no file), under ``python -c`` and under pytest.
+    """
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
-    return main_file is not None and Path(main_file).resolve() == file
+    if not main_file or hasattr(sys, "ps1"):
+        return False
+    spec = getattr(main, "__spec__", None)
+    names = {Path(main_file).stem, Path(main_file).parent.name, getattr(spec, "name", "") or ""}
+    return not any(n.split(".")[0] in _FOREIGN_MAINS for n in names)

@@ -92,7 +92,7 @@ def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None
 # state it shares (running, deferred, counts) would have to travel between the pieces.
 def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool, cached: int,
             stamps: dict[Path, Any] | None = None, continue_hint: str | None = None,
-            on_done: Callable[[Task, Outcome], None] | None = None) -> Counts:
+            on_done: Callable[[Task, Outcome], None] | None = None, retry: int = 0) -> Counts:
     """Run ``tasks`` on ``executor``; returns the counts. Ctrl-C cancels running tasks and re-raises.
 
     Each task is claimed (:class:`pyexp.store.Claim`) before it starts, so another process
@@ -103,7 +103,9 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
     different stamp after claiming means another process ran the task meanwhile.
     ``continue_hint`` is the command printed if a second Ctrl-C kills everything at once.
     ``on_done(task, outcome)`` is called for every task run here (not for those another
-    process ran), in the main thread.
+    process ran), in the main thread. A task that fails is submitted again, up to ``retry``
+    more times, before it counts as failed; each failed attempt's ``log.out`` is kept and
+    the final ``log.out`` holds every attempt's output in order.
     """
     counts = Counts(cached=cached)
     limit = max(1, executor.max_workers or jobs) if tasks else 1  # nothing to run: no cluster to reach
@@ -116,6 +118,7 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
     running: dict[int, tuple[Job, Claim]] = {}
     told_waiting = False
     waiting_here: Job | None = None
+    attempts: dict[int, int] = {}  # id(task) -> attempts made, for tasks that failed at least once
     try:
         while pending or running or deferred:
             while pending and len(running) < limit:
@@ -167,13 +170,21 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
                 continue
             _, claim = running.pop(id(job))
             claim.release()
+            task = job.task
+            if not outcome.ok and attempts.get(id(task), 1) <= retry:
+                _again(task, outcome, attempts, retry, bar)
+                stamps[task.out] = result_stamp(task.out)  # our own failed attempt, not another process's
+                pending.appendleft(task)
+                continue
+            if id(task) in attempts:
+                store.join_attempt_logs(task.out)
             if outcome.ok:
                 counts.passed += 1
             else:
                 counts.failed += 1
-            bar.done(job.task, outcome)
+            bar.done(task, outcome)
             if on_done is not None:
-                on_done(job.task, outcome)
+                on_done(task, outcome)
             if deferred and len(running) < limit:
                 pending.extend(deferred)
                 deferred.clear()
@@ -187,6 +198,15 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
         for _, claim in running.values():
             claim.release()
     return counts
+
+
+def _again(task: Task, outcome: Outcome, attempts: dict[int, int], retry: int, bar: _Progress) -> None:
+    """Keep a failed attempt's log and error, and count the attempt, before the task runs again."""
+    n = attempts.get(id(task), 1)
+    attempts[id(task)] = n + 1
+    note = f"pyexp: attempt {n} of {retry + 1} failed: {outcome.error}; running it again"
+    store.keep_attempt_log(task.out, n, note)
+    bar.note(f"pyexp: {task.name}: {note.removeprefix('pyexp: ')}")
 
 
 def _has_result(task: Task) -> bool:

@@ -37,6 +37,7 @@ flag                           Hydra override
 ``-j 4`` / ``--jobs 4``        ``pyexp.jobs=4``
 ``-m`` / ``--multirun``        ``pyexp.multirun=true``
 ``--skip-failed``              ``pyexp.skip_failed=true``
+``--retry 2``                  ``pyexp.retry=2``
 =============================  ===========================================
 
 The same keys may sit in a ``pyexp:`` node of the primary YAML config
@@ -67,12 +68,13 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 1,
     "multirun": False,
     "skip_failed": False,
+    "retry": 0,
 }
 
 #: Settings whose value is a string; ``continue``/``report`` also take ``true``. Others are ints
 #: (``_INT_KEYS``) or switches.
 _STR_KEYS = {"name", "executor", "output_dir", "continue", "report", "filter"}
-_INT_KEYS = {"jobs", "viewer_port"}
+_INT_KEYS = {"jobs", "viewer_port", "retry"}
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 #: Options of the decorator / class keywords that are not runner settings.
@@ -125,6 +127,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help="with --continue: keep failed configs as they are (their error stays in the "
                    "results) and run only pending ones; without it --continue re-runs failed and "
                    "pending configs, never finished ones")
+    p.add_argument("--retry", type=int, metavar="N",
+                   help="run a failed config up to N more times before it counts as failed (default 0)")
 
 
 #: Fields of the Hydra launcher's config (``hydra.launcher.<field>``) and the setting each spells.

@@ -9,7 +9,7 @@ Layout::
                 config.json                  the frozen config (``out`` included)
                 result.pkl                   pickle of the return value (success only)
                 outcome.json                 how the config ended (see pyexp.outcome)
-                log.out                      captured stdout/stderr
+                log.out                      captured stdout/stderr (every attempt's, with retry=N)
                 .checkpoints/                @chkpt states (see pyexp.checkpoint.files)
                 .claim                       lock held while a process runs the config
                 .pyexp  events.pb ...        the Logger's files (see pyexp.log)
@@ -45,14 +45,16 @@ REPORT_DIR = "report"
 RESULT_FILE = "result.pkl"
 OUTCOME_FILE = "outcome.json"
 LOG_FILE = "log.out"
+ATTEMPT_LOG = "log.attempt-{}.out"  # a failed attempt's log.out while the config is retried
 CHECKPOINT_DIR = ".checkpoints"
 CLAIM_FILE = ".claim"
 PAYLOAD_FILE = ".task.pkl"
 
-__all__ = ["CHECKPOINT_DIR", "CLAIM_FILE", "CONFIG_FILE", "LOG_FILE", "LOG_MARKER", "OUTCOME_FILE",
+__all__ = ["ATTEMPT_LOG", "CHECKPOINT_DIR", "CLAIM_FILE", "CONFIG_FILE", "LOG_FILE", "LOG_MARKER", "OUTCOME_FILE",
            "PAYLOAD_FILE", "REPORT_DIR", "RESULT_FILE", "RUNS_FILE", "Claim", "Manifest", "Run", "RunStore",
            "atomic_write_bytes", "checkpoint_dir", "config_dirname", "config_hash", "drop_partial_writes",
-           "dump_json", "forget_outcome", "has_log", "load_result", "log_path", "outcome_path", "plan_dirs",
+           "dump_json", "forget_outcome", "has_log", "join_attempt_logs", "keep_attempt_log", "load_result",
+           "log_path", "outcome_path", "plan_dirs",
            "publish_outcome", "read_json", "read_outcome", "result_path", "result_stamp", "sanitize_name",
            "status_of"]
 
@@ -100,6 +102,35 @@ def forget_outcome(folder: Path | str) -> None:
     """Remove a stored outcome and any half-written one (before a config runs again)."""
     _outcome.unpublish(result_path(folder), outcome_path(folder))
     drop_partial_writes(folder)
+
+
+def keep_attempt_log(folder: Path | str, attempt: int, note: str) -> None:
+    """Move ``log.out`` aside as failed attempt ``attempt``'s log, ending with ``note``, before a retry.
+
+    The next attempt writes a fresh ``log.out``; :func:`join_attempt_logs` puts them together.
+    """
+    kept = Path(folder) / ATTEMPT_LOG.format(attempt)
+    try:
+        os.replace(log_path(folder), kept)
+    except FileNotFoundError:
+        pass
+    with open(kept, "a", encoding="utf-8") as f:
+        f.write(f"\n{note}\n")
+
+
+def join_attempt_logs(folder: Path | str) -> None:
+    """Make ``log.out`` every attempt's log in order (earlier failed ones first), once the last one ended."""
+    folder = Path(folder)
+    kept = sorted(folder.glob(ATTEMPT_LOG.format("*")), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
+    if not kept:
+        return
+    try:
+        last = log_path(folder).read_bytes()
+    except FileNotFoundError:
+        last = b""
+    atomic_write_bytes(log_path(folder), b"".join(p.read_bytes() for p in kept) + last)
+    for path in kept:
+        path.unlink()
 
 
 def drop_partial_writes(folder: Path | str) -> None:

@@ -1,21 +1,18 @@
 """Tensor: an n-d grid of arbitrary objects (configs, results) with named axes.
 
-Indexing follows numpy for ints/slices/Ellipsis; a ``str`` is a glob on each
+A plain int is a flat row-major position (like ``len()`` and iteration); tuples,
+slices and Ellipsis index per axis as in numpy; a ``str`` is a glob on each
 element's name and a ``dict`` is an AND of constraints on dotted paths.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import itertools
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from ._tensor_lookup import MISSING as _MISSING
-from ._tensor_lookup import (_column, _describe, _equal, _flatten, _matches_glob, _name_of, _resolve_element,
-                             _unravel)
+from . import _tensor_lookup as _lookup
 from .errors import ConfigError
 
 
@@ -123,8 +120,8 @@ class Tensor:
         return Tensor([fn(x) for x in self._data], self._shape, self._axes, axis_values=self._axis_values)
 
     def __repr__(self) -> str:
-        names = [_name_of(x) for x in self._data[:6]]
-        shown = ", ".join(repr(n) if n is not _MISSING else type(x).__name__ for n, x in zip(names, self._data))
+        names = [_lookup.name_of(x) for x in self._data[:6]]
+        shown = ", ".join(repr(n) if n is not _lookup.MISSING else type(x).__name__ for n, x in zip(names, self._data))
         more = ", ..." if len(self._data) > 6 else ""
         return f"Tensor(shape={self._shape}, axes={self._axes}, [{shown}{more}])"
 
@@ -139,12 +136,46 @@ class Tensor:
 
     # -- indexing ------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
+        """Index by flat position, per axis, by name glob or by dict query.
+
+        * ``t[i]`` (a plain int): the i-th element in row-major order, whatever the
+          shape, like ``len()`` and iteration; negative ints count from the end.
+        * ``t[0, 1, 0]``, ``t[:, 0]``, ``t[1:]``, ``t[..., 0]``: per axis, as in numpy
+          (an int inside a tuple drops its axis, a slice keeps it).
+        * ``t["exp_lr0.1_*"]``: elements whose name matches the glob.
+        * ``t[{"config.mlp.width": 128}]``: elements satisfying every constraint;
+          a dict value is a recursive subset (``{"mlp": {"width": 128}}`` is the same
+          query), a callable value is a predicate.
+
+        A glob or dict query that matches one element returns that element; several
+        return a Tensor, shaped as the sub-grid they form (else 1-D, axis ``"match"``).
+
+        Raises:
+            IndexError: An int is out of range, or too many indices were given.
+            NoMatchError: A glob or dict query matched nothing (also an IndexError);
+                the message names the query and the closest names or keys.
+            TypeError: The key is of another type.
+        """
         if isinstance(key, str):
-            pattern = re.compile(fnmatch.translate(key), re.DOTALL)
-            return self._select([_matches_glob(x, pattern) for x in self._data])
+            mask = _lookup.glob_mask(self._data, key)
+            if not any(mask):
+                raise _lookup.no_name_match(self._data, key)
+            return self._select(mask)
         if isinstance(key, Mapping):
-            return self._filter_dict(key)
+            mask = _lookup.dict_mask(self._data, key)
+            if not any(mask) and self._data:
+                raise _lookup.no_dict_match(self._data, key)
+            return self._select(mask)
+        if not isinstance(key, (tuple, slice, bool)) and key is not Ellipsis and hasattr(key, "__index__"):
+            return self._data[self._flat_index(key.__index__())]
         return self._index(key if isinstance(key, tuple) else (key,))
+
+    def _flat_index(self, i: int) -> int:
+        size = len(self._data)
+        if not -size <= i < size:
+            raise IndexError(f"index {i} is out of range for a Tensor of {size} elements (shape {self._shape}); "
+                             f"a plain int counts elements in row-major order, use t[i, j, ...] per axis")
+        return i % size
 
     def _index(self, key: tuple[Any, ...]) -> Any:
         ellipses = sum(1 for k in key if k is Ellipsis)
@@ -191,9 +222,11 @@ class Tensor:
                 values[axis] = [self._axis_values[axis][i] for i in picks[d]]
         return Tensor(data, [len(picks[d]) for d in kept], [self._axes[d] for d in kept], axis_values=values)
 
-    def _select(self, mask: list[bool]) -> Tensor:
-        """Matches as a sub-grid when they form one (mask == product of per-axis index sets), else 1-D."""
+    def _select(self, mask: list[bool]) -> Any:
+        """One match: that element. Several: a sub-grid when they form one, else 1-D."""
         hits = [i for i, keep in enumerate(mask) if keep]
+        if len(hits) == 1:
+            return self._data[hits[0]]
         if len(hits) == len(self._data) and self.ndim:
             return Tensor(self._data, self._shape, self._axes, axis_values=self._axis_values)
         if hits and self.ndim:
@@ -205,34 +238,20 @@ class Tensor:
                 return self._gather([sorted(s) for s in per_axis], list(range(self.ndim)))
         return Tensor([self._data[i] for i in hits], axes=("match",))
 
-    def _filter_dict(self, query: Mapping[Any, Any]) -> Tensor:
-        keep = [True] * len(self._data)
-        for key, expected in query.items():
-            column = _column(self._data, str(key).split("."))
-            if self._data and all(v is _MISSING for v in column):
-                raise ConfigError(
-                    f"no element has {str(key)!r}: check the spelling of the filter key "
-                    f"(paths are dotted, e.g. 'config.mlp.width'; the first element is {_describe(self._data[0])})"
-                )
-            test = expected if callable(expected) else None
-            for i, got in enumerate(column):
-                if keep[i] and (got is _MISSING or not (test(got) if test else _equal(got, expected))):
-                    keep[i] = False
-        return self._select(keep)
-
     def sel(self, **selection: Any) -> Any:
         """Select along named axes by the value that produced each index.
 
         ``results.sel(learning_rate=0.1)`` picks the index of axis ``learning_rate``
         whose sweep variation set ``learning_rate`` to 0.1. Without stored axis values
         an index matches when every element in its slice has that value (looked up
-        on the element, or on its ``config``). A scalar matching exactly one index
-        drops the axis (like an int index); several matches, or a list of values,
-        keep the axis.
+        on the element, or on its ``config``). Scalars that leave exactly one index of
+        an axis drop that axis (like an int index); several matches, or a list of
+        values, keep it.
 
         Args:
-            **selection: ``axis name (or one key of a paired "a+b" axis) = value``.
-                A dotted axis name like ``"mlp.width"`` can be passed via ``**{...}``.
+            **selection: ``axis name (or one key of a paired "a+b" axis, or a key the
+                axis's stored variations set) = value``. A dotted axis name like
+                ``"mlp.width"`` can be passed via ``**{...}``.
 
         Returns:
             A Tensor, or a single element when every axis was dropped.
@@ -241,7 +260,8 @@ class Tensor:
             ConfigError: Unknown axis, or no index along it has that value.
         """
         picks: list[list[int]] = [list(range(s)) for s in self._shape]
-        drop: set[int] = set()
+        listed: set[int] = set()  # axes selected by a list of values: kept even with one index
+        asked: dict[int, list[str]] = {}
         for key, wanted in selection.items():
             dim = self._axis_for(key)
             many = isinstance(wanted, list)
@@ -255,8 +275,12 @@ class Tensor:
                     f"its values are {self._describe_axis(dim, key)}"
                 )
             picks[dim] = [i for i in picks[dim] if i in found] if not many else [i for i in found if i in picks[dim]]
-            if not many and len(found) == 1:
-                drop.add(dim)
+            asked.setdefault(dim, []).append(f"{key}={wanted!r}")
+            if not picks[dim]:
+                raise ConfigError(f"no index of axis {self._axes[dim]!r} has {' and '.join(asked[dim])} together")
+            if many:
+                listed.add(dim)
+        drop = {d for d in asked if d not in listed and len(picks[d]) == 1}
         return self._gather(picks, [d for d in range(self.ndim) if d not in drop])
 
     def _axis_for(self, key: str) -> int:
@@ -264,6 +288,11 @@ class Tensor:
             return self._axes.index(key)
         for dim, axis in enumerate(self._axes):
             if key in axis.split("+"):
+                return dim
+        # An axis whose variations set the key without being named after it, e.g. the
+        # "job" axis of a Hydra launcher run, whose entries hold each job's override values.
+        for dim, axis in enumerate(self._axes):
+            if any(isinstance(v, Mapping) and (key in v or "**" + key in v) for v in self._axis_values.get(axis, ())):
                 return dim
         raise ConfigError(f"the Tensor has no axis {key!r}; its axes are {list(self._axes)}")
 
@@ -274,7 +303,7 @@ class Tensor:
             if isinstance(variation, Mapping):
                 for candidate in (key, "**" + key):
                     if candidate in variation:
-                        return _equal(variation[candidate], value)
+                        return _lookup.equal(variation[candidate], value)
                 if key == axis and variation.get("name") == value:
                     return True
             return False
@@ -283,8 +312,8 @@ class Tensor:
         path = key.split(".")
         for start in range(index * stride, len(self._data), block):
             for x in self._data[start:start + stride]:
-                got = _resolve_element(x, path)
-                if got is _MISSING or not _equal(got, value):
+                got = _lookup.resolve_element(x, path)
+                if got is _lookup.MISSING or not _lookup.equal(got, value):
                     return False
         return True
 
@@ -321,17 +350,17 @@ class Tensor:
         rows = []
         for x in self._data:
             if isinstance(x, Mapping):
-                config, result, error = x, None, _MISSING
+                config, result, error = x, None, _lookup.MISSING
             else:
                 config = getattr(x, "config", None)
                 result = getattr(x, "result", None)
-                error = getattr(x, "error", _MISSING)
-            row: dict[str, Any] = {"name": _name_of(x) if _name_of(x) is not _MISSING else None}
+                error = getattr(x, "error", _lookup.MISSING)
+            row: dict[str, Any] = {"name": _lookup.name_of(x) if _lookup.name_of(x) is not _lookup.MISSING else None}
             if isinstance(config, Mapping):
-                for k, v in _flatten(config).items():
+                for k, v in _lookup.flatten(config).items():
                     if k != "name":
                         row[k] = str(v) if k == "out" else v
-            if error is not _MISSING:
+            if error is not _lookup.MISSING:
                 row["error"] = error
             if isinstance(result, Mapping):
                 for k, v in result.items():
@@ -340,3 +369,11 @@ class Tensor:
                 row["result"] = result
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:
+    out = []
+    for size in reversed(shape):
+        flat, i = divmod(flat, size)
+        out.append(i)
+    return out[::-1]

@@ -62,6 +62,7 @@ class Sweep:
     values: list[dict[str, Any]] = field(default_factory=list)  # per dir: name + overrides
     known: set[str] = field(default_factory=set)
     bases: dict[tuple[str, ...], Any] = field(default_factory=dict)  # group choices -> composed config
+    grid: dict[str, Any] | None = None  # from hydra/sweeper=pyexp: shape, axes, axis_values, jobs
 
 
 def setup(params: dict[str, Any], config: DictConfig, hydra_context: Any, task_function: Any) -> Sweep:
@@ -113,16 +114,44 @@ def _open_run(state: Sweep) -> None:
     state.run = state.store.get(state.continue_run)
     manifest = state.run.manifest()
     state.dirs = list(manifest.dirs)
-    state.values = list((manifest.meta.get("axis_values") or {}).get("job") or
-                        [{"name": d} for d in state.dirs])
+    # "jobs" holds each job's values whatever the layout; older runs kept them as the "job" axis.
+    values = manifest.meta.get("jobs") or (manifest.meta.get("axis_values") or {}).get("job")
+    if isinstance(values, list) and len(values) == len(state.dirs):
+        state.values = list(values)
+    else:
+        state.values = [{"name": d} for d in state.dirs]
     state.known = set(state.dirs)
 
 
 def _write_manifest(state: Sweep) -> None:
-    state.run.write_manifest(state.dirs, (len(state.dirs),), ("job",), {
+    layout = _layout(state)
+    state.run.write_manifest(layout.pop("runs"), layout.pop("shape"), layout.pop("axes"), {
+        **layout, "names": [v.get("name", d) for v, d in zip(state.values, state.dirs)],
         "experiment": state.store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "argv": sys.argv, "launcher": "hydra/launcher=pyexp", "axis_values": {"job": state.values},
+        "argv": sys.argv, "launcher": "hydra/launcher=pyexp", "jobs": state.values,
     })
+
+
+def _layout(state: Sweep) -> dict[str, Any]:
+    """The sweeper's grid when the run holds exactly its jobs, else one ``job`` axis in launch order."""
+    grid = state.grid
+    if grid is not None:
+        fallback = str(state.config.hydra.job.name)
+        dirs = [job_identity(job, fallback)[1] for job in grid["jobs"]]
+        if len(dirs) == len(state.dirs) and set(dirs) == set(state.dirs):
+            values = grid["axis_values"] or {"job": [state.values[state.dirs.index(dirs[0])]]}
+            return {"shape": tuple(grid["shape"]) or (1,), "axes": tuple(grid["axes"]) or ("job",), "runs": dirs,
+                    "axis_values": values}
+    return {"shape": (len(state.dirs),), "axes": ("job",), "runs": state.dirs, "axis_values": {"job": state.values}}
+
+
+def _override_values(app_overrides: list[Any]) -> dict[str, Any]:
+    """``{key: value}`` of a job's overrides, so ``sel(lr=0.1)`` finds jobs on a flat ``job`` axis."""
+    values = {}
+    for override in app_overrides:
+        if override.value_type is not None and override.key_or_group not in ("name", "overrides"):
+            values[override.key_or_group] = override.value()
+    return values
 
 
 def launch(state: Sweep, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
@@ -151,15 +180,16 @@ def launch(state: Sweep, job_overrides: Sequence[Sequence[str]], initial_job_idx
                 log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))} (cached in {dirname})")
                 results[n] = cached
                 continue
-        else:
+        base, values, app = base_for(state, overrides)
+        if dirname not in state.known:
             state.known.add(dirname)
             state.dirs.append(dirname)
-            state.values.append({"name": name, "overrides": [o for o in overrides if not _is_pyexp(o)]})
+            state.values.append({"name": name, "overrides": [o for o in overrides if not _is_pyexp(o)],
+                                 **_override_values(app)})
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         out = state.run.config_dir(dirname)
         # A placeholder until the worker writes the composed config: the job is listed even if it dies.
         state.run.write_config(dirname, {"name": name, "overrides": overrides})
-        base, values, app = base_for(state, overrides)
         task = Task(fn=HydraJob(state, overrides, idx, out, base, values, app),
                     config={"name": name, "out": out}, name=name, out=out, capture=state.capture)
         todo.append((n, task, overrides))

@@ -9,7 +9,7 @@ This module imports only Hydra; the work happens in ``_core`` once a sweep start
 # No `from __future__ import annotations`: Hydra executes this module without registering it
 # in sys.modules while scanning plugins, and dataclasses then cannot resolve string annotations.
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
@@ -57,6 +57,15 @@ class PyexpLauncher(Launcher):
         self.hydra_context = hydra_context
         self.task_function = task_function
         self.sweep = _core.setup(self.params, config, hydra_context, task_function)
+
+    def describe_grid(self, grid: Dict[str, Any]) -> None:
+        """Record the sweep as a grid: called by ``hydra/sweeper=pyexp`` before its first batch.
+
+        ``grid`` holds ``shape``, ``axes``, ``axis_values`` and ``jobs`` (each job's
+        overrides, row-major). Once the run holds exactly those jobs, its ``runs.json``
+        has that shape and those axes instead of one flat ``job`` axis.
+        """
+        self.sweep.grid = dict(grid)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from . import _core

@@ -40,7 +40,7 @@ from typing import Any, Callable
 from ..errors import ConfigError, OverrideError
 from .overrides import parse_overrides, parser
 
-__all__ = ["generate"]
+__all__ = ["generate", "sweep_axis"]
 
 
 # -- generate ------------------------------------------------------------------------------
@@ -231,11 +231,9 @@ def _build(configs_fn: Callable[..., Any] | None, items: list[_Item], composer: 
             )
     axes, axis_values = list(first.axes), first.axis_values
     for it in sweeps:
-        axis, n = it.key, 2
-        while axis in axes:
-            axis, n = f"{it.key}_{n}", n + 1
+        axis, entries = sweep_axis(it.key, it.spelled, it.values, axes)
         axes.append(axis)
-        axis_values[axis] = [{"name": f"{it.key}={s}", it.key: v} for s, v in zip(it.spelled, it.values)]
+        axis_values[axis] = entries
 
     # The command line beats configs(): its values are applied to every config it returned
     # (leniently when the base already received them, so +key and ~key do not fail twice).
@@ -257,6 +255,25 @@ def _build(configs_fn: Callable[..., Any] | None, items: list[_Item], composer: 
             out.append(config)
     shape = tuple(first.shape) + tuple(len(it.values) for it in sweeps)
     return Tensor(out, shape, axes, axis_values=axis_values)
+
+
+def sweep_axis(key: str, spelled: list[str], values: list[Any], taken: list[str]) -> tuple[str, list[dict[str, Any]]]:
+    """The named axis one swept override adds (also used by the ``hydra/sweeper=pyexp`` plugin).
+
+    Args:
+        key: The override's key (``lr`` for ``+lr=0.1,0.01``).
+        spelled: Each value as typed on the command line.
+        values: Each value as Python sees it.
+        taken: Axis names already used; a repeated key becomes ``lr_2``, ``lr_3``...
+
+    Returns:
+        The axis name and one ``{"name": "lr=0.1", "lr": 0.1}`` per value, the form
+        ``Tensor.sel`` and ``runs.json`` use.
+    """
+    axis, n = key, 2
+    while axis in taken:
+        axis, n = f"{key}_{n}", n + 1
+    return axis, [{"name": f"{key}={s}", key: v} for s, v in zip(spelled, values)]
 
 
 def _resolve(composer: Any, composed: Any, chosen: list[Any], label: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def load_config(path: PathLike | list[PathLike] | tuple[PathLike, ...]) -> Confi
     interpolations are resolved once everything is merged.
 
     Args:
-        path: A YAML file, or a list of them.
+        path: A YAML file, or a list of them (an empty list gives an empty Config).
 
     Returns:
         The merged config.
@@ -45,9 +45,7 @@ def load_config(path: PathLike | list[PathLike] | tuple[PathLike, ...]) -> Confi
         512
     """
     paths = list(path) if isinstance(path, (list, tuple)) else [path]
-    if not paths:
-        raise ConfigFileError("load_config() got an empty list of files; pass at least one YAML path")
-    result = Config()
+    result = Config()  # an empty list of files is an empty config, as in the original pyexp
     for item in paths:
         file = Path(os.fspath(item)).expanduser().absolute()
         result = _apply_file(result, file, chain=(), importer=None, root=file.parent)

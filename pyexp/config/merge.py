@@ -15,9 +15,12 @@ _Op = tuple[bool, tuple[Any, ...], Any, Any]
 def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> Config:
     """Return ``base`` updated by ``update``; neither input is changed.
 
-    * ``"mlp.width": 64`` sets one nested value (missing parents are created).
+    * ``"mlp.width": 64`` sets one nested value; missing parents are created and a
+      parent that is not a dict is replaced by one (``merge({"a": 1}, {"a.b": 2})``
+      gives ``{"a": {"b": 2}}``).
     * ``"mlp": {...}`` replaces the whole value of ``mlp``.
-    * ``"**mlp": {...}`` (also ``"**a.b"``) deep-merges into the existing dict.
+    * ``"**mlp": {...}`` (also ``"**a.b"``) deep-merges into the existing dict; its
+      value must be a dict.
 
     Args:
         base: The config to start from.
@@ -27,7 +30,8 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> Config:
         A new Config; its nested containers are copies, never shared with the inputs.
 
     Raises:
-        ConfigError: A dotted path goes through a value that is not a dict.
+        ConfigError: (a ValueError) ``update`` is not a dict, a key has an empty path
+            segment, or a ``**`` key's value is not a dict.
 
     Example:
         >>> merge({"bsdf": {"type": "Diffuse", "roughness": 0.1}}, {"**bsdf": {"type": "Test"}})
@@ -48,6 +52,11 @@ def parse_update(update: Mapping[str, Any]) -> list[_Op]:
             parts = tuple(path.split(".")) if path else (path,)
             if any(p == "" for p in parts) and path:
                 raise ConfigError(f"config key {key!r} has an empty path segment; write e.g. 'model.width'")
+            if deep and not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"config key {key!r} deep-merges a dict, but its value is {value!r} "
+                    f"({type(value).__name__}); give a dict, or drop the '**' to replace {path!r}"
+                )
         else:
             deep, parts = False, (key,)
         ops.append((deep, parts, key, value))
@@ -59,17 +68,13 @@ def apply_ops(base: Mapping[str, Any], ops: list[_Op]) -> Config:
     result = _copy(base) if isinstance(base, Mapping) else _bad_base(base)
     for deep, parts, key, value in ops:
         node = result
-        for depth, part in enumerate(parts[:-1]):
+        for part in parts[:-1]:
             child = node.get(part)
-            if child is None and part not in node:
+            if not isinstance(child, dict):
+                # A missing parent, or a leaf the dotted key reaches through: it becomes a dict,
+                # as in the original pyexp (``{"a": 1}`` + ``{"a.b": 2}`` -> ``{"a": {"b": 2}}``).
                 child = dict.__new__(Config)
                 dict.__setitem__(node, part, child)
-            elif not isinstance(child, dict):
-                where = ".".join(str(p) for p in parts[: depth + 1])
-                raise ConfigError(
-                    f"cannot set {key!r}: {where!r} is {child!r} ({type(child).__name__}), not a dict; "
-                    f"set {where!r} to a dict first or fix the key"
-                )
             node = child
         last = parts[-1]
         if deep:

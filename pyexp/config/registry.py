@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any, Callable, TypeVar, overload
 
-from ..errors import RegistryError
+from ..errors import ConfigError, RegistryError, UnknownTypeError
 
 T = TypeVar("T")
 
@@ -52,56 +52,72 @@ def register(cls: type[T] | str | None = None, /, *, name: str | None = None) ->
     return add
 
 
-def build(cls_or_base: type[T], cfg: Any = None, /, **overrides: Any) -> T:
+def build(cls_or_base: type[T], cfg: Any, /, *args: Any, **overrides: Any) -> T:
     """Instantiate ``cfg["type"]`` (a registered class name) with the rest of ``cfg`` as kwargs.
 
-    Without a ``type`` key, ``cls_or_base`` itself is instantiated. ``type`` may also
-    be a class, or a dotted ``"module.Class"`` path. The built class must be
-    ``cls_or_base`` or a subclass of it.
+    Without a ``type`` key, ``cls_or_base`` itself is instantiated (the original pyexp
+    required ``type``; pyexp builds the base class). ``type`` may also be a class, or a
+    dotted ``"module.Class"`` path. The built class must be ``cls_or_base`` or a
+    subclass of it.
 
     Args:
         cls_or_base: The expected class or base class.
-        cfg: A Config or dict of constructor arguments, or an existing instance
-            (returned as is after the type check).
+        cfg: A Config or dict of constructor arguments (``{}`` for the defaults), or an
+            existing instance (returned as is after the type check).
+        *args: Positional constructor arguments, passed before the config's keywords
+            (``build(Head, cfg, backbone)`` calls ``Head(backbone, **cfg)``).
         **overrides: Constructor arguments that win over ``cfg``.
 
     Returns:
         The new (or given) instance.
 
     Raises:
-        RegistryError: Unknown ``type`` (the message lists registered names), a class
-            that is not a subclass of ``cls_or_base``, or keys the constructor
-            does not accept.
+        ConfigError: ``cfg`` is None (a ValueError).
+        UnknownTypeError: Unknown ``type`` (a KeyError; the message lists the registered names).
+        RegistryError: A class that is not a subclass of ``cls_or_base``, or arguments
+            the constructor does not accept (a TypeError).
 
     Example:
         >>> build(MLP, {"type": "MLP", "hidden_size": 512}, num_layers=4)
     """
     if not isinstance(cls_or_base, type):
         raise RegistryError(f"build() needs a class as first argument, got {cls_or_base!r}")
-    if cfg is not None and not isinstance(cfg, Mapping):
-        if not isinstance(cfg, cls_or_base):
-            raise RegistryError(
-                f"build({cls_or_base.__name__}, ...) got an instance of {type(cfg).__name__}, "
-                f"which is not a {cls_or_base.__name__}"
-            )
-        if overrides:
-            raise RegistryError(
-                f"build() got an existing {type(cfg).__name__} instance and overrides "
-                f"{sorted(overrides)}; pass a config dict to apply overrides"
-            )
-        return cfg
-    kwargs = {k: v for k, v in (cfg or {}).items() if k != "type"}
+    if cfg is None:
+        raise ConfigError(
+            f"build({cls_or_base.__name__}, None): the config is None (a missing config key?); "
+            f"pass a dict of arguments ({{}} for the defaults) or an instance"
+        )
+    if not isinstance(cfg, Mapping):
+        return _existing(cls_or_base, cfg, args, overrides)
+    kwargs = {k: v for k, v in cfg.items() if k != "type"}
     kwargs.update(overrides)
-    chosen = _choose(cls_or_base, (cfg or {}).get("type"))
+    chosen = _choose(cls_or_base, cfg.get("type"))
     import inspect  # only here: importing it costs more than the rest of pyexp.config
 
     try:
-        inspect.signature(chosen).bind(**kwargs)
+        inspect.signature(chosen).bind(*args, **kwargs)
     except TypeError as exc:
-        raise RegistryError(f"cannot build {chosen.__name__} from config keys {sorted(map(str, kwargs))}: {exc}") from None
+        given = f"{len(args)} positional argument(s) and " if args else ""
+        raise RegistryError(
+            f"cannot build {chosen.__name__} from {given}config keys {sorted(map(str, kwargs))}: {exc}"
+        ) from None
     except ValueError:
         pass  # no introspectable signature (some builtins): let the call decide
-    return chosen(**kwargs)
+    return chosen(*args, **kwargs)
+
+
+def _existing(base: type[T], instance: Any, args: tuple[Any, ...], overrides: dict[str, Any]) -> T:
+    if not isinstance(instance, base):
+        raise RegistryError(
+            f"build({base.__name__}, ...) got an instance of {type(instance).__name__}, "
+            f"which is not a {base.__name__}"
+        )
+    if args or overrides:
+        raise RegistryError(
+            f"build() got an existing {type(instance).__name__} instance and extra arguments; "
+            "pass a config dict to build a new one with them"
+        )
+    return instance
 
 
 def _choose(base: type, wanted: Any) -> type:
@@ -117,7 +133,7 @@ def _choose(base: type, wanted: Any) -> type:
             candidates = _import_class(wanted)
         if not candidates:
             fitting = sorted(k for k, v in _REGISTRY.items() if any(issubclass(c, base) for c in v))
-            raise RegistryError(
+            raise UnknownTypeError(
                 f"unknown type {wanted!r} for {base.__name__}; registered {base.__name__} types are "
                 f"{fitting or '(none)'} (all registered: {sorted(_REGISTRY) or '(none)'}); "
                 "decorate the class with @register or fix 'type'"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal
 
 from .. import store
-from ..errors import ExecutorError
+from ..errors import ExecutorError, UnknownExecutorError
 from ..outcome import Outcome
 from .task import Task, redirect_output, run_task
 
@@ -138,7 +138,7 @@ def get_executor(name: "str | Executor | type[Executor] | None" = None) -> Execu
     target = _REGISTRY.get(name)
     if target is None:
         valid = ", ".join(sorted(_REGISTRY) + ["ray:<address>", "ray://host:port"])
-        raise ExecutorError(f"unknown executor {name!r}; choose one of: {valid}")
+        raise UnknownExecutorError(f"unknown executor {name!r}; choose one of: {valid}")
     import importlib
 
     module, _, attr = target.partition(":")

@@ -32,6 +32,7 @@ class Task:
     out: Path
     capture: bool = True  # False: stream output live to the terminal as well
     with_logger: bool = False  # call fn(config, logger) instead of fn(config)
+    with_out: bool = False  # call fn(config, out): a second parameter named ``out`` gets the folder
     git_commit: str | None = None
     #: Descriptor of the runner's claim on ``out`` (see pyexp.store.Claim); a child process
     #: keeps it open so the claim outlives a killed runner only as long as the child runs.
@@ -111,6 +112,8 @@ def run_task(task: Task, call: Callable[[Callable[[Any], Any]], Any] | None = No
             logger = Logger(task.out)
             _log_run_metadata(logger, task)
             bound = lambda config: fn(config, logger)  # noqa: E731
+        elif task.with_out:
+            bound = lambda config: fn(config, Path(task.out))  # noqa: E731
         else:
             bound = fn
         value = call(bound) if call is not None else bound(task.config)

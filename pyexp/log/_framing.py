@@ -15,13 +15,10 @@ from typing import Callable, Iterable
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
 _HEADER = struct.Struct("<QI")
-_F32 = struct.Struct("<f")
 _F64 = struct.Struct("<d")
 HEADER_SIZE = 12
 FOOTER_SIZE = 4
 MASK_DELTA = 0xA282EAD8
-_INF32 = _F32.pack(math.inf)
-_NINF32 = _F32.pack(-math.inf)
 
 FILE_VERSION = "brain.Event:2"
 
@@ -115,27 +112,50 @@ def _len_field(key: int, payload: bytes) -> bytes:
     return bytes((key,)) + varint(len(payload)) + payload
 
 
+# Summary.Value.metadata of a scalar: plugin "scalars" (empty content = ScalarPluginData version
+# 0) and data_class 1 = DATA_CLASS_SCALAR, as TensorBoard's own scalar summaries carry it.
+SCALAR_METADATA = _len_field(0x4A, _len_field(0x0A, _len_field(0x0A, b"scalars")) + b"\x20\x01")
+# A scalar's TensorProto (18 bytes) up to its float32: dtype = 1 (DT_FLOAT), no shape, one packed
+# float_val; then one packed double_val with the exact value. TensorBoard's default (Rust) loader
+# shows DT_FLOAT scalars only and reads float_val; pyexp reads double_val (see events.proto).
+SCALAR_TENSOR_HEAD = b"\x42\x12\x08\x01\x2a\x04"
+DOUBLE_VAL_KEY = b"\x32\x08"
+SCALAR_VALUES = struct.Struct("<f2sd")
+
+
+def pack_scalar(value: float) -> bytes:
+    """The 14 value bytes of a scalar: float32 for TensorBoard, then the exact float64."""
+    try:
+        return SCALAR_VALUES.pack(value, DOUBLE_VAL_KEY, value)
+    except OverflowError:  # beyond float32: TensorBoard shows +-inf, pyexp keeps the double
+        return SCALAR_VALUES.pack(math.copysign(math.inf, value), DOUBLE_VAL_KEY, value)
+
+
 class ScalarEncoder:
-    """Encode Summary.Value entries (already wrapped as ``Summary.value`` fields) per tag."""
+    """Encode scalars as ``Summary.value`` fields: tensors of TensorBoard's scalars plugin.
+
+    TensorBoard keeps the first metadata it sees per tag and ignores later ones (its own writers
+    send it once), so only the first value of each tag in this encoder's life carries it: every
+    Logger session of a file starts a new encoder, which keeps each session readable alone.
+    """
 
     def __init__(self) -> None:
-        self._prefix: dict[str, bytes] = {}
+        self.prefixes: dict[str, bytes] = {}
 
-    def prefix(self, tag: str) -> bytes:
-        """Everything of a scalar's ``Summary.value`` field except the 4 float bytes."""
-        tag_b = tag.encode("utf-8")
-        inner = b"\x0a" + varint(len(tag_b)) + tag_b + b"\x15"
-        prefix = b"\x0a" + varint(len(inner) + 4) + inner
-        self._prefix[tag] = prefix
-        return prefix
+    def first(self, tag: str, value: float) -> bytes:
+        """The first value of ``tag``: with the plugin metadata; later ones use ``prefixes[tag]``."""
+        tag_b = tag.encode("utf-8", "surrogatepass")
+        head = b"\x0a" + varint(len(tag_b)) + tag_b + SCALAR_TENSOR_HEAD
+        self.prefixes[tag] = b"\x0a" + varint(len(head) + 14) + head
+        return b"".join((b"\x0a", varint(len(head) + 14 + len(SCALAR_METADATA)), head,
+                         pack_scalar(value), SCALAR_METADATA))
 
     def encode(self, tag: str, value: float) -> bytes:
-        """One scalar as a ``Summary.value`` field (tag + simple_value, float32)."""
-        prefix = self._prefix.get(tag) or self.prefix(tag)
-        try:
-            return prefix + _F32.pack(value)
-        except OverflowError:  # beyond float32: TensorBoard would store inf too
-            return prefix + (_INF32 if value > 0 else _NINF32)
+        """One scalar (a float) as a ``Summary.value`` field."""
+        prefix = self.prefixes.get(tag)
+        if prefix is None:
+            return self.first(tag, value)
+        return prefix + pack_scalar(value)
 
 
 _TEXT_METADATA = _len_field(0x4A, _len_field(0x0A, _len_field(0x0A, b"text")))

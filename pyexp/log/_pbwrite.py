@@ -75,9 +75,14 @@ class ProtobufSink:
         frame = self._framing.frame
         event_record = self._framing.event_record
         encode_text = self._framing.encode_text
-        encode = self._encoder.encode
+        prefixes = self._encoder.prefixes
+        first = self._encoder.first
+        pack_scalar = self._framing.pack_scalar
+        pack = self._framing.SCALAR_VALUES.pack  # inlined pack_scalar: the hot path
+        key = self._framing.DOUBLE_VAL_KEY
         out: list[bytes] = []
         parts: list[bytes] = []
+        fresh: list[str] = []  # tags whose first value (with metadata) is in the current group
         cur: Any = None
         t0 = 0.0
         start = 0  # index in items where the current group started
@@ -89,7 +94,16 @@ class ProtobufSink:
                         out.append(event_record(t0, cur, parts))
                         parts = []
                     cur, t0, start = it, item[3], index
-                parts.append(encode(item[1], item[2]))
+                    fresh = []
+                prefix = prefixes.get(item[1])
+                if prefix is None:
+                    parts.append(first(item[1], item[2]))
+                    fresh.append(item[1])
+                    continue
+                try:
+                    parts.append(prefix + pack(item[2], key, item[2]))
+                except OverflowError:  # beyond float32
+                    parts.append(prefix + pack_scalar(item[2]))
                 continue
             it, tag, payload, wall_time, kind = item
             if kind == TEXT:
@@ -98,6 +112,7 @@ class ProtobufSink:
                         out.append(event_record(t0, cur, parts))
                         parts = []
                     cur, t0, start = it, wall_time, index
+                    fresh = []
                 parts.append(encode_text(tag, payload))
                 continue
             if kind == FIGURE:
@@ -114,6 +129,8 @@ class ProtobufSink:
                 # Hold the newest iteration back once: more of its values may still come.
                 self._held = [item for item in items[start:] if len(item) == 4 or item[4] == TEXT]
                 self._held_it = cur
+                for tag in fresh:  # not written yet: their metadata must come when they are
+                    del prefixes[tag]
         else:
             self._held_it = None
         if out:

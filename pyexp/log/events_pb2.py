@@ -15,7 +15,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16pyexp/log/events.proto\x12\tpyexp.log\"\xf1\x01\n\x05\x45vent\x12\x11\n\twall_time\x18\x01 \x01(\x01\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x16\n\x0c\x66ile_version\x18\x03 \x01(\tH\x00\x12%\n\x07summary\x18\x05 \x01(\x0b\x32\x12.pyexp.log.SummaryH\x00\x12#\n\x06\x66igure\x18\x64 \x01(\x0b\x32\x11.pyexp.log.FigureH\x00\x12+\n\ncheckpoint\x18\x65 \x01(\x0b\x32\x15.pyexp.log.CheckpointH\x00\x12.\n\x0crun_metadata\x18\x66 \x01(\x0b\x32\x16.pyexp.log.RunMetadataH\x00\x42\x06\n\x04what\"\xc2\x01\n\x07Summary\x12\'\n\x05value\x18\x01 \x03(\x0b\x32\x18.pyexp.log.Summary.Value\x1a\x8d\x01\n\x05Value\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12,\n\x08metadata\x18\t \x01(\x0b\x32\x1a.pyexp.log.SummaryMetadata\x12\x16\n\x0csimple_value\x18\x02 \x01(\x02H\x00\x12(\n\x06tensor\x18\x08 \x01(\x0b\x32\x16.pyexp.log.TensorProtoH\x00\x42\x07\n\x05value\"\xc8\x01\n\x0fSummaryMetadata\x12:\n\x0bplugin_data\x18\x01 \x01(\x0b\x32%.pyexp.log.SummaryMetadata.PluginData\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x1b\n\x13summary_description\x18\x03 \x01(\t\x12\x12\n\ndata_class\x18\x04 \x01(\x05\x1a\x32\n\nPluginData\x12\x13\n\x0bplugin_name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"c\n\x0bTensorProto\x12\r\n\x05\x64type\x18\x01 \x01(\x05\x12\x31\n\x0ctensor_shape\x18\x02 \x01(\x0b\x32\x1b.pyexp.log.TensorShapeProto\x12\x12\n\nstring_val\x18\x08 \x03(\x0c\"c\n\x10TensorShapeProto\x12,\n\x03\x64im\x18\x02 \x03(\x0b\x32\x1f.pyexp.log.TensorShapeProto.Dim\x1a!\n\x03\x44im\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\"G\n\x06\x46igure\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\x13\n\x0binteractive\x18\x02 \x01(\x08\x12\x0b\n\x03png\x18\x03 \x01(\x0c\x12\x0e\n\x06pickle\x18\x04 \x01(\x0c\")\n\nCheckpoint\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\x0e\n\x06pickle\x18\x02 \x01(\x0c\"[\n\x0bRunMetadata\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x05\x12\x15\n\rpyexp_version\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0b\n\x03pid\x18\x04 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16pyexp/log/events.proto\x12\tpyexp.log\"\xf1\x01\n\x05\x45vent\x12\x11\n\twall_time\x18\x01 \x01(\x01\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x16\n\x0c\x66ile_version\x18\x03 \x01(\tH\x00\x12%\n\x07summary\x18\x05 \x01(\x0b\x32\x12.pyexp.log.SummaryH\x00\x12#\n\x06\x66igure\x18\x64 \x01(\x0b\x32\x11.pyexp.log.FigureH\x00\x12+\n\ncheckpoint\x18\x65 \x01(\x0b\x32\x15.pyexp.log.CheckpointH\x00\x12.\n\x0crun_metadata\x18\x66 \x01(\x0b\x32\x16.pyexp.log.RunMetadataH\x00\x42\x06\n\x04what\"\xc2\x01\n\x07Summary\x12\'\n\x05value\x18\x01 \x03(\x0b\x32\x18.pyexp.log.Summary.Value\x1a\x8d\x01\n\x05Value\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12,\n\x08metadata\x18\t \x01(\x0b\x32\x1a.pyexp.log.SummaryMetadata\x12\x16\n\x0csimple_value\x18\x02 \x01(\x02H\x00\x12(\n\x06tensor\x18\x08 \x01(\x0b\x32\x16.pyexp.log.TensorProtoH\x00\x42\x07\n\x05value\"\xc8\x01\n\x0fSummaryMetadata\x12:\n\x0bplugin_data\x18\x01 \x01(\x0b\x32%.pyexp.log.SummaryMetadata.PluginData\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x1b\n\x13summary_description\x18\x03 \x01(\t\x12\x12\n\ndata_class\x18\x04 \x01(\x05\x1a\x32\n\nPluginData\x12\x13\n\x0bplugin_name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"\x8a\x01\n\x0bTensorProto\x12\r\n\x05\x64type\x18\x01 \x01(\x05\x12\x31\n\x0ctensor_shape\x18\x02 \x01(\x0b\x32\x1b.pyexp.log.TensorShapeProto\x12\x11\n\tfloat_val\x18\x05 \x03(\x02\x12\x12\n\ndouble_val\x18\x06 \x03(\x01\x12\x12\n\nstring_val\x18\x08 \x03(\x0c\"c\n\x10TensorShapeProto\x12,\n\x03\x64im\x18\x02 \x03(\x0b\x32\x1f.pyexp.log.TensorShapeProto.Dim\x1a!\n\x03\x44im\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\"G\n\x06\x46igure\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\x13\n\x0binteractive\x18\x02 \x01(\x08\x12\x0b\n\x03png\x18\x03 \x01(\x0c\x12\x0e\n\x06pickle\x18\x04 \x01(\x0c\")\n\nCheckpoint\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\x0e\n\x06pickle\x18\x02 \x01(\x0c\"[\n\x0bRunMetadata\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x05\x12\x15\n\rpyexp_version\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0b\n\x03pid\x18\x04 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,16 +32,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUMMARYMETADATA']._serialized_end=679
   _globals['_SUMMARYMETADATA_PLUGINDATA']._serialized_start=629
   _globals['_SUMMARYMETADATA_PLUGINDATA']._serialized_end=679
-  _globals['_TENSORPROTO']._serialized_start=681
-  _globals['_TENSORPROTO']._serialized_end=780
-  _globals['_TENSORSHAPEPROTO']._serialized_start=782
-  _globals['_TENSORSHAPEPROTO']._serialized_end=881
-  _globals['_TENSORSHAPEPROTO_DIM']._serialized_start=848
-  _globals['_TENSORSHAPEPROTO_DIM']._serialized_end=881
-  _globals['_FIGURE']._serialized_start=883
-  _globals['_FIGURE']._serialized_end=954
-  _globals['_CHECKPOINT']._serialized_start=956
-  _globals['_CHECKPOINT']._serialized_end=997
-  _globals['_RUNMETADATA']._serialized_start=999
-  _globals['_RUNMETADATA']._serialized_end=1090
+  _globals['_TENSORPROTO']._serialized_start=682
+  _globals['_TENSORPROTO']._serialized_end=820
+  _globals['_TENSORSHAPEPROTO']._serialized_start=822
+  _globals['_TENSORSHAPEPROTO']._serialized_end=921
+  _globals['_TENSORSHAPEPROTO_DIM']._serialized_start=888
+  _globals['_TENSORSHAPEPROTO_DIM']._serialized_end=921
+  _globals['_FIGURE']._serialized_start=923
+  _globals['_FIGURE']._serialized_end=994
+  _globals['_CHECKPOINT']._serialized_start=996
+  _globals['_CHECKPOINT']._serialized_end=1037
+  _globals['_RUNMETADATA']._serialized_start=1039
+  _globals['_RUNMETADATA']._serialized_end=1130
 # @@protoc_insertion_point(module_scope)

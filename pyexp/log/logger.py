@@ -38,7 +38,7 @@ class Logger:
         tensorboard: Also expose ``events.pb`` under an ``events.out.tfevents.*`` name (a hard
             link) so ``tensorboard --logdir`` shows the scalars and text.
 
-    Protobuf logs store scalars as float32 (TensorBoard's ``simple_value``); JSONL keeps doubles.
+    Scalars keep full float64 precision in both formats.
     Everything logged is written by ``flush()``, ``close()``, leaving a ``with`` block, or at
     interpreter exit.
     """
@@ -57,7 +57,7 @@ class Logger:
                 if tensorboard:
                     link_tensorboard(self.log_dir)
             else:
-                from .jsonl import JsonlSink
+                from ._jsonlwrite import JsonlSink
 
                 self._sink = JsonlSink(self.log_dir)
         except OSError as exc:
@@ -87,9 +87,13 @@ class Logger:
     def set_global_it(self, it: int) -> None:
         """Set the iteration number that the following ``add_*`` calls log at."""
         try:
-            self._it = operator.index(it)
+            it = operator.index(it)
         except TypeError:
             raise LogError(f"set_global_it({it!r}): the iteration must be an int") from None
+        if not -(1 << 63) <= it < 1 << 63:
+            raise LogError(f"set_global_it({it}): the iteration must fit in 64 bits "
+                           "(as TensorBoard's step does)")
+        self._it = it
         if len(self._queue) > _MAX_PENDING:
             self._wait_for_writer()
 

@@ -1,42 +1,37 @@
-"""LogReader: discover runs and load what a Logger wrote, in either format, incrementally."""
+"""LogReader: discover runs and load what a Logger wrote, in any format, incrementally.
+
+numpy, protobuf and the format readers are imported on first read, not with this module: the
+Logger shares the package and must stay cheap to import.
+"""
 
 from __future__ import annotations
 
 import gc
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import LogError, TagNotFoundError
-from ._constants import EVENTS_FILE, MARKER
+from ._constants import EVENTS_FILE, MARKER, SCALARS_FILE, TEXT_FILE
+from ._runs import discover_runs, is_run
 
+SCALARS, TEXT, FILES = "scalars", "text", "files"  # kinds of data, read on first use
+_KINDS = frozenset((SCALARS, TEXT, FILES))
 
-class _Index:
-    """Everything read so far; sources append to it."""
-
-    def __init__(self) -> None:
-        self.scalars: dict[str, tuple[list[int], list[float], list[float]]] = {}
-        self.text: dict[str, tuple[list[int], list[str], list[float]]] = {}
-        self.figures: dict[str, dict[int, tuple[Any, ...]]] = {}
-        self.checkpoints: dict[str, dict[int, tuple[Any, ...]]] = {}
-        self.iterations: set[int] = set()
-        self.metadata: list[dict[str, Any]] = []
-
-    def add_text(self, tag: str, it: int, text: str, wall_time: float) -> None:
-        cols = self.text.get(tag)
-        if cols is None:
-            cols = self.text[tag] = ([], [], [])
-        cols[0].append(it)
-        cols[1].append(text)
-        cols[2].append(wall_time)
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 class LogReader:
     """Read a pyexp log folder (a run) or discover the runs below a folder.
 
-    The format (events.pb or JSONL) is detected from the files. Data is read on first use;
-    ``refresh()`` reads only what was appended since, so a live run can be followed.
+    The format (events.pb, JSONL, or the earlier pyexp's per-iteration ``scalars.json``
+    layout) is detected from the files. Data is read on first use; ``refresh()`` reads only
+    what was appended since, so a live run can be followed. Scalars are kept as numpy arrays
+    (see :meth:`scalars`). One reader may be shared between threads.
 
     Args:
         log_dir: A run folder (holds a ``.pyexp`` marker) or any folder above runs.
@@ -50,9 +45,13 @@ class LogReader:
         if not self._path.is_dir():
             raise LogError(f"LogReader({str(log_dir)!r}): no such folder; pass a run folder "
                            "(it holds a .pyexp marker) or a folder above runs")
-        self._index: _Index | None = None
+        self._index: Any = None
         self._sources: list[Any] = []
         self._runs: list[str] | None = None
+        self._kinds: set[str] = set()  # the kinds of data read so far (see _load)
+        # Readers are shared between threads (the viewer's sessions): reading and the joins
+        # of cached arrays happen under this lock.
+        self._lock = threading.RLock()
 
     # ----------------------------------------------------------------- discovery
     @property
@@ -63,19 +62,19 @@ class LogReader:
     @property
     def is_run(self) -> bool:
         """Whether this folder is a pyexp run (has a marker or log files)."""
-        return _is_run(self._path)
+        return is_run(self._path)
 
     @property
     def runs(self) -> list[str]:
         """Names (relative paths, "/"-separated) of the runs found below this folder, sorted."""
         if self._runs is None:
-            self._runs = _discover_runs(self._path)
+            self._runs = discover_runs(self._path)
         return list(self._runs)
 
     def get_run(self, name: str) -> "LogReader":
         """A reader for the run ``name`` (as listed by :attr:`runs`) below this folder."""
         path = self._path / name
-        if not _is_run(path):
+        if not is_run(path):
             raise LogError(f"{path} is not a pyexp run (no {MARKER} marker); "
                            f"runs here: {self.runs[:10]}")
         return LogReader(path)
@@ -87,72 +86,88 @@ class LogReader:
         """
         if not self.is_run:
             old = self._runs or []
-            self._runs = _discover_runs(self._path)
+            self._runs = discover_runs(self._path)
             return old != self._runs
-        if self._index is None:
-            self._index = _Index()
-        return self._refresh_sources(self._index)
+        with self._lock:
+            if not self._kinds:
+                self._load()
+                return True
+            return self._refresh_sources(self._index, self._kinds)
 
-    def _load(self) -> _Index:
-        if self._index is None:
-            self._index = _Index()
-            self._refresh_sources(self._index)
-        return self._index
+    def _load(self, *kinds: str) -> Any:
+        """The index, with at least ``kinds`` of data read (default: all of them).
 
-    def _refresh_sources(self, index: _Index) -> bool:
+        Each kind is read on first use only, where the format keeps it apart: JSONL scalars,
+        JSONL text and the ``<iteration>/`` pickle folders are separate files (events.pb is
+        one file and is read whole).
+        """
+        with self._lock:
+            if self._index is None:
+                from ._index import Index
+
+                self._index = Index()
+            wanted = set(kinds or _KINDS) - self._kinds
+            if wanted:
+                self._kinds |= wanted
+                self._refresh_sources(self._index, wanted)
+            return self._index
+
+    def _refresh_sources(self, index: Any, kinds: set[str]) -> bool:
         if not self._sources:
-            from ._pbread import ProtobufSource
-            from .jsonl import JsonlSource
-
-            self._sources = [ProtobufSource(self._path / EVENTS_FILE), JsonlSource(self._path)]
+            self._sources = _open_sources(self._path)
         from ._pbread import LogRewritten
 
         new = False
         try:
             with _gc_paused():
                 for source in self._sources:
-                    new = source.refresh(index) or new
+                    new = source.refresh(index, kinds) or new
         except LogRewritten:
             # Started over (e.g. a failed config re-run from scratch): read it anew.
-            self._index = _Index()
+            loaded, self._kinds = self._kinds, set()
+            self._index = None
             self._sources = []
-            self._refresh_sources(self._index)
+            self._load(*loaded)
             return True
+        if new:
+            index.changed()
         return new
 
     # ----------------------------------------------------------------- tags
     @property
     def iterations(self) -> list[int]:
         """Sorted iteration numbers at which anything was logged."""
-        return sorted(self._load().iterations)
+        return list(self._load().iterations())
 
     @property
     def scalar_tags(self) -> set[str]:
         """Tags logged with ``add_scalar``."""
-        return set(self._load().scalars)
+        return set(self._load(SCALARS).scalars)
 
     @property
     def text_tags(self) -> set[str]:
         """Tags logged with ``add_text``."""
-        return set(self._load().text)
+        return set(self._load(TEXT).text)
 
     @property
     def figure_tags(self) -> set[str]:
         """Tags logged with ``add_figure``."""
-        return set(self._load().figures)
+        return set(self._load(FILES).figures)
 
     @property
     def checkpoint_tags(self) -> set[str]:
         """Tags logged with ``add_checkpoint``."""
-        return set(self._load().checkpoints)
+        return set(self._load(FILES).checkpoints)
 
     @property
     def start_time(self) -> float | None:
         """Wall time the first Logger opened this run (or of the earliest value), if known."""
-        index = self._load()
+        index = self._load(SCALARS, TEXT)
         if index.metadata:
             return index.metadata[0]["wall_time"]
-        times = [cols[2][0] for cols in (*index.scalars.values(), *index.text.values()) if cols[2]]
+        times = [series.first_wall_time() for series in index.scalars.values()]
+        times += [cols[2][0] for cols in index.text.values() if cols[2]]
+        times = [t for t in times if t is not None and t == t]  # no NaN: unknown stamps
         return min(times) if times else None
 
     def __contains__(self, tag: object) -> bool:
@@ -162,11 +177,13 @@ class LogReader:
 
     def __getitem__(self, tag: str) -> tuple[int, Any]:
         """The last ``(iteration, value)`` logged under ``tag``, whatever its kind."""
-        index = self._load()
-        for kind in (index.scalars, index.text):
-            cols = kind.get(tag)
-            if cols is not None and cols[0]:
-                return cols[0][-1], cols[1][-1]
+        series = self._load(SCALARS).scalars.get(tag)
+        if series is not None and len(series):
+            return series.last()
+        cols = self._load(TEXT).text.get(tag)
+        if cols is not None and cols[0]:
+            return cols[0][-1], cols[1][-1]
+        index = self._load(FILES)
         if tag in index.figures:
             it = max(index.figures[tag])
             return it, self.load_figure(tag, it)
@@ -189,37 +206,64 @@ class LogReader:
         Args:
             tag: The scalar tag.
             with_time: Return ``(iteration, value, wall_time)`` triples instead (seconds since
-                the epoch when the value was logged).
-        """
-        cols = self._load().scalars.get(tag)
-        if cols is None:
-            raise self._missing(tag, "scalar")
-        return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
+                the epoch when the value was logged; NaN where the log has no stamp).
 
-    def scalar_columns(self, tag: str) -> tuple[list[int], list[float], list[float]]:
-        """A scalar tag as three lists ``(iterations, values, wall_times)`` (for plotting)."""
-        cols = self._load().scalars.get(tag)
-        if cols is None:
-            raise self._missing(tag, "scalar")
-        return list(cols[0]), list(cols[1]), list(cols[2])
+        For plotting or arithmetic use :meth:`scalars`: the same data as numpy arrays, without
+        a Python object per point.
+        """
+        return list(zip(*(column.tolist() for column in self._columns(tag, with_time))))
+
+    def scalars(self, tag: str) -> tuple["NDArray[np.int64]", "NDArray[np.float64]"]:
+        """A scalar tag as two aligned numpy arrays ``(steps, values)``, in logging order.
+
+        ``steps`` is int64 (the iteration of each value), ``values`` float64: 16 bytes a
+        point. The arrays are read-only and shared with the reader's cache (no copy); after
+        ``refresh()`` brings new values, the next call returns new, longer arrays.
+
+        Raises:
+            TagNotFoundError: No scalar was logged under ``tag`` (it is also a ``KeyError``).
+        """
+        return self._columns(tag, False)  # type: ignore[return-value]
+
+    def scalar_wall_times(self, tag: str) -> "NDArray[np.float64]":
+        """Seconds since the epoch at which each value of :meth:`scalars` was logged (float64).
+
+        NaN where the log holds no stamp (a JSONL line without ``ts``). Not cached: the tags
+        logged together share their wall times in memory, and this joins them on each call.
+        """
+        return self._columns(tag, True)[2]
+
+    def scalar_columns(self, tag: str) -> tuple["NDArray[np.int64]", "NDArray[np.float64]",
+                                                "NDArray[np.float64]"]:
+        """``(steps, values, wall_times)`` of a scalar tag as aligned read-only numpy arrays."""
+        return self._columns(tag, True)  # type: ignore[return-value]
+
+    def _columns(self, tag: str, with_time: bool) -> tuple[Any, ...]:
+        with self._lock:  # joining a series' chunks must not race a refresh adding one
+            series = self._load(SCALARS).scalars.get(tag)
+            if series is None:
+                raise self._missing(tag, "scalar")
+            steps, values = series.arrays()
+            return (steps, values, series.wall_times()) if with_time else (steps, values)
 
     def load_text(self, tag: str, with_time: bool = False) -> list[tuple[Any, ...]]:
         """All values of a text tag as ``(iteration, text)`` (or with wall time) tuples."""
-        cols = self._load().text.get(tag)
-        if cols is None:
-            raise self._missing(tag, "text")
-        return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
+        with self._lock:
+            cols = self._load(TEXT).text.get(tag)
+            if cols is None:
+                raise self._missing(tag, "text")
+            return list(zip(*cols)) if with_time else list(zip(cols[0], cols[1]))
 
     # ----------------------------------------------------------------- figures
     def figure_iterations(self, tag: str) -> list[int]:
         """Sorted iterations at which figure ``tag`` was logged."""
-        refs = self._load().figures.get(tag)
+        refs = self._load(FILES).figures.get(tag)
         if refs is None:
             raise self._missing(tag, "figure")
         return sorted(refs)
 
     def _figure_ref(self, tag: str, iteration: int | None) -> tuple[int, tuple[Any, ...]]:
-        refs = self._load().figures.get(tag)
+        refs = self._load(FILES).figures.get(tag)
         if refs is None:
             raise self._missing(tag, "figure")
         it = max(refs) if iteration is None else iteration
@@ -246,7 +290,7 @@ class LogReader:
         if ref[0] == "pb":
             figure = self._sources[0].load(ref[1]).figure
             return figure.pickle, figure.png, figure.interactive
-        from .jsonl import load_meta
+        from ._jsonlread import load_meta
 
         cpkl = self._inside_run(ref[1])
         meta = load_meta(cpkl)
@@ -268,21 +312,21 @@ class LogReader:
         it, ref = self._figure_ref(tag, iteration)
         if ref[0] == "pb":
             return bool(ref[2])
-        from .jsonl import load_meta
+        from ._jsonlread import load_meta
 
         return bool(load_meta(self._inside_run(ref[1])).get("interactive", True))
 
     # ----------------------------------------------------------------- checkpoints
     def checkpoint_iterations(self, tag: str) -> list[int]:
         """Sorted iterations at which checkpoint ``tag`` was logged."""
-        refs = self._load().checkpoints.get(tag)
+        refs = self._load(FILES).checkpoints.get(tag)
         if refs is None:
             raise self._missing(tag, "checkpoint")
         return sorted(refs)
 
     def load_checkpoint(self, tag: str, iteration: int | None = None) -> Any:
         """Unpickle the checkpoint ``tag`` logged at ``iteration`` (default: the last one)."""
-        refs = self._load().checkpoints.get(tag)
+        refs = self._load(FILES).checkpoints.get(tag)
         if refs is None:
             raise self._missing(tag, "checkpoint")
         it = max(refs) if iteration is None else iteration
@@ -316,6 +360,25 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+def _open_sources(path: Path) -> list[Any]:
+    """The readers of a run's files: events.pb, JSONL, or the earlier per-iteration layout.
+
+    Pickles in ``<iteration>/`` folders (JSONL and the earlier layout) are found by the JSONL
+    source; the earlier layout is recognised by its ``<iteration>/scalars.json`` files when the
+    run has neither events.pb nor JSONL files.
+    """
+    from ._jsonlread import JsonlSource
+    from ._pbread import ProtobufSource
+
+    sources: list[Any] = [ProtobufSource(path / EVENTS_FILE), JsonlSource(path)]
+    if not any((path / name).exists() for name in (EVENTS_FILE, SCALARS_FILE, TEXT_FILE)):
+        from ._legacyread import LegacySource, is_legacy
+
+        if is_legacy(path):
+            sources.append(LegacySource(path))
+    return sources
+
+
 def _unpickle(data: bytes, what: str) -> Any:
     import pickle
 
@@ -323,24 +386,3 @@ def _unpickle(data: bytes, what: str) -> Any:
         return pickle.loads(data)
     except Exception as exc:  # noqa: BLE001 - e.g. the class was renamed since
         raise LogError(f"cannot unpickle {what}: {type(exc).__name__}: {exc}") from exc
-
-
-def _is_run(path: Path) -> bool:
-    return ((path / MARKER).is_file() or (path / EVENTS_FILE).is_file()
-            or (path / "scalars.jsonl").is_file())
-
-
-def _discover_runs(root: Path) -> list[str]:
-    """Runs below ``root`` (not ``root`` itself); folders inside a run are not searched."""
-    found: list[str] = []
-    root_is_run = _is_run(root)
-    for dirpath, dirnames, _ in os.walk(root):
-        here = Path(dirpath)
-        if here != root and _is_run(here):
-            found.append(here.relative_to(root).as_posix())
-            dirnames[:] = []
-            continue
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                             and not (root_is_run and here == root and d.lstrip("-").isdigit()))
-    return sorted(found)
-

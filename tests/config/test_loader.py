@@ -126,14 +126,25 @@ def test_top_level_list_and_bad_imports_are_rejected(tmp_path):
         load_config(write(tmp_path, "imp.yaml", "imports: {a: 1}\n"))
 
 
-def test_dotted_path_through_a_scalar_names_the_file(tmp_path):
-    path = write(tmp_path, "c.yaml", "lr: 0.1\nlr.x: 1\n")
-    with pytest.raises(ConfigFileError, match=rf"{path}: cannot set 'lr.x'"):
+def test_dotted_path_through_a_scalar_replaces_it(tmp_path):
+    assert load_config(write(tmp_path, "c.yaml", "lr: 0.1\nlr.x: 1\n")) == {"lr": {"x": 1}}
+
+
+def test_a_double_star_key_with_a_scalar_names_the_file_and_key(tmp_path):
+    path = write(tmp_path, "c.yaml", "model: {a: 1}\n'**model': 3\n")
+    with pytest.raises(ValueError, match=rf"{path}: config key '\*\*model'") as caught:
         load_config(path)
+    assert isinstance(caught.value, ConfigFileError)
 
 
 def test_empty_file_is_an_empty_config(tmp_path):
     assert load_config(write(tmp_path, "empty.yaml", "")) == {}
+
+
+def test_an_empty_list_of_files_is_an_empty_config():
+    for empty in ([], ()):
+        loaded = load_config(empty)
+        assert type(loaded) is Config and loaded == {}
 
 
 def test_to_yaml_round_trips_through_load_config_and_stringifies_paths(tmp_path):

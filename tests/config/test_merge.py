@@ -66,9 +66,19 @@ def test_merge_returns_config_for_plain_dicts():
     assert type(merged) is Config and type(merged.a) is Config
 
 
-def test_dotted_path_through_a_scalar_names_the_key():
-    with pytest.raises(ConfigError, match=r"'lr\.value'.*'lr' is 0\.1"):
-        merge({"lr": 0.1}, {"lr.value": 3})
+def test_dotted_key_replaces_a_parent_that_is_not_a_dict():
+    assert merge({"a": 1}, {"a.b": 2}) == {"a": {"b": 2}}
+    assert merge({"lr": 0.1, "x": 1}, {"lr.value.y": 3}) == {"lr": {"value": {"y": 3}}, "x": 1}
+    assert merge({"a": [1]}, {"**a.b": {"c": 1}}) == {"a": {"b": {"c": 1}}}
+
+
+@pytest.mark.parametrize("value", [1, "x", None, [1, 2]])
+def test_double_star_with_a_value_that_is_not_a_dict_is_a_value_error_naming_the_key(value):
+    with pytest.raises(ValueError, match=r"'\*\*model\.encoder'.*drop the '\*\*'") as caught:
+        merge({"model": {"encoder": {}}}, {"**model.encoder": value})
+    assert isinstance(caught.value, ConfigError)
+    with pytest.raises(ValueError, match=r"'\*\*inner'"):
+        merge({"a": {}}, {"**a": {"**inner": 3}})  # nested ** keys are checked too
 
 
 def test_non_dict_update_is_a_config_error():

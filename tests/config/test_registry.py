@@ -7,7 +7,7 @@ from abc import ABC
 import pytest
 
 from pyexp.config import Config, build, load_config, register
-from pyexp.errors import RegistryError
+from pyexp.errors import ConfigError, RegistryError, UnknownTypeError
 
 
 class Model(ABC):
@@ -67,7 +67,30 @@ def test_spec_kwargs_override_config_values():
 
 def test_without_type_the_given_class_is_built():
     assert build(MLP, {"hidden_size": 3}).hidden_size == 3
-    assert build(MLP, None).hidden_size == 256
+    assert build(MLP, {}).hidden_size == 256
+
+
+def test_none_config_is_a_value_error():
+    with pytest.raises(ValueError, match=r"build\(MLP, None\).*\{\} for the defaults") as caught:
+        build(MLP, None)
+    assert isinstance(caught.value, ConfigError)
+
+
+class Head:
+    def __init__(self, backbone: str, scale: float = 1.0, *, bias: bool = False):
+        self.backbone, self.scale, self.bias = backbone, scale, bias
+
+
+def test_extra_positional_args_go_before_the_config_keywords():
+    head = build(Head, {"type": "Head", "bias": True}, "resnet")
+    assert (head.backbone, head.scale, head.bias) == ("resnet", 1.0, True)
+    head = build(Head, {"bias": True}, "vit", 2.0, bias=False)
+    assert (head.backbone, head.scale, head.bias) == ("vit", 2.0, False)
+    with pytest.raises(RegistryError, match=r"cannot build Head from 3 positional argument\(s\)"):
+        build(Head, {}, "a", 1.0, "too many")
+    model = MLP()
+    with pytest.raises(RegistryError, match="extra arguments"):
+        build(MLP, model, 3)
 
 
 def test_registered_name_and_class_valued_type():
@@ -87,10 +110,12 @@ def test_chosen_class_must_subclass_the_base():
 
 
 def test_unknown_type_lists_registered_names():
-    with pytest.raises(RegistryError) as info:
+    with pytest.raises(KeyError) as info:
         build(Model, {"type": "Resnet"})
+    assert isinstance(info.value, UnknownTypeError) and isinstance(info.value, RegistryError)
     message = str(info.value)
-    assert "'Resnet'" in message and "'MLP'" in message and "'Transformer'" in message and "@register" in message
+    assert message.startswith("unknown type 'Resnet'")  # not quoted as KeyError's str() would be
+    assert "'MLP'" in message and "'Transformer'" in message and "@register" in message
 
 
 def test_unexpected_config_key_names_the_class_and_key():

@@ -43,6 +43,7 @@ def test_wheel_install_registers_the_launcher(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "wh").glob("pyexp-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "hydra_plugins/pyexp_launcher/pyexp_launcher.py" in names
+    assert "hydra_plugins/pyexp_sweeper/pyexp_sweeper.py" in names
     assert "hydra_plugins/__init__.py" not in names  # a namespace shared with other plugins
     subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
                    check=True, capture_output=True, env=clean_env())

@@ -58,9 +58,10 @@ def test_objects_without_savefig_are_stored_without_png(tmp_path: Path) -> None:
 
 
 def accumulate(path: Path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    """TensorBoard's own reader, the one ``tensorboard --logdir`` uses without its Rust server."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(path), size_guidance={"scalars": 0, "tensors": 0})
+    acc = EventAccumulator(str(path), size_guidance={"tensors": 0})
     acc.Reload()
     return acc
 
@@ -77,14 +78,19 @@ def write_for_tensorboard(run: Path, tensorboard: bool) -> None:
 
 
 def check_tensorboard_view(run: Path) -> None:
+    from tensorboard.util.tensor_util import make_ndarray
+
     acc = accumulate(run)
     tags = acc.Tags()
-    assert set(tags["scalars"]) == {"loss", "train/acc"}
-    loss = acc.Scalars("loss")
+    assert {"loss", "train/acc", "sample"} <= set(tags["tensors"])
+    for tag in ("loss", "train/acc"):
+        metadata = acc.SummaryMetadata(tag)
+        assert metadata.plugin_data.plugin_name == "scalars" and metadata.data_class == 1
+    loss = acc.Tensors("loss")
     assert [e.step for e in loss] == list(range(30))
-    assert [e.value for e in loss] == pytest.approx([1.0 / (i + 1) for i in range(30)], rel=1e-6)
-    assert acc.Scalars("train/acc")[31 // 2].value == pytest.approx(15 / 32)
-    assert "sample" in tags["tensors"]
+    values = [make_ndarray(e.tensor_proto).item() for e in loss]
+    assert values == pytest.approx([1.0 / (i + 1) for i in range(30)], rel=1e-6)
+    assert make_ndarray(acc.Tensors("train/acc")[15].tensor_proto).item() == 15 / 32
     texts = acc.Tensors("sample")
     assert [(e.step, e.tensor_proto.string_val[0].decode()) for e in texts] == [
         (i, f"output at {i}") for i in (0, 10, 20)]

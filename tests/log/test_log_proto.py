@@ -49,7 +49,10 @@ def test_field_numbers_match_tensorboard() -> None:
     assert min(v for k, v in numbers(pb.Event).items() if k not in
                ("wall_time", "step", "file_version", "summary")) >= 100
     assert numbers(pb.Summary.Value) == {"tag": 1, "metadata": 9, "simple_value": 2, "tensor": 8}
-    assert numbers(pb.TensorProto) == {"dtype": 1, "tensor_shape": 2, "string_val": 8}
+    assert numbers(pb.TensorProto) == {"dtype": 1, "tensor_shape": 2, "float_val": 5,
+                                       "double_val": 6, "string_val": 8}
+    assert numbers(pb.SummaryMetadata) == {"plugin_data": 1, "display_name": 2,
+                                           "summary_description": 3, "data_class": 4}
     assert re.search(r"python -m grpc_tools.protoc .*_strip_guard.py",
                      (LOG_DIR / "events.proto").read_text())
 
@@ -70,28 +73,42 @@ def test_crc32c_fallback_matches_google_crc32c(tmp_path: Path, monkeypatch: pyte
     assert LogReader(tmp_path).load_scalars("x") == [(i, float(i)) for i in range(20)]
 
 
+def add_scalar(summary, tag: str, value: float, first: bool) -> None:
+    """A scalar as pyexp writes it, built with the generated classes."""
+    v = summary.value.add(tag=tag)
+    v.tensor.dtype = 1  # DT_FLOAT, which TensorBoard's default loader needs
+    v.tensor.float_val.append(value if abs(value) < 3.5e38 else float("inf"))
+    v.tensor.double_val.append(value)  # the exact value
+    if first:  # the scalars plugin's metadata, once per tag
+        v.metadata.plugin_data.plugin_name = "scalars"
+        v.metadata.data_class = 1
+
+
 @pytest.mark.parametrize("step", [0, 1, 127, 128, 16383, 16384, 2**21, 2**40, -5])
 def test_hand_encoded_events_equal_protobuf_serialization(step: int) -> None:
     from pyexp.log import _framing
     from pyexp.log import events_pb2 as pb
 
-    encoder = _framing.ScalarEncoder()
     tags = ["loss", "ü/" + "x" * 200, "a"]
-    data = _framing.encode_event(1234.5, step, [encoder.encode(t, k + 0.25) for k, t in enumerate(tags)]
-                                 + [_framing.encode_text("note", "hé\nllo"), encoder.encode("big", 1e300)])
-    ref = pb.Event(wall_time=1234.5, step=step)
-    for k, tag in enumerate(tags):
-        ref.summary.value.add(tag=tag, simple_value=k + 0.25)
-    text = ref.summary.value.add(tag="note")
-    text.tensor.dtype = 7
-    text.tensor.string_val.append("hé\nllo".encode())
-    text.metadata.plugin_data.plugin_name = "text"
-    ref.summary.value.add(tag="big", simple_value=float("inf"))
-    assert data == ref.SerializeToString()
-    fields = [encoder.encode(t, k + 0.25) for k, t in enumerate(tags)] + [
-        _framing.encode_text("note", "hé\nllo"), encoder.encode("big", 1e300)]
-    for _ in range(2):  # the second time with the cached frame header
-        assert _framing.event_record(1234.5, step, fields) == _framing.frame(ref.SerializeToString())
+    for first in (True, False):  # metadata with the first value of a tag only
+        encoder = _framing.ScalarEncoder()
+        if not first:
+            for tag in [*tags, "big"]:
+                encoder.encode(tag, 0.0)
+        fields = [encoder.encode(t, k + 0.1) for k, t in enumerate(tags)] + [
+            _framing.encode_text("note", "hé\nllo"), encoder.encode("big", 1e300)]
+        ref = pb.Event(wall_time=1234.5, step=step)
+        for k, tag in enumerate(tags):
+            add_scalar(ref.summary, tag, k + 0.1, first)
+        text = ref.summary.value.add(tag="note")
+        text.tensor.dtype = 7
+        text.tensor.string_val.append("hé\nllo".encode())
+        text.metadata.plugin_data.plugin_name = "text"
+        add_scalar(ref.summary, "big", 1e300, first)
+        assert _framing.encode_event(1234.5, step, fields) == ref.SerializeToString()
+        for _ in range(2):  # the second time with the cached frame header
+            assert _framing.event_record(1234.5, step, fields) == \
+                _framing.frame(ref.SerializeToString())
 
 
 @pytest.mark.parametrize("step", [0, 3, 2**35])
@@ -120,3 +137,47 @@ def test_writing_does_not_import_protobuf(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          timeout=60).stdout
     assert out.strip() == "[]"
+
+
+def summaries(path: Path) -> list[tuple[int, list[tuple[str, bool]]]]:
+    """(step, [(tag, has metadata)]) of every summary event of an events file."""
+    import struct
+
+    from pyexp.log import events_pb2 as pb
+
+    data, pos, out = path.read_bytes(), 0, []
+    while pos < len(data):
+        (length,) = struct.unpack_from("<Q", data, pos)
+        event = pb.Event.FromString(data[pos + 12:pos + 12 + length])
+        pos += 16 + length
+        if event.WhichOneof("what") == "summary":
+            out.append((event.step, [(v.tag, v.HasField("metadata")) for v in event.summary.value]))
+    return out
+
+
+def test_each_tags_first_written_value_carries_the_plugin_metadata(tmp_path: Path) -> None:
+    from pyexp.log._pbwrite import ProtobufSink
+
+    sink = ProtobufSink(tmp_path / "events.pb")
+    sink.open()
+    sink.write([(0, "x", 1.0, 1.0)], False)  # held back: iteration 0 may get more values
+    sink.write([(0, "y", 2.0, 1.0), (1, "x", 3.0, 2.0)], False)
+    sink.write([(1, "z", 4.0, 2.0)], True)
+    sink.close()
+    assert summaries(tmp_path / "events.pb") == [
+        (0, [("x", True), ("y", True)]), (1, [("x", False), ("z", True)])]
+
+
+def test_metadata_survives_a_writer_wake_up_mid_iteration(tmp_path: Path) -> None:
+    import time
+
+    from pyexp.log import Logger
+
+    with Logger(tmp_path) as logger:
+        logger.add_scalar("x", 1.0)
+        time.sleep(0.6)  # the writer wakes up (every 0.25 s) while iteration 0 is still open
+        logger.set_global_it(1)
+        logger.add_scalar("x", 2.0)
+    first_of_x = [has for _, values in summaries(tmp_path / "events.pb")
+                  for tag, has in values if tag == "x"]
+    assert first_of_x == [True, False]

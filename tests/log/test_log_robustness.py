@@ -48,8 +48,9 @@ def expected_content(data: bytes, spans: list[tuple[int, int]]) -> dict:
         kind = event.WhichOneof("what")
         if kind == "summary":
             for v in event.summary.value:
-                if v.WhichOneof("value") == "simple_value":
-                    content["scalars"].setdefault(v.tag, []).append((event.step, v.simple_value))
+                if v.tensor.double_val:
+                    content["scalars"].setdefault(v.tag, []).append((event.step,
+                                                                     v.tensor.double_val[0]))
                 else:
                     content["text"].setdefault(v.tag, []).append(
                         (event.step, v.tensor.string_val[0].decode()))

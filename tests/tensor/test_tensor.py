@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pyexp.config import Config
-from pyexp.errors import ConfigError
+from pyexp.errors import ConfigError, NoMatchError, PyexpError
 from pyexp.outcome import Outcome
 from pyexp.store import publish_outcome
 from pyexp.result import Result
@@ -98,9 +98,10 @@ def test_spec_index_by_position(results):
     assert (r.name, r.result["accuracy"]) == ("exp_lr0.01_e10", 0.7)
 
 
-def test_numpy_semantics_for_ints_slices_negative_and_ellipsis():
+def test_numpy_semantics_for_tuples_slices_negative_and_ellipsis():
     t = Tensor(range(24), shape=(2, 3, 4), axes=("a", "b", "c"))
-    assert t[1].shape == (3, 4) and t[1].axes == ("b", "c") and t[1].flat == list(range(12, 24))
+    assert t[1,].shape == (3, 4) and t[1,].axes == ("b", "c") and t[1,].flat == list(range(12, 24))
+    assert t[1:].shape == (1, 3, 4) and t[1:].flat == list(range(12, 24))  # a lone slice is per axis
     assert t[-1, -1, -1] == 23
     assert t[..., 0].flat == [0, 4, 8, 12, 16, 20] and t[..., 0].axes == ("a", "b")
     assert t[0, ..., 1:3].shape == (3, 2)
@@ -112,6 +113,20 @@ def test_numpy_semantics_for_ints_slices_negative_and_ellipsis():
         t[0, 0, 0, 0]
     with pytest.raises(TypeError, match="Tensor indices"):
         t[0.5]
+
+
+def test_a_plain_int_is_a_flat_row_major_index_like_len_and_iteration(results):
+    t = Tensor(range(24), shape=(2, 3, 4))
+    assert [t[i] for i in range(len(t))] == list(t) == list(range(24))
+    assert (t[0], t[5], t[23], t[-1], t[-24]) == (0, 5, 23, 23, 0)
+    for bad in (24, -25):
+        with pytest.raises(IndexError, match=f"index {bad} is out of range.*24 elements"):
+            t[bad]
+    # The first config of a (1, 2) sweep, not the whole first row.
+    pair = sweep([{"name": "exp"}], [{"name": "a"}, {"name": "b"}])
+    assert pair.shape == (1, 2) and pair[0].name == "exp_a" and pair[1].name == "exp_b"
+    assert results[0].name == "exp_lr0.1_e10" and results[-1].name == "exp_lr0.01_e100"
+    assert [r.name for r in results] == [results[i].name for i in range(len(results))]
 
 
 def test_slicing_keeps_axis_values_in_step():
@@ -133,7 +148,7 @@ def test_spec_dict_filters_on_config_values(results):
     lr01 = results[{"config.learning_rate": 0.1}]
     assert lr01.shape == (1, 1, 2) and names(lr01) == ["exp_lr0.1_e10", "exp_lr0.1_e100"]
     specific = results[{"config.learning_rate": 0.1, "config.epochs": 10}]
-    assert specific.shape == (1, 1, 1) and names(specific) == ["exp_lr0.1_e10"]
+    assert isinstance(specific, Result) and specific.name == "exp_lr0.1_e10"  # one match: the element
     wide = results[{"config.mlp.width": 128}]
     assert names(wide) == ["exp_lr0.1_e100", "exp_lr0.01_e100"]
     assert results[{"config.learning_rate": 0.01}][0, 0, 1].result == {"accuracy": 0.8}
@@ -150,22 +165,60 @@ def test_matches_that_are_not_a_grid_give_a_1d_match_tensor():
     diagonal = t["a*"]
     assert diagonal.shape == (2,) and diagonal.axes == ("match",)
     assert names(diagonal) == ["a1", "a2"]
-    assert t["zzz"].shape == (0,)
 
 
 def test_dict_filter_with_callable_and_list_values():
     t = Tensor([{"name": str(i), "v": i, "dims": (i, i)} for i in range(4)])
     assert names(t[{"v": lambda v: v >= 2}]) == ["2", "3"]
-    assert names(t[{"dims": [1, 1]}]) == ["1"]  # tuples match lists after a JSON round trip
+    assert t[{"dims": [1, 1]}]["name"] == "1"  # tuples match lists after a JSON round trip
 
 
-def test_dict_filter_key_no_element_has_is_a_config_error_naming_it(results):
-    with pytest.raises(ConfigError, match="'config.learnin_rate'"):
+def test_one_match_is_the_element_several_a_tensor(results):
+    r = results["exp_lr0.1_e10"]
+    assert isinstance(r, Result) and r.result == {"accuracy": 0.5}
+    assert results[{"config.learning_rate": 0.01, "config.epochs": 100}].name == "exp_lr0.01_e100"
+    assert isinstance(results["exp_lr0.1_*"], Tensor)
+    one = sweep([{"name": "only", "lr": 1}], [{"name": "x"}])
+    assert one["only_x"].lr == 1 and one[{"lr": 1}].name == "only_x"
+
+
+def test_a_dict_value_is_a_recursive_subset(results):
+    cfgs = spec_configs()
+    nested = cfgs[{"mlp": {"width": 128}}]
+    assert names(nested) == names(cfgs[{"mlp.width": 128}]) == ["exp_lr0.1_e100", "exp_lr0.01_e100"]
+    assert results[{"config": {"mlp": {"width": 128}, "learning_rate": 0.1}}].name == "exp_lr0.1_e100"
+    assert cfgs[{"mlp": {}}].shape == cfgs.shape  # an empty dict matches any dict there
+    with pytest.raises(IndexError):
+        cfgs[{"learning_rate": {"x": 1}}]  # a number is not a dict
+
+
+def test_no_match_is_an_index_error_naming_the_query_and_the_closest(results):
+    with pytest.raises(IndexError, match=r"'exp_lr0.1_e1'.*did you mean 'exp_lr0.1_e10'") as caught:
+        results["exp_lr0.1_e1"]
+    assert isinstance(caught.value, PyexpError) and isinstance(caught.value, NoMatchError)
+    with pytest.raises(IndexError, match=r"'zzz'; the names are 'exp_lr0.1_e10'"):
+        results["zzz"]
+    with pytest.raises(NoMatchError, match=r"\{'config.learning_rate': 0.5\}.*config.learning_rate takes 0.1, 0.01"):
+        results[{"config.learning_rate": 0.5}]
+
+
+def test_a_key_no_element_has_names_the_keys_the_configs_have(results):
+    with pytest.raises(IndexError, match=r"'config.learnin_rate'.*'config.base_lr'.*"
+                                         r"did you mean 'config.learning_rate'") as caught:
         results[{"config.learnin_rate": 0.1}]
+    assert isinstance(caught.value, NoMatchError)
+    with pytest.raises(NoMatchError, match=r"'mlp.depth'.*'mlp.width'"):
+        spec_configs()[{"mlp": {"depth": 2}}]
+
+
+def test_cfg_is_accepted_like_config_in_dict_queries(results):
+    cfgs = spec_configs()
+    assert names(results[{"cfg.learning_rate": 0.1}]) == names(results[{"config.learning_rate": 0.1}])
+    assert names(cfgs[{"cfg.mlp.width": 128}]) == names(cfgs[{"config.mlp.width": 128}])
 
 
 def test_filter_on_result_values(results):
-    assert names(results[{"result.accuracy": 0.8}]) == ["exp_lr0.01_e100"]
+    assert results[{"result.accuracy": 0.8}].name == "exp_lr0.01_e100"
 
 
 # -- sel --------------------------------------------------------------------------------
@@ -185,6 +238,17 @@ def test_sel_on_a_paired_axis_by_one_of_its_keys_and_by_variation_name():
     assert cfgs.sel(lr=2)[0].name == "x_b"
     assert cfgs.sel(wd=0).shape == (1, 2)  # several matches keep the axis
     assert cfgs.sel(**{"lr+wd": "a"})[0].name == "x_a"
+
+
+def test_sel_by_keys_an_axis_stores_without_being_named_after_them():
+    jobs = Tensor([{"name": f"x={x},y={y}", "x": x, "y": y} for x, y in [(1, 0), (1, 5), (2, 0)]], axes=("job",),
+                  axis_values={"job": [{"name": "x=1,y=0", "x": 1, "y": 0}, {"name": "x=1,y=5", "x": 1, "y": 5},
+                                       {"name": "x=2,y=0", "x": 2, "y": 0}]})
+    assert names(jobs.sel(y=0)) == ["x=1,y=0", "x=2,y=0"]  # several: the axis stays
+    assert jobs.sel(x=1, y=5)["name"] == "x=1,y=5"  # together they leave one index: the axis goes
+    assert jobs.sel(x=[1], y=5).shape == (1,)  # a list keeps it
+    with pytest.raises(ConfigError, match=r"axis 'job' has x=2 and y=5 together"):
+        jobs.sel(x=2, y=5)
 
 
 def test_sel_falls_back_to_element_values_without_axis_values(tmp_path):

@@ -1,0 +1,1 @@
+"""pyexp's Hydra sweeper plugin (``hydra/sweeper=pyexp``); see :mod:`.pyexp_sweeper`."""
