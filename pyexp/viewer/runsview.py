@@ -82,8 +82,9 @@ class RunsView:
         self.summary.object = (f"<b>{len(records)} configs</b>: " + ", ".join(
             f"<span class='pyexp-count-{s}'>{n} {s}</span>" for s, n in counts.items() if n))
         if records != self._records or columns != self._columns:
-            self._records, self._columns = records, columns
             self._show(columns, records)
+            # Remembered once shown: a failed update is retried by the next refresh.
+            self._records, self._columns = records, columns
             self._update_metric(columns, records)
         self.select(selected)
         self._load_statistics()

@@ -110,6 +110,7 @@ def test_the_sidebar_filters_filter_the_table(page) -> None:
     wait_for(lambda: sorted(column(page, "config")) == ["net_lr0.05", "net_lr0.1"], "two rows")
     box.fill("")
     box.press("Enter")
+    wait_for(lambda: len(column(page, "config")) == 5, "every row back")
     name = page.locator(".pyexp-filter input")
     name.fill(r"lr0\.[39]")
     name.press("Enter")
