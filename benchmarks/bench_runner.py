@@ -1,6 +1,6 @@
 """Per-config overhead of pyexp's executors vs a Hydra basic-launcher multirun, and --continue speed.
 
-    python benchmarks/bench_runner.py [--configs 200] [--continue-configs 10000]
+    python benchmarks/bench_runner.py [--configs 200] [--continue-configs 10000] [--only-continue]
 
 Each tool runs the same no-op job N times and once; (t_N - t_1) / (N - 1) is the per-job
 overhead, so interpreter start-up and imports of the driver are not counted.
@@ -20,6 +20,7 @@ from pathlib import Path
 PYEXP_APP = '''
 import sys, time
 import pyexp
+import benchlib  # a small project package: what the code fingerprint hashes
 
 @pyexp.experiment(name="bench", stash=False)
 def exp(config):
@@ -73,12 +74,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", type=int, default=200)
     ap.add_argument("--continue-configs", type=int, default=10_000)
+    ap.add_argument("--only-continue", action="store_true", help="skip the per-config overhead part")
     args = ap.parse_args()
     n = args.configs
     work = Path(tempfile.mkdtemp(prefix="pyexp-bench-"))
     (work / "app.py").write_text(textwrap.dedent(PYEXP_APP))
     (work / "hydra_app.py").write_text(textwrap.dedent(HYDRA_APP))
+    _write_project(work / "benchlib", modules=30)
+    if not args.only_continue:
+        _per_config(work, n)
+    _continue(work, args.continue_configs)
 
+
+def _write_project(folder: Path, modules: int) -> None:
+    """A package of ``modules`` modules, each importing the next, ~100 lines each."""
+    folder.mkdir()
+    body = "\n".join(f"def f{j}(x):\n    return x + {j}\n" for j in range(50))
+    (folder / "__init__.py").write_text("".join(f"from . import mod{i}\n" for i in range(modules)))
+    for i in range(modules):
+        chain = f"from .mod{i + 1} import f0 as _next\n" if i + 1 < modules else ""
+        (folder / f"mod{i}.py").write_text(chain + body)
+
+
+def _per_config(work: Path, n: int) -> None:
     def pyexp_run(executor: str):
         return lambda k: _timed([sys.executable, "app.py", "--executor", executor], work, {**_env(), "N": str(k)})
 
@@ -98,16 +116,43 @@ def main() -> None:
           f"subprocess - bare = {(figures['subprocess'] - bare) * 1000:.2f} ms (target <= 10 ms)")
     print(f"  fork target <= 3 ms and >= 40x hydra: {figures['fork'] * 1000:.2f} ms, {hydra / figures['fork']:.0f}x")
 
-    m = args.continue_configs
+
+
+def _continue(work: Path, m: int) -> None:
+    """--continue of m finished configs: the code is fingerprinted and every result checked for staleness."""
     env = {**_env(), "N": str(m)}
     subprocess.run([sys.executable, "app.py", "--executor", "inline"], cwd=work, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    start = time.time()
-    out = subprocess.run([sys.executable, "app.py", "--continue"], cwd=work, env=env, check=True,
-                         capture_output=True, text=True).stdout
-    started = float(next(l for l in out.splitlines() if l.startswith("REPORT_STARTED")).split()[1])
+
+    def until_report() -> tuple[float, str]:
+        start = time.time()
+        done = subprocess.run([sys.executable, "app.py", "--continue"], cwd=work, env=env, check=True,
+                              capture_output=True, text=True)
+        started = float(next(l for l in done.stdout.splitlines() if l.startswith("REPORT_STARTED")).split()[1])
+        return started - start, done.stderr
+
+    same = min(until_report()[0] for _ in range(3))
     print(f"--continue of a {m}-config run whose results all exist, until the report starts: "
-          f"{started - start:.2f} s (target <= 1 s)")
+          f"{same:.2f} s (target <= 1 s)")
+    with open(work / "benchlib" / "mod0.py", "a") as f:
+        f.write("# changed\n")
+    changed, stderr = until_report()
+    stale = next((l for l in stderr.splitlines() if "different code" in l), "no stale message!")
+    print(f"  same, after a code change (all {m} results stale): {changed:.2f} s  [{stale.strip()}]")
+    from pyexp.fingerprint import compute
+
+    cold = time.perf_counter()
+    state = compute(work / "app.py", search=["."])
+    cold = time.perf_counter() - cold
+    warm = min(_time(lambda: compute(work / "app.py", state, search=["."])) for _ in range(5))
+    print(f"  code fingerprint of {len(state.files)} files: {cold * 1000:.1f} ms reading every file, "
+          f"{warm * 1000:.1f} ms from a run's recorded stats")
+
+
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

@@ -297,7 +297,12 @@ class _ClassTask:
         from .checkpoint import files as chkpt_files
 
         label = f"{self.cls.__name__}.experiment() (its final state)"
-        return {_STATE_MARK: 1, "state": chkpt_files.dump_state(exp._pyexp_state(), label), "value": value}
+        from .summary import summarize
+
+        state = exp._pyexp_state()
+        # The attributes are pickled; their scalars go to tables without unpickling them.
+        scalars = summarize({**state, "value": value} if value is not None else state)
+        return {_STATE_MARK: 1, "state": chkpt_files.dump_state(state, label), "value": value, "summary": scalars}
 
 
 def _is_static(cls: type, name: str) -> bool:

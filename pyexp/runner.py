@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import re
 import shlex
@@ -18,6 +19,7 @@ from .cli import parse_cli
 from .errors import ConfigError
 from .executors.base import Executor, get_executor
 from .executors.task import Task
+from .history import code_for_execution, is_stale_header, record_code, say_stale
 from .result import Result, as_config, config_names, load_results
 from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise
 from .store import Run, RunStore, plan_dirs, result_stamp
@@ -117,12 +119,37 @@ class ExperimentRunner:
             return self._run(configs, report, argv if argv is not None else sys.argv[1:], cli_mode, settings)
 
     def results(self, timestamp: str | None = None, output_dir: str | Path | None = None) -> Any:
-        """Load the results of a previous run (the latest by default) as a Tensor of Result."""
+        """Load the results of a previous run as a Tensor of Result.
+
+        Args:
+            timestamp: A run's timestamp, None / ``"latest"`` for the latest run, or ``"all"``
+                for every run: then a 1-D Tensor (axis ``"result"``) of all runs' results,
+                oldest run first, each with ``r.run`` set to its run's timestamp.
+            output_dir: Where the runs are stored, if not the experiment's default.
+        """
+        from .history import bind, current_code, load_all
+
         settings = {**DEFAULTS, **self._settings}
         if output_dir is not None:
             settings["output_dir"] = output_dir
-        run = self._store(settings).get(timestamp)
-        return load_results(run, self._make_result)
+        store = self._store(settings)
+        if timestamp == "all":
+            return load_all(store, lambda run: load_results(run, self._make_result), self.file)
+        run = store.get(timestamp)
+        code = current_code(run, self.file)
+        return bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
+
+    def history(self, name_or_query: str | dict[str, Any], output_dir: str | Path | None = None) -> Any:
+        """One config's results across all runs, newest run first, as a 1-D Tensor of Result.
+
+        Args:
+            name_or_query: The config's name (glob patterns allowed) or a dict query on its
+                config values, e.g. ``{"learning_rate": 0.1}``.
+            output_dir: Where the runs are stored, if not the experiment's default.
+        """
+        from .history import history
+
+        return history(self.results("all", output_dir), name_or_query)
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -171,7 +198,7 @@ class ExperimentRunner:
         if s["list"]:
             from .cli import print_runs
 
-            print_runs(store)
+            print_runs(store, experiment_file=self.file)
             return None
         if s["report"] is not None:
             run = store.get(s["report"])
@@ -209,8 +236,12 @@ class ExperimentRunner:
         plan_dirs(configs)  # duplicate names and non-JSON values fail before any folder exists
         run = store.create_run()
         try:
+            commit = self._snapshot(store, run, s)
             meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "argv": sys.argv, "git_commit": self._snapshot(store, run, s)}
+                    "argv": sys.argv, "git_commit": commit}
+            code = record_code(self.file, commit, store)
+            if code is not None:
+                meta["code"] = code.to_json()
             axis_values = getattr(tensor, "axis_values", None)
             if axis_values:
                 meta["axis_values"] = axis_values
@@ -234,22 +265,23 @@ class ExperimentRunner:
 
         manifest = run.manifest()
         pattern = re.compile(s["filter"]) if s["filter"] else None
-        todo, cached, stamps = [], 0, {}
+        stamps: dict[Path, Any] = {}
         run.check_configs()
-        for dirname, name in zip(manifest.dirs, config_names(run)):
-            if pattern is not None and not pattern.search(name):
-                continue
-            folder = run.config_dir(dirname)
-            # Stamp before status: a result another process writes in between is noticed later.
-            stamps[folder] = result_stamp(folder)
-            status = run.status(dirname)
-            if status == "done" or (status == "failed" and s["skip_failed"]):
-                cached += 1
-                continue
-            run.forget(dirname)  # it runs now: phase 3 reads its new outcome
-            todo.append(Task(fn=self._task_fn, config=as_config(run.read_config(dirname)), name=name, out=folder,
-                             capture=s["capture"], with_logger=self.with_logger, with_out=self.with_out,
-                             git_commit=manifest.meta.get("git_commit")))
+        code = code_for_execution(run, self.file, s["stash"] and s["continue"] is not None)
+        # Thousands of small outcome records would trigger many useless collections.
+        collect = gc.isenabled()
+        gc.disable()
+        try:
+            todo, cached, done, stale = self._plan(run, manifest, s, pattern, code, stamps)
+        finally:
+            if collect:
+                gc.enable()
+        say_stale(stale, done, s["rerun_stale"])
+        if s["reuse"] and s["continue"] is None:
+            from .history import reuse_finished
+
+            todo, reused = reuse_finished(run, todo, code["fingerprint"] if code else None)
+            cached += reused
         started = time.monotonic()
         command = continue_command([sys.argv[0], *(argv if cli_mode else [])], run.timestamp)
         try:
@@ -265,8 +297,41 @@ class ExperimentRunner:
             executor.close()
         print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
 
+    def _plan(self, run: Run, manifest: Any, s: dict[str, Any], pattern: Any, code: dict[str, Any] | None,
+              stamps: dict[Path, Any]) -> tuple[list[Task], int, int, int]:
+        """The tasks to run, and how many configs are cached, finished, and finished by other code."""
+        fingerprint = code["fingerprint"] if code else None
+        todo: list[Task] = []
+        cached = done = stale = 0
+        for dirname, name in zip(manifest.dirs, config_names(run)):
+            if pattern is not None and not pattern.search(name):
+                continue
+            folder = run.config_dir(dirname)
+            # Stamp before status: a result another process writes in between is noticed later.
+            stamps[folder] = result_stamp(folder)
+            status = run.status(dirname)
+            if status == "done":
+                done += 1
+                is_stale = is_stale_header(run.outcome(dirname), fingerprint)
+                stale += is_stale
+                if not (is_stale and s["rerun_stale"]):
+                    cached += 1
+                    continue
+            elif status == "failed" and s["skip_failed"]:
+                cached += 1
+                continue
+            run.forget(dirname)  # it runs now: phase 3 reads its new outcome
+            todo.append(Task(fn=self._task_fn, config=as_config(run.read_config(dirname)), name=name, out=folder,
+                             capture=s["capture"], with_logger=self.with_logger, with_out=self.with_out,
+                             git_commit=code.get("commit") if code else manifest.meta.get("git_commit"),
+                             code=code))
+        return todo, cached, done, stale
+
     def _phase_report(self, run: Run, report_fn: Any) -> Any:
-        results = load_results(run, self._make_result)
+        from .history import bind, current_code
+
+        code = current_code(run, self.file)
+        results = bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
         if report_fn is None:
             return results
         run.report_dir.mkdir(exist_ok=True)

@@ -37,6 +37,8 @@ flag                           Hydra override
 ``-j 4`` / ``--jobs 4``        ``pyexp.jobs=4``
 ``-m`` / ``--multirun``        ``pyexp.multirun=true``
 ``--skip-failed``              ``pyexp.skip_failed=true``
+``--rerun-stale``              ``pyexp.rerun_stale=true``
+``--reuse``                    ``pyexp.reuse=true``
 ``--retry 2``                  ``pyexp.retry=2``
 =============================  ===========================================
 
@@ -68,6 +70,8 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 1,
     "multirun": False,
     "skip_failed": False,
+    "rerun_stale": False,
+    "reuse": False,
     "retry": 0,
 }
 
@@ -127,6 +131,12 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help="with --continue: keep failed configs as they are (their error stays in the "
                    "results) and run only pending ones; without it --continue re-runs failed and "
                    "pending configs, never finished ones")
+    p.add_argument("--rerun-stale", dest="rerun_stale", action="store_true",
+                   help="with --continue: also run again the finished configs whose result was "
+                   "computed by different code than today's")
+    p.add_argument("--reuse", action="store_true",
+                   help="fresh runs: link the finished result of an identical config computed by "
+                   "identical code in an earlier run instead of running it again")
     p.add_argument("--retry", type=int, metavar="N",
                    help="run a failed config up to N more times before it counts as failed (default 0)")
 
