@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # what static tools see; at run time the table below is used
     from .executors.fork import ForkExecutor
     from .executors.inline import InlineExecutor
     from .executors.ray import RayExecutor
+    from .executors.spawn import SpawnExecutor
     from .executors.subprocess import SubprocessExecutor
     from .executors.task import Task
     from .experiment import Experiment
@@ -49,6 +50,7 @@ _WHERE = {
     "Logger": "log",
     "RayExecutor": "executors.ray",
     "Result": "result",
+    "SpawnExecutor": "executors.spawn",
     "SubprocessExecutor": "executors.subprocess",
     "Task": "executors.task",
     "Tensor": "tensor",

@@ -33,6 +33,23 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         raise
 
 
+def atomic_link(source: Path | str, path: Path | str) -> None:
+    """Make ``path`` name the very file ``source`` (a hard link; a symlink where hard links fail,
+    e.g. across file systems), replacing ``path`` at once. Nothing is copied."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.link.tmp"
+    try:
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            os.symlink(os.path.realpath(source), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def drop_leftovers(folder: Path, name: str) -> None:
     """Remove the temp files of writes to ``folder/name`` that a kill cut short."""
     for leftover in Path(folder).glob(f".{name}.*.tmp"):

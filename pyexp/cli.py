@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from ._entry import ArgParser
@@ -52,9 +53,12 @@ def parse_cli(argv: list[str], prog: str | None = None) -> dict[str, Any]:
     return ns
 
 
-def print_runs(store: RunStore, file: TextIO | None = None) -> None:
-    """``--list``: one line per run (timestamp, start time, done/failed/pending counts)."""
+def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Path | None = None) -> None:
+    """``--list``: one line per run (timestamp, start time, done/failed/pending counts); below it,
+    how many results were reused from earlier runs and how many come from code other than
+    today's (``experiment_file``'s)."""
     from .checkpoint.files import listing_lines
+    from .history import current_code, is_stale_header, stale_message
 
     file = file or sys.stdout
     runs = store.runs()
@@ -65,18 +69,29 @@ def print_runs(store: RunStore, file: TextIO | None = None) -> None:
         print(f"no runs in {store.root}", file=file)
         return
     print(f"{'timestamp':<22} {'started':<20} {'configs':>7} {'done':>6} {'failed':>6} {'pending':>7}", file=file)
+    memo: dict[Any, Any] = {}
     for run in runs:
         try:
             manifest = run.manifest()
         except StoreError as exc:
             print(f"{_label(run, flat):<22} unreadable: {exc}", file=file)
             continue
-        counts = {"done": 0, "failed": 0, "pending": 0}
+        code = current_code(run, experiment_file, memo)
+        counts = {"done": 0, "failed": 0, "pending": 0, "reused": 0, "stale": 0}
         for dirname in manifest.dirs:
-            counts[run.status(dirname)] += 1
+            status = run.status(dirname)
+            counts[status] += 1
+            if status == "done":
+                outcome = run.outcome(dirname)
+                counts["reused"] += bool(outcome.reused_from)
+                counts["stale"] += is_stale_header(outcome, code.fingerprint if code else None)
         started = str(manifest.meta.get("created", "?"))
         print(f"{_label(run, flat):<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
               f"{counts['failed']:>6} {counts['pending']:>7}", file=file)
+        if counts["reused"]:
+            print(f"    {counts['reused']} of {counts['done']} results reused from earlier runs (--reuse)", file=file)
+        if counts["stale"]:
+            print(f"    {stale_message(counts['stale'], counts['done'])}", file=file)
         if counts["done"] < len(manifest.dirs):  # unfinished configs: what --continue resumes from
             for line in listing_lines(run, manifest.dirs):
                 print(line, file=file)

@@ -33,7 +33,7 @@ def experiment(
     fn: None = None, *, name: str | None = None, output_dir: str | Path | None = None,
     executor: Any = None, stash: bool | None = None, viewer: bool | None = None,
     viewer_port: int | None = None, jobs: int | None = None, retry: int | None = None,
-    config_path: str | None = None, config_name: str | None = None,
+    config_path: str | None = None, config_name: str | None = None, preload: list[str] | None = None,
     timestamp: bool | str | None = None, rerun: bool | None = None,
 ) -> Callable[[Callable[..., Any]], ExperimentRunner]: ...
 
@@ -46,8 +46,9 @@ def experiment(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
     Use bare (``@pyexp.experiment``) or with options: ``name``, ``output_dir``,
     ``executor`` (name or Executor), ``stash``, ``viewer``, ``viewer_port``, ``jobs``,
-    ``retry`` (run a failed config up to N more times), and ``config_path``/``config_name``
-    to compose a Hydra config from YAML groups.
+    ``retry`` (run a failed config up to N more times), ``preload`` (modules the fork-server
+    imports before forking the configs), and ``config_path``/``config_name`` to compose a Hydra
+    config from YAML groups.
     ``timestamp=False`` (earlier API) stores configs in ``out/<name>/<config>-<hash>/``
     without a timestamp level, skipping those with a result.
     """
@@ -300,7 +301,12 @@ class _ClassTask:
         from .checkpoint import files as chkpt_files
 
         label = f"{self.cls.__name__}.experiment() (its final state)"
-        return {_STATE_MARK: 1, "state": chkpt_files.dump_state(exp._pyexp_state(), label), "value": value}
+        from .summary import summarize
+
+        state = exp._pyexp_state()
+        # The attributes are pickled; their scalars go to tables without unpickling them.
+        scalars = summarize({**state, "value": value} if value is not None else state)
+        return {_STATE_MARK: 1, "state": chkpt_files.dump_state(state, label), "value": value, "summary": scalars}
 
 
 def _is_static(cls: type, name: str) -> bool:

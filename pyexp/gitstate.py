@@ -92,6 +92,62 @@ def _is_ignored(top: Path, relative: Path, env: dict[str, str]) -> bool:
 
 def _snapshot(top: Path, ref: str, exclude: Sequence[str | os.PathLike[str]],
               env: dict[str, str], max_untracked_bytes: int | None) -> str:
+    tree = _worktree_tree(top, exclude, env, max_untracked_bytes)
+    try:
+        parent = _git(["rev-parse", "--verify", "-q", "HEAD^{commit}"], top, env).strip()
+    except _GitFailed:
+        parent = ""  # a repository without commits yet
+    args = ["commit-tree", tree, "-m", f"pyexp snapshot {ref}"]
+    if parent:
+        args[2:2] = ["-p", parent]
+    cenv = env
+    try:
+        _git(["var", "GIT_COMMITTER_IDENT"], top, env)
+        _git(["var", "GIT_AUTHOR_IDENT"], top, env)
+    except _GitFailed:
+        cenv = {**_FALLBACK_IDENTITY, **env}  # no user.name/email configured
+    commit = _git(args, top, cenv).strip()
+    _git(["update-ref", "-m", "pyexp snapshot", f"refs/pyexp/{ref}", commit], top, env)
+    return commit
+
+
+def changed_since(path: Path, commit: str, exclude: Sequence[str | os.PathLike[str]] = ()) -> list[tuple[str, str]]:
+    """Files of the work tree holding ``path`` that differ from snapshot ``commit``.
+
+    The work tree is taken as a snapshot would take it (tracked and untracked, not ignored
+    files, without touching the index), so a file created since counts as added.
+
+    Returns:
+        ``(status, path)`` pairs sorted by path: status ``A`` added, ``M`` modified, ``D``
+        deleted (``T`` type change); paths are relative to the work tree's top.
+
+    Raises:
+        StoreError: ``path`` is not in a git work tree, or ``commit`` is not in its repository.
+    """
+    from .errors import StoreError
+
+    start = Path(path) if Path(path).is_dir() else Path(path).parent
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_INDEX_FILE", "GIT_WORK_TREE")}
+    if shutil.which("git") is None:
+        raise StoreError("git is not installed: cannot compare with the run's snapshot")
+    try:
+        top = Path(_git(["rev-parse", "--show-toplevel"], start, env).strip())
+        _git(["cat-file", "-e", f"{commit}^{{commit}}"], top, env)
+    except _GitFailed as exc:
+        raise StoreError(f"{start}: cannot find snapshot {commit[:12]} in its git repository ({exc})") from None
+    try:
+        tree = _worktree_tree(top, exclude, env, MAX_UNTRACKED_BYTES)
+        out = _git(["diff", "--name-status", "-z", "--no-renames", commit, tree], top, env)
+    except _GitFailed as exc:
+        raise StoreError(f"{top}: cannot compare the work tree with snapshot {commit[:12]} ({exc})") from None
+    parts = out.split("\0")
+    pairs = [(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2) if parts[i]]
+    return sorted(pairs, key=lambda p: p[1])
+
+
+def _worktree_tree(top: Path, exclude: Sequence[str | os.PathLike[str]], env: dict[str, str],
+                   max_untracked_bytes: int | None) -> str:
+    """A tree object of the work tree (tracked + untracked, not ignored), built in a temporary index."""
     index = top / _git(["rev-parse", "--git-path", "index"], top, env).strip()
     with tempfile.TemporaryDirectory(prefix="pyexp-git-") as tmp:
         tmp_index = Path(tmp) / "index"
@@ -119,23 +175,7 @@ def _snapshot(top: Path, ref: str, exclude: Sequence[str | os.PathLike[str]],
                               "or commit them", stacklevel=3)
                 pathspec += [f":(exclude,literal){name}" for name in big]
         _git(["add", "-A", *pathspec], top, genv)
-        tree = _git(["write-tree"], top, genv).strip()
-    try:
-        parent = _git(["rev-parse", "--verify", "-q", "HEAD^{commit}"], top, env).strip()
-    except _GitFailed:
-        parent = ""  # a repository without commits yet
-    args = ["commit-tree", tree, "-m", f"pyexp snapshot {ref}"]
-    if parent:
-        args[2:2] = ["-p", parent]
-    cenv = env
-    try:
-        _git(["var", "GIT_COMMITTER_IDENT"], top, env)
-        _git(["var", "GIT_AUTHOR_IDENT"], top, env)
-    except _GitFailed:
-        cenv = {**_FALLBACK_IDENTITY, **env}  # no user.name/email configured
-    commit = _git(args, top, cenv).strip()
-    _git(["update-ref", "-m", "pyexp snapshot", f"refs/pyexp/{ref}", commit], top, env)
-    return commit
+        return _git(["write-tree"], top, genv).strip()
 
 
 def _large_untracked(top: Path, env: dict[str, str], limit: int, pathspec: list[str]) -> list[str]:

@@ -60,6 +60,10 @@ class Outcome:
     finished: float | None = None
     result_size: int | None = None
     result_crc32: int | None = None
+    code: dict[str, Any] | None = None  # {"fingerprint", "commit"} of the code it ran with
+    summary: dict[str, Any] | None = None  # the result's scalars (pyexp.summary), for tables
+    logged: dict[str, float] | None = None  # last value of each scalar this attempt logged
+    reused_from: str | None = None  # "<timestamp>/<config folder>" whose result --reuse linked
 
     @property
     def ok(self) -> bool:
@@ -159,6 +163,10 @@ def publish(outcome: Outcome, result_path: Path, outcome_path: Path, *, result_w
             atomic_write_bytes(result_path, data)
     if data is not None:
         outcome.result_size, outcome.result_crc32 = len(data), zlib.crc32(data)
+        if outcome.summary is None:
+            from .summary import summarize
+
+            outcome.summary = summarize(outcome.result)
     atomic_write_bytes(outcome_path, dump_json(outcome.record()))
     return outcome
 

@@ -6,7 +6,7 @@ import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from . import store
 from ._result_items import ItemAccess
@@ -15,6 +15,14 @@ from .outcome import Outcome
 
 _PENDING = "pending: no result yet; run with --continue to run it"
 _UNREAD: Any = object()
+
+
+class Code(NamedTuple):
+    """The code a result was computed with: a fingerprint of the experiment's sources and the
+    git snapshot's commit (None outside git or with ``--no-stash``)."""
+
+    fingerprint: str
+    commit: str | None
 
 
 class Result(ItemAccess):
@@ -34,13 +42,16 @@ class Result(ItemAccess):
     (a key of the returned dict), ``r["__error__"]``... (see :mod:`pyexp._result_items`).
     """
 
-    def __init__(self, name: str, config: Any, out: Path, outcome: Outcome | None = _UNREAD):
+    def __init__(self, name: str, config: Any, out: Path, outcome: Outcome | None = _UNREAD, *,
+                 run: str | None = None, code_now: str | None = None):
         self.name = name
         self._config = config  # the Config, or a no-argument function that loads it
         self.out = out if isinstance(out, Path) else Path(out)
         self._outcome = outcome  # None: pending; _UNREAD: read from the folder on first use
         self._value: Any = _UNREAD
         self._load_error: str | None = None
+        self.run = run  # the timestamp of the run this result belongs to
+        self._code_now = code_now  # today's code fingerprint, for `stale`
 
     def _stored(self) -> Outcome | None:
         if self._outcome is _UNREAD:
@@ -113,21 +124,102 @@ class Result(ItemAccess):
         return outcome.finished - outcome.started
 
     @property
+    def code(self) -> Code | None:
+        """The code fingerprint and snapshot commit this result was computed with, if recorded."""
+        outcome = self._stored()
+        code = outcome.code if outcome is not None else None
+        if not isinstance(code, dict) or not isinstance(code.get("fingerprint"), str):
+            return None
+        return Code(code["fingerprint"], code.get("commit"))
+
+    @property
+    def stale(self) -> bool:
+        """True when this finished result was computed by different code than today's.
+
+        Unfinished configs are never stale (they run with today's code); a result that
+        recorded no fingerprint is stale only when today's code is known.
+        """
+        if self.status != "done" or self._code_now is None:
+            return False
+        code = self.code
+        return code is None or code.fingerprint != self._code_now
+
+    @property
+    def reused(self) -> bool:
+        """True when ``--reuse`` linked this result from an earlier run instead of running the config."""
+        outcome = self._stored()
+        return bool(outcome is not None and outcome.reused_from)
+
+    @property
+    def scalars(self) -> dict[str, Any]:
+        """The scalar parts of the result as table columns (``result`` or ``result.<key>``).
+
+        Read from the summary stored in ``outcome.json``; only a result stored without one
+        (by an older pyexp) is unpickled. Empty for failed and pending configs.
+        """
+        if self.status != "done":
+            return {}
+        summary = self._stored().summary
+        if not isinstance(summary, dict):
+            from .summary import summarize
+
+            try:
+                summary = summarize(self.result)
+            except StoreError:
+                return {}
+        return dict(summary.get("scalars") or {})
+
+    @property
+    def logged(self) -> dict[str, float] | None:
+        """Last value of each scalar the config's run logged, as recorded in its outcome.
+
+        None when not recorded (the config is pending, died, resumed from checkpoints, or ran
+        with an older pyexp): then read :attr:`logger` instead.
+        """
+        outcome = self._stored()
+        logged = outcome.logged if outcome is not None else None
+        return dict(logged) if isinstance(logged, dict) else None
+
+    @property
+    def damaged(self) -> str | None:
+        """Why the stored result cannot be read (damaged or unloadable), or None."""
+        if self._load_error is not None:
+            return self._load_error
+        outcome = self._stored()
+        if outcome is not None and outcome.error_type == "StoreError":
+            return outcome.error
+        return None
+
+    def _ran_in(self) -> Path:
+        """The folder the result was computed in: an earlier run's for a reused result."""
+        outcome = self._stored()
+        origin = outcome.reused_from if outcome is not None else None
+        if isinstance(origin, str) and origin and ".." not in Path(origin).parts:
+            source = self.out.parent.parent / origin
+            if source.is_dir():
+                return source
+        return self.out
+
+    @property
     def log(self) -> str:
         """Captured stdout/stderr of the config's last run ("" if none)."""
         try:
-            return store.log_path(self.out).read_text(encoding="utf-8", errors="replace")
+            return store.log_path(self._ran_in()).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return ""
 
     @property
     def logger(self) -> Any:
-        """A ``LogReader`` over what the experiment logged, or None if it logged nothing."""
-        if not store.has_log(self.out):
+        """A ``LogReader`` over what the experiment logged, or None if it logged nothing.
+
+        For a reused result, the log of the earlier run that computed it.
+        """
+        folder = self._ran_in()
+        if not store.has_log(folder):
             return None
         from .log import LogReader
 
-        return LogReader(self.out)
+        return LogReader(folder)
 
     def __repr__(self) -> str:
         state = self.status if self.error is None else f"{self.status}: {self.error}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import re
 import shlex
@@ -18,8 +19,9 @@ from .cli import parse_cli
 from .errors import ConfigError, RunNotFoundError
 from .executors.base import Executor, get_executor
 from .executors.task import Task
+from .history import code_for_execution, is_stale_header, record_code, say_stale
 from .result import Result, as_config, config_names, load_results
-from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise
+from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise, preload_names
 from .store import TIMESTAMP_FORMAT, Run, RunStore, plan_dirs, result_stamp
 
 
@@ -115,23 +117,47 @@ class ExperimentRunner:
         Returns:
             The report function's return value, or the results Tensor without a report.
         """
+        _refuse_run_in_fork_server()
         cli_mode = argv is not None or _reads_sys_argv()
         # Phase 2 handles its own Ctrl-C (and says how to continue); user_errors covers the rest.
         with user_errors(enabled=cli_mode):
             return self._run(configs, report, argv if argv is not None else sys.argv[1:], cli_mode, settings)
 
     def results(self, timestamp: str | bool | None = None, output_dir: str | Path | None = None) -> Any:
-        """Load the results of a previous run (the latest by default) as a Tensor of Result.
+        """Load the results of a previous run as a Tensor of Result.
 
-        ``timestamp=False`` (or the experiment's ``timestamp=False``) loads the run without
-        timestamp: the sweep its latest invocation ran.
+        Args:
+            timestamp: A run's timestamp, None / ``"latest"`` for the latest run, or ``"all"``
+                for every run: then a 1-D Tensor (axis ``"result"``) of all runs' results,
+                oldest run first, each with ``r.run`` set to its run's timestamp. False (or
+                the experiment's ``timestamp=False``): the run without timestamp (earlier API).
+            output_dir: Where the runs are stored, if not the experiment's default.
         """
+        from .history import bind, current_code, load_all
+
         settings = {**DEFAULTS, **self._settings}
         if output_dir is not None:
             settings["output_dir"] = output_dir
-        flat = timestamp is False or (timestamp is None and settings["timestamp"] is False)
-        run = _stored_run(self._store(settings), None if isinstance(timestamp, bool) else timestamp, flat)
-        return load_results(run, self._make_result)
+        store = self._store(settings)
+        if timestamp is False or (timestamp is None and settings["timestamp"] is False):
+            return load_results(_stored_run(store, None, True), self._make_result)  # earlier API
+        if timestamp == "all":
+            return load_all(store, lambda run: load_results(run, self._make_result), self.file)
+        run = store.get(timestamp)
+        code = current_code(run, self.file)
+        return bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
+
+    def history(self, name_or_query: str | dict[str, Any], output_dir: str | Path | None = None) -> Any:
+        """One config's results across all runs, newest run first, as a 1-D Tensor of Result.
+
+        Args:
+            name_or_query: The config's name (glob patterns allowed) or a dict query on its
+                config values, e.g. ``{"learning_rate": 0.1}``.
+            output_dir: Where the runs are stored, if not the experiment's default.
+        """
+        from .history import history
+
+        return history(self.results("all", output_dir), name_or_query)
 
     # -- the pipeline --------------------------------------------------------------------
 
@@ -180,7 +206,7 @@ class ExperimentRunner:
         if s["list"]:
             from .cli import print_runs
 
-            print_runs(store)
+            print_runs(store, experiment_file=self.file)
             return None
         flat = s["timestamp"] is False
         if s["report"] is not None:
@@ -192,6 +218,11 @@ class ExperimentRunner:
                       "--continue (the run's configs are frozen in its config.json files)", file=sys.stderr)
         # An unknown executor is reported before phase 1 writes anything.
         executor = get_executor(s["executor"]) if s["report"] is None else None
+        if executor is not None and s["preload"]:
+            # Checked before phase 1 writes anything; executors that cannot preload ignore it.
+            names = preload_names(s["preload"], check=True)
+            if hasattr(executor, "preload"):
+                executor.preload = [*executor.preload, *(n for n in names if n not in executor.preload)]
         try:
             if s["report"] is None and s["continue"] is None:
                 run = self._phase_configs(store, configs_fn, s)
@@ -220,8 +251,12 @@ class ExperimentRunner:
         flat = s["timestamp"] is False
         run = store.flat_run(create=True) if flat else store.create_run()
         try:
+            commit = self._snapshot(store, run, s)
             meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "argv": sys.argv, "git_commit": self._snapshot(store, run, s)}
+                    "argv": sys.argv, "git_commit": commit}
+            code = record_code(self.file, commit, store)
+            if code is not None:
+                meta["code"] = code.to_json()
             axis_values = getattr(tensor, "axis_values", None)
             if axis_values:
                 meta["axis_values"] = axis_values
@@ -248,24 +283,23 @@ class ExperimentRunner:
 
         manifest = run.manifest()
         pattern = re.compile(s["filter"]) if s["filter"] else None
-        todo, cached, stamps = [], 0, {}
+        stamps: dict[Path, Any] = {}
         run.check_configs()
-        for dirname, name in zip(manifest.dirs, config_names(run)):
-            if pattern is not None and not pattern.search(name):
-                continue
-            folder = run.config_dir(dirname)
-            if s["rerun"]:
-                run.set_aside(dirname)  # run again from scratch; the earlier attempt stays beside
-            # Stamp before status: a result another process writes in between is noticed later.
-            stamps[folder] = result_stamp(folder)
-            status = run.status(dirname)
-            if status == "done" or (status == "failed" and s["skip_failed"]):
-                cached += 1
-                continue
-            run.forget(dirname)  # it runs now: phase 3 reads its new outcome
-            todo.append(Task(fn=self._task_fn, config=as_config(run.read_config(dirname)), name=name, out=folder,
-                             capture=s["capture"], with_logger=self.with_logger, with_out=self.with_out,
-                             git_commit=manifest.meta.get("git_commit")))
+        code = code_for_execution(run, self.file, s["stash"] and s["continue"] is not None)
+        # Thousands of small outcome records would trigger many useless collections.
+        collect = gc.isenabled()
+        gc.disable()
+        try:
+            todo, cached, done, stale = self._plan(run, manifest, s, pattern, code, stamps)
+        finally:
+            if collect:
+                gc.enable()
+        say_stale(stale, done, s["rerun_stale"])
+        if s["reuse"] and s["continue"] is None:
+            from .history import reuse_finished
+
+            todo, reused = reuse_finished(run, todo, code["fingerprint"] if code else None)
+            cached += reused
         started = time.monotonic()
         command = continue_command([sys.argv[0], *(argv if cli_mode else [])],
                                    None if s["timestamp"] is False else run.timestamp)
@@ -282,8 +316,43 @@ class ExperimentRunner:
             executor.close()
         print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
 
+    def _plan(self, run: Run, manifest: Any, s: dict[str, Any], pattern: Any, code: dict[str, Any] | None,
+              stamps: dict[Path, Any]) -> tuple[list[Task], int, int, int]:
+        """The tasks to run, and how many configs are cached, finished, and finished by other code."""
+        fingerprint = code["fingerprint"] if code else None
+        todo: list[Task] = []
+        cached = done = stale = 0
+        for dirname, name in zip(manifest.dirs, config_names(run)):
+            if pattern is not None and not pattern.search(name):
+                continue
+            folder = run.config_dir(dirname)
+            if s["rerun"]:
+                run.set_aside(dirname)  # run again from scratch; the earlier attempt stays beside
+            # Stamp before status: a result another process writes in between is noticed later.
+            stamps[folder] = result_stamp(folder)
+            status = run.status(dirname)
+            if status == "done":
+                done += 1
+                is_stale = is_stale_header(run.outcome(dirname), fingerprint)
+                stale += is_stale
+                if not (is_stale and s["rerun_stale"]):
+                    cached += 1
+                    continue
+            elif status == "failed" and s["skip_failed"]:
+                cached += 1
+                continue
+            run.forget(dirname)  # it runs now: phase 3 reads its new outcome
+            todo.append(Task(fn=self._task_fn, config=as_config(run.read_config(dirname)), name=name, out=folder,
+                             capture=s["capture"], with_logger=self.with_logger, with_out=self.with_out,
+                             git_commit=code.get("commit") if code else manifest.meta.get("git_commit"),
+                             code=code))
+        return todo, cached, done, stale
+
     def _phase_report(self, run: Run, report_fn: Any) -> Any:
-        results = load_results(run, self._make_result)
+        from .history import bind, current_code
+
+        code = current_code(run, self.file)
+        results = bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
         if report_fn is None:
             return results
         if not _wants_report_dir(report_fn):  # the earlier API's report(results)
@@ -379,6 +448,13 @@ def _second_parameter(fn: Callable[..., Any]) -> str | None:
     except (TypeError, ValueError):
         return None
     return params[1].name if len(params) >= 2 else None
+
+
+def _refuse_run_in_fork_server() -> None:
+    """A script that calls ``run()`` unguarded must not start a sweep while a fork-server imports it."""
+    server = sys.modules.get("pyexp.executors._forkserver")
+    if server is not None and server.IMPORTING_MAIN:
+        raise server.MainImportAborted("the script calls run() outside `if __name__ == \"__main__\":`")
 
 
 #: Programs whose command line is never pyexp's, though Python runs them as a script.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import store
+from .errors import PyexpError
 from .executors.base import DoneJob, Executor, Job
 from .executors.task import Task
 from .outcome import Outcome
@@ -83,8 +84,7 @@ class _Progress:
 def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None:
     try:
         outcome = job.wait()
-    except KeyboardInterrupt:
-        # Ctrl-C while the main thread waits inline (-j 1): it is the user's, not the task's.
+    except KeyboardInterrupt:  # Ctrl-C while the main thread waits (-j 1): stop the run, fail nothing
         raise
     except BaseException as exc:  # noqa: BLE001 - a broken executor must not hang the runner
         outcome = Outcome.from_exception(exc)
@@ -144,6 +144,9 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
                 task.claim_fd = claim.fd
                 try:
                     job = executor.submit(task)
+                except PyexpError:  # a user mistake (e.g. a preload that does not import): stop
+                    claim.release()
+                    raise
                 except Exception as exc:  # noqa: BLE001 - one broken submit must not end the sweep
                     claim.release()
                     counts.failed += 1

@@ -37,6 +37,9 @@ flag                           Hydra override
 ``-j 4`` / ``--jobs 4``        ``pyexp.jobs=4``
 ``-m`` / ``--multirun``        ``pyexp.multirun=true``
 ``--skip-failed``              ``pyexp.skip_failed=true``
+``--preload a,b``              ``pyexp.preload=[a,b]`` (or ``=a``)
+``--rerun-stale``              ``pyexp.rerun_stale=true``
+``--reuse``                    ``pyexp.reuse=true``
 ``--retry 2``                  ``pyexp.retry=2``
 ``--timestamp TS``             ``pyexp.timestamp=TS`` (earlier API)
 ``--no-timestamp``             ``pyexp.timestamp=false`` (earlier API)
@@ -71,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 1,
     "multirun": False,
     "skip_failed": False,
+    "preload": None,
+    "rerun_stale": False,
+    "reuse": False,
     "retry": 0,
     # The earlier API's spellings (see _earlier_api): True: a new timestamped run; False: no
     # timestamp level; "<TS>": that run (continued, reported with --report, rerun with --rerun).
@@ -150,7 +156,9 @@ def _earlier_api(s: dict[str, Any]) -> None:
 def add_flags(p: argparse.ArgumentParser) -> None:
     """The command-line spelling of every setting (``dest`` is the setting's key)."""
     p.add_argument("--name", help="experiment name (folder under the output dir)")
-    p.add_argument("--executor", help="subprocess (default), fork, inline, ray, ray:<address>, ray://host:port")
+    p.add_argument("--executor", help="subprocess (default), fork, spawn, inline, ray, ray:<address>, ray://host:port")
+    p.add_argument("--preload", action="append", metavar="MOD[,MOD]",
+                   help="modules the fork-server imports once before forking the configs")
     p.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="where runs are stored")
     p.add_argument("--continue", dest="continue", nargs="?", const="latest", metavar="TIMESTAMP",
                    help="continue the latest run, or the run TIMESTAMP: run what is pending or failed")
@@ -169,6 +177,12 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help="with --continue: keep failed configs as they are (their error stays in the "
                    "results) and run only pending ones; without it --continue re-runs failed and "
                    "pending configs, never finished ones")
+    p.add_argument("--rerun-stale", dest="rerun_stale", action="store_true",
+                   help="with --continue: also run again the finished configs whose result was "
+                   "computed by different code than today's")
+    p.add_argument("--reuse", action="store_true",
+                   help="fresh runs: link the finished result of an identical config computed by "
+                   "identical code in an earlier run instead of running it again")
     p.add_argument("--retry", type=int, metavar="N",
                    help="run a failed config up to N more times before it counts as failed (default 0)")
     # The earlier API's spellings.
@@ -289,6 +303,11 @@ def _typed(name: str, value: Any, raw: str, text: str) -> Any:
             # 2026 or 1e-3 as typed, never a re-formatted number.
             return raw.strip().strip("'\"")
         raise OverrideError(f"{text}: pyexp.{name} takes a string, got {type(value).__name__}")
+    if name == "preload":  # pyexp.preload=sklearn.datasets or pyexp.preload=[a,b]
+        items = value if isinstance(value, list) else [value]
+        if all(isinstance(v, str) for v in items):
+            return preload_names(items)
+        raise OverrideError(f"{text}: pyexp.preload takes module names, e.g. pyexp.preload=[numpy,scipy]")
     if name in _INT_KEYS:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
@@ -299,6 +318,31 @@ def _typed(name: str, value: Any, raw: str, text: str) -> Any:
     if isinstance(value, str) and value.lower() in _BOOL_WORDS:
         return _BOOL_WORDS[value.lower()]
     raise OverrideError(f"{text}: pyexp.{name} takes true or false, got {raw!r}")
+
+
+def preload_names(value: str | list[str] | tuple[str, ...], check: bool = False) -> list[str]:
+    """The module names of a ``preload`` setting (a list, or ``"a,b"``).
+
+    Raises:
+        ConfigError: with ``check``, a name that is no module name or whose top package is missing.
+    """
+    items = [value] if isinstance(value, str) else list(value)
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"preload: expected module names, got {item!r}; e.g. preload=[\"sklearn.datasets\"]")
+        names += [n.strip() for n in item.split(",") if n.strip()]
+    if check:
+        import importlib.util
+
+        for name in names:
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise ConfigError(f"preload: {name!r} is not a module name; give dotted names like sklearn.datasets")
+            top = name.split(".")[0]
+            if importlib.util.find_spec(top) is None:  # the top package only: finding it imports nothing
+                raise ConfigError(f"preload: no module named {top!r} (in {name!r}); fix the name in "
+                                  "preload=/--preload or install the package")
+    return names
 
 
 def config_settings(config_dir: Path, config_name: str | None) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping
 
 from . import outcome as _outcome
-from ._files import atomic_write_bytes, drop_leftovers, dump_json, read_json
+from ._files import atomic_link, atomic_write_bytes, drop_leftovers, dump_json, read_json
 from ._naming import (HASH_EXCLUDED_KEYS, config_dirname, config_hash, folder_name, job_dirname, plan_dirs,
                       sanitize_name)
 from .errors import RunNotFoundError, StoreError
@@ -53,12 +53,14 @@ ATTEMPT_LOG = "log.attempt-{}.out"  # a failed attempt's log.out while the confi
 CHECKPOINT_DIR = ".checkpoints"
 CLAIM_FILE = ".claim"
 PAYLOAD_FILE = ".task.pkl"
+#: The Hydra launcher's JobReturn minus the return value (status, cfg, hydra cfg, working dir).
+HYDRA_JOB_FILE = "hydra_job.pkl"
 
-__all__ = ["ATTEMPT_LOG", "CHECKPOINT_DIR", "CLAIM_FILE", "CONFIG_FILE", "LOG_FILE", "LOG_MARKER", "OUTCOME_FILE",
-           "PAYLOAD_FILE", "REPORT_DIR", "RESULT_FILE", "RUNS_FILE", "Claim", "Manifest", "Run", "RunStore",
-           "atomic_write_bytes", "checkpoint_dir", "config_dirname", "config_hash", "drop_partial_writes",
-           "dump_json", "forget_outcome", "has_log", "join_attempt_logs", "keep_attempt_log", "load_result",
-           "log_path", "outcome_path", "plan_dirs",
+__all__ = ["ATTEMPT_LOG", "CHECKPOINT_DIR", "CLAIM_FILE", "CONFIG_FILE", "HYDRA_JOB_FILE", "LOG_FILE", "LOG_MARKER",
+           "OUTCOME_FILE", "PAYLOAD_FILE", "REPORT_DIR", "RESULT_FILE", "RUNS_FILE", "Claim", "Manifest", "Run",
+           "RunStore", "atomic_write_bytes", "checkpoint_dir", "config_dirname", "config_hash", "drop_partial_writes",
+           "dump_json", "forget_outcome", "has_log", "hydra_job_path", "join_attempt_logs", "keep_attempt_log",
+           "load_result", "log_path", "outcome_path", "plan_dirs",
            "publish_outcome", "read_json", "read_outcome", "result_path", "result_stamp", "sanitize_name",
            "status_of"]
 
@@ -72,6 +74,10 @@ def result_path(folder: Path | str) -> Path:
 
 def outcome_path(folder: Path | str) -> Path:
     return Path(folder) / OUTCOME_FILE
+
+
+def hydra_job_path(folder: Path | str) -> Path:
+    return Path(folder) / HYDRA_JOB_FILE
 
 
 def log_path(folder: Path | str) -> Path:
@@ -106,6 +112,22 @@ def forget_outcome(folder: Path | str) -> None:
     """Remove a stored outcome and any half-written one (before a config runs again)."""
     _outcome.unpublish(result_path(folder), outcome_path(folder))
     drop_partial_writes(folder)
+
+
+def link_result(source: Path, target: Path, outcome: Outcome, origin: str) -> bool:
+    """``--reuse``: make ``target``'s result the very ``result.pkl`` of ``source`` and publish an
+    outcome marked ``reused_from=origin``. False (nothing changed) if the file cannot be linked.
+
+    A hard link, or a symlink across file systems: either way ``result.pkl`` stays a plain
+    pickle that ``pickle.load`` reads, and nothing is copied. Results are replaced, never
+    written in place, so running the config again later never touches the earlier run's file.
+    """
+    try:
+        atomic_link(result_path(source), result_path(target))
+        atomic_write_bytes(outcome_path(target), dump_json({**outcome.record(), "reused_from": origin}))
+    except OSError:
+        return False
+    return True
 
 
 def keep_attempt_log(folder: Path | str, attempt: int, note: str) -> None:
@@ -467,12 +489,23 @@ class RunStore:
                 )
             return runs[-1]
         run = Run(self.root / str(timestamp))
+        if run.exists() and run.path.resolve().parent != self.root.resolve():
+            self._check_same_experiment(run)  # a path to a run folder rather than a timestamp
         if not run.exists():
             known = ", ".join(r.timestamp for r in self.runs()[-5:]) or "none"
             raise RunNotFoundError(
                 f"no run {timestamp!r} in {self.root} (latest runs: {known}); use --list to see them all"
             )
         return run
+
+
+    def _check_same_experiment(self, run: Run) -> None:
+        other = run.manifest().meta.get("experiment") or run.path.parent.name
+        if other != self.root.name:
+            raise RunNotFoundError(
+                f"{run.runs_file}: a run of experiment {other!r}, not of {self.root.name!r} ({self.root}); "
+                "give a timestamp of this experiment (see --list)"
+            )
 
 
 def _sort_key(stamp: str) -> tuple[str, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from . import _tensor_lookup as _lookup
@@ -331,44 +332,27 @@ class Tensor:
 
     # -- export --------------------------------------------------------------------------
     def to_pandas(self) -> Any:
-        """One row per element: ``name``, the flattened config keys, and the result's keys.
+        """A pandas DataFrame with one row per element.
 
-        Works for Result-like elements (``.name``, ``.config``, ``.result``, ``.error``)
-        and for plain Config/dict elements. Config keys become dotted columns
-        (``mlp.width``); a result key that clashes with a config column is
-        prefixed with ``result.``.
+        For results: ``run``, ``name``, ``status``, ``error``, ``stale``, ``reused``, ``code``,
+        the config as ``config.<dotted key>`` columns, scalar results as ``result`` /
+        ``result.<key>``, the last value of each logged scalar as ``log.<tag>``, and ``out``
+        (see :mod:`pyexp.table`). Results are not unpickled: their scalars come from the
+        summary stored when each config finished. For plain configs: ``name`` and the
+        flattened config keys (``mlp.width``).
 
         Raises:
-            MissingExtraError: pandas is not installed.
+            MissingExtraError: pandas is not installed (``pip install "pyexp[export]"``).
         """
-        try:
-            import pandas as pd
-        except ImportError:
-            from .errors import MissingExtraError
+        from . import table
 
-            raise MissingExtraError("pandas", "all", "Tensor.to_pandas()") from None
-        rows = []
-        for x in self._data:
-            if isinstance(x, Mapping):
-                config, result, error = x, None, _lookup.MISSING
-            else:
-                config = getattr(x, "config", None)
-                result = getattr(x, "result", None)
-                error = getattr(x, "error", _lookup.MISSING)
-            row: dict[str, Any] = {"name": _lookup.name_of(x) if _lookup.name_of(x) is not _lookup.MISSING else None}
-            if isinstance(config, Mapping):
-                for k, v in _lookup.flatten(config).items():
-                    if k != "name":
-                        row[k] = str(v) if k == "out" else v
-            if error is not _lookup.MISSING:
-                row["error"] = error
-            if isinstance(result, Mapping):
-                for k, v in result.items():
-                    row[f"result.{k}" if k in row else str(k)] = v
-            elif result is not None:
-                row["result"] = result
-            rows.append(row)
-        return pd.DataFrame(rows)
+        return table.to_frame(table.rows_of(self._data))
+
+    def to_parquet(self, path: str | Path) -> None:
+        """Write :meth:`to_pandas`'s table to a Parquet file at ``path`` (needs pyarrow)."""
+        from . import table
+
+        table.write(table.rows_of(self._data), path, "parquet")
 
 
 def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:

@@ -5,15 +5,18 @@ Layout (the same RunStore as ``@pyexp.experiment``)::
     <output_dir>/<name>/<timestamp>/
         runs.json                       shape (n,), axis "job", the job folders in launch order
         <overrides>-<hash>/             e.g. "lr=0.1,model=mlp-1a2b3c4d"
-            config.json  result.pkl (the job's JobReturn)  outcome.json  log.out
+            config.json  result.pkl (what the app returned)  outcome.json  log.out
+            hydra_job.pkl               the rest of Hydra's JobReturn (status, cfg, hydra cfg, working dir)
 
 A job's identity is its override list (``pyexp.*`` overrides left out): the folder
 name hashes it, so a continued run finds the jobs it already has without
 composing their configs. Hydra's sweeper has composed every job once already to
 validate the batch; we compose each distinct group-choice combination once more and
 let the worker apply the job's value overrides (see ``_job``), instead of a second
-full compose per job as the basic launcher does. ``result.pkl`` is the job's pickled
-``JobReturn``. Every file goes through :mod:`pyexp.store` and every job through
+full compose per job as the basic launcher does. ``result.pkl`` is exactly the pickled
+return value of the app, so ``pickle.load`` reads it; ``launch`` hands Hydra the JobReturn
+rebuilt from ``hydra_job.pkl`` and that value. Runs whose ``result.pkl`` held the whole
+JobReturn (older launchers) still load and continue. Every file goes through :mod:`pyexp.store` and every job through
 :func:`pyexp.scheduler.execute`, exactly as for ``@pyexp.experiment``. Hydra's own job folder (``hydra.sweep.dir/subdir``, with ``.hydra/``)
 is created exactly as by the basic launcher.
 
@@ -36,7 +39,7 @@ from typing import Any, Sequence
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from omegaconf import DictConfig, OmegaConf
 
-from ._job import HydraJob, base_for, unwrap
+from ._job import HydraJob, base_for, read_job_return, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +178,7 @@ def launch(state: Sweep, job_overrides: Sequence[Sequence[str]], initial_job_idx
         overrides = list(overrides)
         name, dirname = job_identity(overrides, fallback)
         if dirname in state.known:
-            cached = _cached(state, dirname)
+            cached = _cached(state, dirname, overrides)
             if cached is not None:
                 log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))} (cached in {dirname})")
                 results[n] = cached
@@ -196,7 +199,7 @@ def launch(state: Sweep, job_overrides: Sequence[Sequence[str]], initial_job_idx
     _write_manifest(state)
 
     if todo:
-        # Workers pickle their JobReturn with cloudpickle: importing it once here saves every
+        # Workers pickle their results with cloudpickle: importing it once here saves every
         # forked child its ~35 ms import.
         import cloudpickle  # noqa: F401
 
@@ -230,7 +233,7 @@ def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int) -
     for n, task, overrides in todo:
         outcome = outcomes.get(id(task)) or read_outcome(task.out)
         outcome = outcome or Outcome("error", error="the job left no result")
-        if outcome.ok and outcome.result is None:  # run in another process: read its JobReturn back
+        if outcome.ok and outcome.result is None:  # run in another process: read its value back
             try:
                 outcome.result = load_result(task.out)
             except Exception as exc:  # noqa: BLE001 - reported as this job's failure
@@ -239,38 +242,53 @@ def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int) -
 
 
 def _job_return(task: Any, overrides: list[str], outcome: Any, config: DictConfig) -> JobReturn:
+    """The JobReturn Hydra gets for a job that ran: the worker's (``hydra_job.pkl``) with its value."""
     from pyexp.errors import ExecutorError
-    from pyexp.outcome import Outcome, describe_exception
-    from pyexp.store import forget_outcome, publish_outcome
 
-    ret = unwrap(outcome.result) if outcome.ok else None
-    if isinstance(ret, JobReturn):
-        if ret.status == JobStatus.FAILED:
-            # Stored as a failure so that a continued run runs it again.
-            exc = ret._return_value
-            forget_outcome(task.out)
-            publish_outcome(task.out, Outcome("error", error=describe_exception(exc), error_type=type(exc).__name__,
-                                              started=outcome.started, finished=outcome.finished))
-            log.error(f"pyexp: job {task.name} failed: {describe_exception(exc)} (log: {task.log_path})")
+    legacy = unwrap(outcome.result) if outcome.ok else None
+    if isinstance(legacy, JobReturn):  # run by a launcher that stored the whole JobReturn
+        return legacy
+    ret = read_job_return(task.out, outcome.result)
+    if outcome.ok:
+        return ret or _rebuilt(task.out, overrides, config, outcome.result)
+    log.error(f"pyexp: job {task.name} failed: {outcome.error} (log: {task.log_path})")
+    if ret is not None and ret.status == JobStatus.FAILED:  # the app raised: Hydra gets its exception
         return ret
-    error = outcome.error if not outcome.ok else f"returned {type(ret).__name__}, not a JobReturn"
-    log.error(f"pyexp: job {task.name} failed: {error} (log: {task.log_path})")
-    ret = JobReturn(overrides=overrides, cfg=OmegaConf.create({}), hydra_cfg=config,
-                    working_dir=os.getcwd(), task_name=str(config.hydra.job.name), status=JobStatus.FAILED)
-    ret._return_value = ExecutorError(f"job {task.name!r} failed: {error}; its output is in {task.log_path}")
+    ret = _rebuilt(task.out, overrides, config, None)
+    ret.status = JobStatus.FAILED
+    ret._return_value = ExecutorError(f"job {task.name!r} failed: {outcome.error}; its output is in {task.log_path}")
     return ret
 
 
-def _cached(state: Sweep, dirname: str) -> JobReturn | None:
-    """The stored JobReturn of a finished job, or None if it must run (failed, pending, unreadable)."""
+def _rebuilt(out: Path, overrides: list[str], config: DictConfig, value: Any) -> JobReturn:
+    """A completed JobReturn from the job's config.json, when the worker left no ``hydra_job.pkl``."""
+    from pyexp.store import CONFIG_FILE, read_json
+
+    try:
+        cfg = read_json(out / CONFIG_FILE)
+        cfg.pop("out", None)
+    except Exception:  # noqa: BLE001 - a job that died before writing its config
+        cfg = {}
+    ret = JobReturn(overrides=overrides, cfg=OmegaConf.create(cfg), hydra_cfg=config,
+                    working_dir=os.getcwd(), task_name=str(config.hydra.job.name), status=JobStatus.COMPLETED)
+    ret._return_value = value
+    return ret
+
+
+def _cached(state: Sweep, dirname: str, overrides: list[str]) -> JobReturn | None:
+    """The JobReturn of a finished job, or None if it must run (failed, pending, unreadable)."""
     from pyexp.errors import StoreError
 
     if state.run.status(dirname) != "done":
         return None
     try:
-        ret = unwrap(state.run.load_result(dirname))
+        value = unwrap(state.run.load_result(dirname))
     except StoreError:
         return None
-    if not isinstance(ret, JobReturn) or ret.status != JobStatus.COMPLETED:
-        return None
-    return ret
+    if isinstance(value, JobReturn):  # a run folder from before result.pkl held just the value
+        return value if value.status == JobStatus.COMPLETED else None
+    out = state.run.config_dir(dirname)
+    ret = read_job_return(out, value)
+    if ret is None:
+        return _rebuilt(out, overrides, state.config, value)
+    return ret if ret.status == JobStatus.COMPLETED else None

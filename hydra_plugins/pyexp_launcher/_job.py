@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-from copy import deepcopy
+from copy import copy, deepcopy
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobReturn, setup_globals
+from hydra.core.utils import JobReturn, JobStatus, setup_globals
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from pyexp.store import atomic_write_bytes, hydra_job_path
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +56,17 @@ class HydraJob:
             sweep_config.hydra.job.num = self.idx
             sweep_config.pop("pyexp", None)  # launcher settings are not the app's config
         _write_config(self.out, sweep_config)
-        # result.pkl is this JobReturn as pickled: pickle.load gives it back (.return_value).
-        return run_job(
+        hydra_job_path(self.out).unlink(missing_ok=True)  # never read a previous attempt's
+        ret = run_job(
             hydra_context=self.hydra_context, task_function=self.task_function, config=sweep_config,
             job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
         )
+        # result.pkl is what the app returned, like every pyexp result; the rest of the
+        # JobReturn, which the launcher hands back to Hydra, goes beside it.
+        write_job_return(self.out, ret)
+        if ret.status == JobStatus.FAILED:
+            raise ret._return_value  # the config fails with the app's own error and traceback
+        return ret._return_value
 
     def _sweep_config(self, copy: bool) -> DictConfig:
         """What Hydra's ``load_sweep_config`` returns, from the shared base instead of a new compose.
@@ -113,8 +121,40 @@ class HydraJob:
         return state
 
 
+def write_job_return(out: Path, ret: JobReturn) -> None:
+    """Store ``ret`` without its return value (that is result.pkl); a failure keeps its exception."""
+    import cloudpickle
+
+    from pyexp.outcome import describe_exception
+
+    meta = copy(ret)
+    meta._return_value = ret._return_value if ret.status == JobStatus.FAILED else None
+    try:
+        data = cloudpickle.dumps(meta)
+    except Exception:  # noqa: BLE001 - an unpicklable exception still reports its text
+        meta._return_value = RuntimeError(describe_exception(ret._return_value))
+        data = cloudpickle.dumps(meta)
+    atomic_write_bytes(hydra_job_path(out), data)
+
+
+def read_job_return(out: Path, value: Any = None) -> JobReturn | None:
+    """The JobReturn a worker stored for ``out`` (``value`` as its return value), None if absent."""
+    import pickle
+
+    try:
+        with open(hydra_job_path(out), "rb") as f:
+            ret = pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        return None
+    if not isinstance(ret, JobReturn):
+        return None
+    if ret.status == JobStatus.COMPLETED:
+        ret._return_value = value
+    return ret
+
+
 class Returned:
-    """How result.pkl held a JobReturn before it held the JobReturn itself (older runs still load)."""
+    """How the oldest runs' result.pkl wrapped a JobReturn (those runs still load)."""
 
     __slots__ = ("job_return",)
 

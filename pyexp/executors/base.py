@@ -28,7 +28,7 @@ from ..outcome import Outcome
 from .task import Task, redirect_output, run_task
 
 #: Names ``get_executor`` accepts besides ``"ray:<address>"`` and ``"ray://host:port"``.
-ExecutorName = Literal["inline", "subprocess", "fork", "ray"]
+ExecutorName = Literal["inline", "subprocess", "fork", "spawn", "ray"]
 
 __all__ = ["DoneJob", "Executor", "ExecutorName", "Job", "Task", "get_executor", "prepare"]
 
@@ -113,6 +113,7 @@ _REGISTRY: dict[str, str] = {
     "inline": "pyexp.executors.inline:InlineExecutor",
     "subprocess": "pyexp.executors.subprocess:SubprocessExecutor",
     "fork": "pyexp.executors.fork:ForkExecutor",
+    "spawn": "pyexp.executors.spawn:SpawnExecutor",
     "ray": "pyexp.executors.ray:RayExecutor",
 }
 

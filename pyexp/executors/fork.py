@@ -9,6 +9,7 @@ import traceback
 
 from ..errors import ExecutorError
 from ..store import Claim
+from ._forkserver import reseed_after_fork
 from ._process import ProcessJob, start_tee, watch_parent
 from .base import Executor, Job, prepare
 from .task import Task, run_task, store_outcome
@@ -26,9 +27,16 @@ class ForkExecutor(Executor):
     def __init__(self) -> None:
         if not hasattr(os, "fork"):
             raise ExecutorError("executor 'fork' needs os.fork (POSIX); use 'subprocess' on this platform")
+        #: Modules imported here once, before the first fork (the ``preload`` setting).
+        self.preload: list[str] = []
 
     def submit(self, task: Task) -> Job:
         prepare(task)
+        if self.preload:
+            import importlib
+
+            for name in self.preload:
+                importlib.import_module(name)
         read_end = write_end = None
         if not task.capture:
             read_end, write_end = os.pipe()
@@ -46,6 +54,7 @@ class ForkExecutor(Executor):
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 watch_parent(parent)
+                reseed_after_fork()
                 # Claims on the configs of sibling tasks belong to the parent, not to us.
                 for fd in Claim.open_fds - {task.claim_fd}:
                     os.close(fd)

@@ -34,7 +34,7 @@ from .task import Task
 #: Files of a config folder that a remote worker never needs (the rest seeds its scratch folder).
 _NOT_SEEDED = {store.CONFIG_FILE, store.LOG_FILE, store.RESULT_FILE, store.OUTCOME_FILE, store.CLAIM_FILE,
                PROBE_FILE}
-#: Left out of the working directory uploaded for Ray Client unless ``excludes`` is given.
+#: Always left out of the working directory pyexp uploads for Ray Client (``excludes`` adds to these).
 DEFAULT_EXCLUDES = [".git/", "out/", "__pycache__/", "*.pyc"]
 
 
@@ -103,7 +103,9 @@ class RayExecutor(Executor):
         env = dict(self.runtime_env or {})
         if self._uses_client and "working_dir" not in env:
             env["working_dir"] = os.getcwd()
-            env.setdefault("excludes", list(DEFAULT_EXCLUDES))
+            # The user's excludes add to ours: a user leaving out one module must not start
+            # shipping the run store (results, claims of configs running right now) and caches.
+            env["excludes"] = [*DEFAULT_EXCLUDES, *(e for e in env.get("excludes") or [] if e not in DEFAULT_EXCLUDES)]
         working_dir = env.get("working_dir")
         # Only a local folder is uploaded from here; a URI (s3://, https://...zip) has no local paths to map.
         if isinstance(working_dir, (str, os.PathLike)) and os.path.isdir(working_dir):

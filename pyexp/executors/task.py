@@ -34,6 +34,7 @@ class Task:
     with_logger: bool = False  # call fn(config, logger) instead of fn(config)
     with_out: bool = False  # call fn(config, out): a second parameter named ``out`` gets the folder
     git_commit: str | None = None
+    code: dict[str, Any] | None = None  # the run's code fingerprint and commit: recorded with the outcome
     #: Descriptor of the runner's claim on ``out`` (see pyexp.store.Claim); a child process
     #: keeps it open so the claim outlives a killed runner only as long as the child runs.
     claim_fd: int | None = None
@@ -99,17 +100,23 @@ def run_task(task: Task, call: Callable[[Callable[[Any], Any]], Any] | None = No
     """
     started = time.time()
     logger = None
+    logged: dict[str, float] | None = None
     leave_checkpoint_scope = enter(task.out)  # where @chkpt helper functions save
     try:
         fn = task.fn
         if task.with_logger:
             from ..log import Logger
 
-            if not has_checkpoints(task.out):  # a fresh start, not a resume
+            fresh = not has_checkpoints(task.out)  # a fresh start, not a resume
+            if fresh:
                 from ..log.attempts import archive_previous_attempt
 
                 archive_previous_attempt(task.out)
             logger = Logger(task.out)
+            if fresh:  # a resumed log also holds what earlier attempts logged: tables read it instead
+                from ..summary import track_last_scalars
+
+                logged = track_last_scalars(logger)
             _log_run_metadata(logger, task)
             bound = lambda config: fn(config, logger)  # noqa: E731
         elif task.with_out:
@@ -130,6 +137,8 @@ def run_task(task: Task, call: Callable[[Callable[[Any], Any]], Any] | None = No
             except Exception:  # noqa: BLE001 - a broken log must not hide the result
                 pass
     outcome.finished = time.time()
+    outcome.code = task.code
+    outcome.logged = logged
     return outcome
 
 

@@ -25,9 +25,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("hydra_plugins.pyexp_launcher._core", "hydra_plugins.pyexp_sweeper._core"),
     ("hydra_plugins.pyexp_launcher._job",),
     ("pyexp",),  # __init__: lazy re-exports
+    ("pyexp.__main__",),  # python -m pyexp compare/export/diff-code
     ("pyexp.experiment",),
     ("pyexp.runner",),
     ("pyexp.cli",),
+    ("pyexp.compare",),
+    ("pyexp.history",),  # results across runs: stale code, all runs, --reuse
     ("pyexp.viewer",),
     ("pyexp.settings",),
     ("pyexp.scheduler",),
@@ -40,9 +43,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("pyexp.outcome",),
     ("pyexp.config",),
     ("pyexp.tensor",),
+    ("pyexp.table",),  # one row per result: to_pandas() and export
     ("pyexp._tensor_lookup",),
     ("pyexp.log",),
-    ("pyexp._files", "pyexp._entry", "pyexp.gitstate", "pyexp._version"),
+    ("pyexp._files", "pyexp._entry", "pyexp.gitstate", "pyexp._version", "pyexp.fingerprint", "pyexp.summary"),
     ("pyexp.errors",),
 ]
 
@@ -51,7 +55,8 @@ INNER: dict[str, list[tuple[str, ...]]] = {
     "pyexp.checkpoint": [("pyexp.checkpoint",), ("pyexp.checkpoint.decorator",), ("pyexp.checkpoint.files",)],
     "pyexp.executors": [
         ("pyexp.executors", "pyexp.executors.ray", "pyexp.executors.fork", "pyexp.executors.subprocess",
-         "pyexp.executors.inline", "pyexp.executors._worker", "pyexp.executors._ray_child"),
+         "pyexp.executors.spawn", "pyexp.executors.inline", "pyexp.executors._worker",
+         "pyexp.executors._ray_child", "pyexp.executors._forkserver"),
         ("pyexp.executors._process", "pyexp.executors._ray_node"),
         ("pyexp.executors.base",),
         ("pyexp.executors.task",),

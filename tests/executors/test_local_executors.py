@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-ISOLATED = ["subprocess", "fork"]
+ISOLATED = ["subprocess", "fork", "spawn"]
 
 FAULTS_SCRIPT = '''
 import os, sys, threading
@@ -109,34 +109,6 @@ def test_huge_output_does_not_deadlock(script, executor):
     assert "RESULT done 104857600" in proc.stdout
 
 
-def test_jobs_run_configs_in_parallel(script):
-    s = script('''
-        import os, time, pathlib
-        import pyexp
-        HERE = pathlib.Path(__file__).parent
-        @pyexp.experiment(name="par", executor="subprocess")
-        def exp(config):
-            (HERE / f"started-{config.name}").touch()
-            deadline = time.time() + 30
-            other = HERE / ("started-" + ("b" if config.name == "a" else "a"))
-            while not other.exists():  # both must be running at once to finish
-                if time.time() > deadline:
-                    raise TimeoutError("the other config never started")
-                time.sleep(0.01)
-            return config.name
-        @exp.configs
-        def configs():
-            return [{"name": "a"}, {"name": "b"}]
-        @exp.report
-        def report(results, report_dir):
-            print("RESULT", [r.result for r in results], [r.error for r in results])
-        if __name__ == "__main__":
-            exp.run()
-    ''')
-    proc = s.run("--jobs", "2")
-    assert "RESULT ['a', 'b'] [None, None]" in proc.stdout
-
-
 def test_custom_executor_from_the_spec(script):
     s = script('''
         import pickle
@@ -195,7 +167,7 @@ def _boom(config):
     raise ValueError(f"no {config['v']}")
 
 
-@pytest.mark.parametrize("name", ["inline", "subprocess", "fork"])
+@pytest.mark.parametrize("name", ["inline", "subprocess", "fork", "spawn"])
 def test_builtin_executors_honour_the_spec_run_contract(tmp_path, name):
     from pyexp import Config, get_executor
     from pyexp.errors import ExecutorError

@@ -177,3 +177,65 @@ def test_ctrl_c_stops_running_jobs_and_leaves_them_pending(script, tmp_path: Pat
     assert _poll(lambda: not _alive(job_pid)), "the job outlived Ctrl-C"
     (run,) = _runs(tmp_path)
     assert _statuses(run) == {"+x=1": None}  # no result: a continued run runs it again
+
+
+VALUE_APP = """
+import hydra
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg):
+    with open({calls!r}, "a") as f:
+        f.write(f"{{cfg.x}}\\n")
+    if cfg.x == 3:
+        raise ValueError("x=3 is refused")
+    return dict(x=cfg.x, squares=[cfg.x ** 2])
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("executor", ["fork", "subprocess"])
+def test_result_pkl_is_the_apps_return_value(script, tmp_path: Path, executor: str) -> None:
+    import pickle
+
+    calls = tmp_path / "calls.txt"
+    app = script(VALUE_APP.format(calls=str(calls)), name="app.py")
+    launch = ["-m", "hydra/launcher=pyexp", f"hydra.launcher.executor={executor}"]
+    proc = app.run(*launch, "+x=1,2,3", check=False)
+    assert proc.returncode == 1 and "x=3 is refused" in proc.stderr  # Hydra re-raises the app's error
+    (run,) = _runs(tmp_path)
+    folders = {d.rsplit("-", 1)[0]: run / d for d in json.loads((run / "runs.json").read_text())["runs"]}
+    for x in (1, 2):
+        with open(folders[f"+x={x}"] / "result.pkl", "rb") as f:
+            assert pickle.load(f) == {"x": x, "squares": [x * x]}
+    assert read_outcome(folders["+x=3"]).error_type == "ValueError"
+
+    # Continuing hands Hydra the cached jobs as JobReturns again: nothing reruns.
+    app.run(*launch, "+x=1,2", "+pyexp.continue=latest")
+    assert sorted(calls.read_text().split()) == ["1", "2", "3"]
+
+
+def test_runs_whose_result_pkl_holds_a_jobreturn_still_continue(script, tmp_path: Path) -> None:
+    """Launchers before result.pkl held the plain value stored Hydra's whole JobReturn there."""
+    import pickle
+
+    from pyexp.outcome import Outcome
+    from pyexp.store import hydra_job_path, publish_outcome
+
+    calls = tmp_path / "calls.txt"
+    app = script(VALUE_APP.format(calls=str(calls)), name="app.py")
+    launch = ["-m", "hydra/launcher=pyexp", "hydra.launcher.executor=fork"]
+    app.run(*launch, "+x=1,2")
+    (run,) = _runs(tmp_path)
+    for dirname in json.loads((run / "runs.json").read_text())["runs"]:
+        folder = run / dirname
+        with open(hydra_job_path(folder), "rb") as f:
+            ret = pickle.load(f)
+        with open(folder / "result.pkl", "rb") as f:
+            ret._return_value = pickle.load(f)
+        (folder / "result.pkl").write_bytes(pickle.dumps(ret))
+        hydra_job_path(folder).unlink()
+        publish_outcome(folder, Outcome("ok"), result_written=True)
+    app.run(*launch, "+x=1,2,4", "+pyexp.continue=latest")
+    assert sorted(calls.read_text().split()) == ["1", "2", "4"]  # only the new job ran

@@ -280,10 +280,11 @@ def test_sel_errors_name_the_axis_and_values():
 def test_to_pandas_for_results_and_configs(results):
     frame = results.to_pandas()
     assert list(frame["name"]) == names(results)
-    assert list(frame["accuracy"]) == [0.5, 0.6, 0.7, 0.8]
-    assert list(frame["learning_rate"]) == [0.1, 0.1, 0.01, 0.01]
-    assert list(frame["mlp.width"]) == [64, 128, 64, 128]
+    assert list(frame["result.accuracy"]) == [0.5, 0.6, 0.7, 0.8]
+    assert list(frame["config.learning_rate"]) == [0.1, 0.1, 0.01, 0.01]
+    assert list(frame["config.mlp.width"]) == [64, 128, 64, 128]
     assert frame["error"].isna().all()
+    assert list(frame["status"]) == ["done"] * 4 and not frame["stale"].any()
     config_frame = spec_configs().to_pandas()
     assert list(config_frame.columns) == ["name", "base_lr", "mlp.width", "learning_rate", "epochs"]
 
