@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from ._entry import ArgParser
 from .errors import StoreError
 from .settings import add_flags
-from .store import RunStore
+from .store import Run, RunStore
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -66,6 +66,9 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
 
     file = file or sys.stdout
     runs = store.runs()
+    flat = store.flat_run()
+    if flat.exists():  # the run without timestamp (timestamp=False): its latest sweep
+        runs.append(flat)
     if not runs:
         print(f"no runs in {store.root}", file=file)
         return
@@ -77,11 +80,11 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
           file=file)
     for run, manifest, counts in rows:
         if manifest is None:
-            print(f"{run.timestamp:<22} unreadable: {counts}", file=file)
+            print(f"{_label(run, flat):<22} unreadable: {counts}", file=file)
             continue
         started = str(manifest.meta.get("created", "?"))
         extra = f" {counts['queued']:>6} {counts['running']:>7}" if slurm else ""
-        print(f"{run.timestamp:<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
+        print(f"{_label(run, flat):<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
               f"{counts['failed']:>6}{extra} {counts['pending']:>7}", file=file)
         if counts["reused"]:
             print(f"    {counts['reused']} of {counts['done']} results reused from earlier runs (--reuse)", file=file)
@@ -119,3 +122,7 @@ def _run_counts(run: Any, experiment_file: Path | None, memo: dict[Any, Any]) ->
             counts["pending"] -= 1
             counts[state] += 1
     return manifest, counts
+
+
+def _label(run: Run, flat: Run) -> str:
+    return "(no timestamp)" if run is flat else run.timestamp

@@ -11,7 +11,11 @@
 - results: :func:`outcome_of` (a config folder's stored outcome, via pyexp.store),
   :func:`one_line_error`, :func:`last_line`;
 - Ray: :class:`RayHead` (a private head on 127.0.0.1, free ports, stopped by session);
-- viewer: :func:`write_run`, :func:`add_figures` and the ``logs`` fixture (real Logger folders).
+- viewer: :func:`write_run`, :func:`add_figures`, :func:`write_many_tags` and the ``logs``
+  fixture (real Logger folders), :func:`run_experiment` (a real sweep: done, failed, pending);
+  in a browser: :class:`Site` (a served folder), :func:`offline_page` (refuses every non-local
+  request), :func:`open_viewer`, :func:`chart`, :func:`traces`, :func:`deep_text`,
+  :func:`open_tab`, :func:`wait_for`.
 """
 
 from __future__ import annotations
@@ -391,3 +395,144 @@ def logs(tmp_path: Path) -> Path:
     for i, lr in enumerate((0.1, 0.01)):
         write_run(root, "mnist", "2024-01-25_14-30-00", f"lr{lr}", {"lr": lr, "model": {"depth": 2 + i}})
     return root
+
+
+def write_many_tags(root: Path, stamp: str, tags: int) -> Path:
+    """A run logging ``tags`` scalar tags (``m/00``, ``m/01``, ...), 20 steps each."""
+    from pyexp.log import Logger
+    from pyexp.store import CONFIG_FILE
+
+    run = root / "wide" / stamp / "many-1"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / CONFIG_FILE).write_text(json.dumps({"name": "many"}))
+    with Logger(run) as logger:
+        for it in range(20):
+            logger.set_global_it(it)
+            for k in range(tags):
+                logger.add_scalar(f"m/{k:02d}", k + math.sin(it))
+    return run
+
+
+EXPERIMENT = '''
+import pyexp
+from pyexp import sweep
+
+
+@pyexp.experiment(name="sweep")
+def experiment(config, logger):
+    for it in range(30):
+        logger.set_global_it(it)
+        logger.add_scalar("loss", config.lr * (30 - it) + config.depth)
+    if config.lr > 0.5:
+        raise ValueError(f"lr {config.lr} is too large")
+    return {"accuracy": round(1 - config.lr / config.depth, 4), "epochs": 30, "note": "ok"}
+
+
+@experiment.configs
+def configs():
+    base = [{"name": "net", "depth": 2, "opt": {"name": "sgd"}}]
+    return sweep(base, [{"name": f"lr{lr}", "lr": lr} for lr in (0.1, 0.2, 0.9, 0.05, 0.3)])
+
+
+if __name__ == "__main__":
+    experiment.run()
+'''
+
+
+def run_experiment(base: Path) -> Path:
+    """A real sweep of five configs: three done, one failed, one never run (pending).
+
+    Returns the output folder (``<base>/out``); the run is ``out/sweep/<timestamp>/``.
+    """
+    script = base / "exp.py"
+    script.write_text(EXPERIMENT)
+    out = base / "out"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--output-dir", str(out), "--no-stash",
+         "--filter", r"lr0\.(1|2|9|05)$"],
+        capture_output=True, text=True, env=clean_env(), timeout=300, cwd=base)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    return out
+
+
+# -- viewer in a browser ---------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+STAMP = "2024-01-25_14-30-00"
+SHOTS = Path(os.environ.get("PYEXP_VIEWER_SHOTS", "/tmp/pyexp-viewer-shots"))
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+class Site:
+    """A served folder: its URL and the folder itself."""
+
+    def __init__(self, root: Path) -> None:
+        from pyexp.viewer import start_background
+
+        self.root = root
+        self.port = free_port()
+        self.proc = start_background(root, port=self.port)
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+            self.proc.wait()
+
+
+def offline_page(browser: Any) -> Any:
+    """A page that refuses (and records) every request not made to the local viewer."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.external = []
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            r.continue_()
+        else:
+            page.external.append(url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.set_default_timeout(20_000)
+    return page
+
+
+def wait_for(predicate: Any, what: str, timeout: float = 60.0) -> Any:
+    """:func:`wait_until` as the browser tests call it: a page on two shared cores may need a
+    while, and a passing check returns as soon as it holds."""
+    return wait_until(predicate, timeout, what, interval=0.1)
+
+
+def open_viewer(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(".pyexp-chart .js-plotly-plot .scatterlayer .trace")
+
+
+def chart(page: Any, title: str) -> Any:
+    return page.locator(".pyexp-scalar").filter(has=page.locator(".gtitle", has_text=title)).first
+
+
+def traces(box: Any) -> list[dict[str, Any]]:
+    return box.locator(".js-plotly-plot").evaluate(
+        "el => el.data.map(t => ({name: t.name, kind: t.meta && t.meta.kind, "
+        "x: Array.from(t.x), y: Array.from(t.y)}))")
+
+
+def deep_text(locator: Any) -> str:
+    """Text of an element including its shadow roots (Panel renders each widget in one)."""
+    return locator.evaluate("""el => { const walk = n => { let s = n.shadowRoot ? walk(n.shadowRoot) : "";
+        for (const c of n.childNodes)
+          s += c.nodeType === 3 ? c.textContent : c.nodeName === "STYLE" ? "" : walk(c);
+        return s; }; return walk(el); }""")
+
+
+def open_tab(page: Any, name: str) -> None:
+    page.locator(".bk-tab", has_text=name).click()

@@ -5,6 +5,7 @@
     python examples/quickstart/main.py --report     # only rebuild the report
 """
 
+import matplotlib
 import numpy as np
 
 import pyexp
@@ -36,9 +37,26 @@ def experiment(config: Config, logger: Logger):
         b -= config.learning_rate * float(np.mean(p - y_train))
         logger.set_global_it(epoch)
         logger.add_scalar("train/loss", float(loss))
+        logger.add_scalar("train/accuracy", float(np.mean((p > 0.5) == y_train)))
+        if epoch % 25 == 0:
+            logger.add_text("weights", f"epoch {epoch}: |w| = {np.linalg.norm(w):.3f}, b = {b:+.3f}")
     accuracy = float(np.mean(((x_test @ w + b) > 0) == y_test))
+    logger.add_figure("weights", weight_plot(w), interactive=False)  # shown in the viewer
     print(f"{config.name}: test accuracy {accuracy:.3f}")
     return {"accuracy": accuracy, "final_loss": float(loss)}
+
+
+def weight_plot(w):
+    matplotlib.use("Agg")  # no display needed: the figure is pickled and rendered to PNG
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar(np.arange(len(w)), w)
+    ax.set_xlabel("feature")
+    ax.set_ylabel("weight")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
 
 
 @experiment.configs

@@ -1,4 +1,4 @@
-"""The pyexp web viewer: scalars, text and figures of the runs below a folder, live.
+"""The pyexp web viewer: scalars, text, figures and a table of every config below a folder, live.
 
 ``python -m pyexp.viewer DIR`` / :func:`run` serve it in the foreground; :func:`start_background`
 starts it as a child process (what ``--viewer`` uses). Importing this package is cheap: panel,
@@ -63,10 +63,9 @@ def run(log_dir: str | os.PathLike[str], port: int = DEFAULT_PORT, host: str = D
     _require_panel()
     import panel as pn
 
-    from .app import create_app, preload, warm_up
+    from .app import create_app, prepare
 
-    warm_up()
-    preload(root)
+    prepare(root)
 
     print(f"pyexp viewer: http://{host}:{port}/  (serving {root}; Ctrl-C to stop)", flush=True)
     pn.serve(lambda: create_app(root, refresh_seconds), port=port, address=host,

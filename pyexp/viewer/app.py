@@ -1,4 +1,4 @@
-"""The viewer page: a sidebar to find and select runs, and the Scalars / Text / Figures tabs.
+"""The viewer page: a sidebar to find and select runs, and the Scalars / Text / Figures / Runs tabs.
 
 Also a Panel script: ``panel serve pyexp/viewer/app.py --args DIR``.
 """
@@ -7,25 +7,32 @@ from __future__ import annotations
 
 import html
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import panel as pn
 
 # Absolute imports: `panel serve` runs this file as a script, outside its package.
+from pyexp.viewer._memory import tune_allocator
 from pyexp.viewer.catalog import Catalog, shared_catalog
-from pyexp.viewer.data import (
-    ViewerError,
-    filter_runs,
-    resolve_run,
-    run_colors,
-    varying_keys,
-)
-from pyexp.viewer.views import FiguresView, ScalarsView, TextView, scalar_figure, short_names
+from pyexp.viewer.data import ViewerError, filter_runs, resolve_run, run_colors, varying_keys
+from pyexp.viewer.runlist import RunList, run_items
+from pyexp.viewer.runsview import RunsView
+from pyexp.viewer.views import FiguresView, ScalarsView, TextView, short_names
 
 #: Runs selected when a page opens: those of the newest timestamp folder, at most this many.
 DEFAULT_SELECTION = 10
-
+#: Seconds between two refreshes of the Runs table (it re-reads every config's status).
+RUNS_TABLE_SECONDS = 3.0
+#: Seconds between two redraws while the selected runs are read one after the other.
+FILL_IN_SECONDS = 0.4
+_SCALARS, _TEXT, _FIGURES, _RUNS = range(4)
+#: Folders whose server was prepared (warm-up, first run preloaded) in this process.
+_PREPARED: set[Path] = set()
+_PREPARING: set[Path] = set()
+_PREPARED_LOCK = threading.Lock()
 
 
 def _default_selection(runs: list[str]) -> list[str]:
@@ -57,6 +64,7 @@ class ViewerApp:
         self.scalars = ScalarsView(self.catalog)
         self.text = TextView(self.catalog)
         self.figures = FiguresView(self.catalog)
+        self.runs_view = RunsView(self.catalog, self._set_selection)
 
         self.name_filter = pn.widgets.TextInput(name="Filter runs (regex)", placeholder="e.g. lr0\\.1",
                                                 value=_first(query, "filter"),
@@ -66,8 +74,7 @@ class ViewerApp:
             value=_first(query, "config"), css_classes=["pyexp-config-filter"])
         self.color_by = pn.widgets.Select(name="Colour by", options=["run"], value="run",
                                           css_classes=["pyexp-color-by"])
-        self.selector = pn.widgets.MultiSelect(name="Runs", options=[], size=12,
-                                               css_classes=["pyexp-runs"])
+        self.selector = RunList(sizing_mode="stretch_width", css_classes=["pyexp-runs"])
         self.select_all = pn.widgets.Button(name="Select shown", button_type="light")
         self.select_none = pn.widgets.Button(name="Clear", button_type="light")
         self.smoothing = pn.widgets.FloatSlider(name="Smoothing", start=0.0, end=0.99, step=0.01,
@@ -81,18 +88,21 @@ class ViewerApp:
         self.tabs = pn.Tabs(("Scalars", self.scalars.sections.layout),
                             ("Text", self.text.sections.layout),
                             ("Figures", self.figures.sections.layout),
-                            sizing_mode="stretch_width", dynamic=False)
+                            ("Runs", self.runs_view.layout),
+                            sizing_mode="stretch_width", dynamic=True)
         self._refused: list[str] = []
-        self._stale = {1: True, 2: True}
+        self._stale = {_TEXT: True, _FIGURES: True}
         self._updating = False
         self._user_picked = False
         self._known_runs: list[str] = []
         self._filter_errors: list[str] = []
         self._runs: list[str] = []
+        self._colors: dict[str, str] = {}
         self._loading = False
+        self._table_shown = 0.0
         doc = pn.state.curdoc
-        self._first_page = doc is not None and doc.session_context is not None
         self._served = doc is not None and doc.session_context is not None
+        self._first_page = self._served
         self._seen: dict[str, int] = {}
 
         wanted = [n for v in query.get("run", []) for n in v.split(",") if n]
@@ -112,12 +122,15 @@ class ViewerApp:
     # ----------------------------------------------------------------- layout
     def panel(self) -> Any:
         """The page as a Panel layout (starts the live refresh when served)."""
+        warm = "true" if self.root in _PREPARED else "false"
         sidebar = pn.Column(
-            pn.pane.HTML(f"<h3 style='margin:4px 0'>pyexp viewer</h3>"
-                         f"<small>{html.escape(str(self.root))}</small>"),
-            self.name_filter, self.config_filter, self.color_by, self.selector,
+            pn.pane.HTML(f"<h3 style='margin:4px 0' class='pyexp-title' data-warm='{warm}'>"
+                         f"pyexp viewer</h3>"
+                         f"<small title='{html.escape(str(self.root))}'>{html.escape(str(self.root))}</small>"),
+            self.name_filter, self.config_filter, self.color_by,
+            pn.pane.HTML("<b style='font:13px sans-serif'>Runs</b>", margin=(0, 10)), self.selector,
             pn.Row(self.select_all, self.select_none), self.legend,
-            pn.layout.Divider(), self.smoothing, self.x_mode, width=320,
+            pn.layout.Divider(), self.smoothing, self.x_mode, width=340,
             css_classes=["pyexp-sidebar"])
         page = pn.Row(sidebar, pn.Column(self.notice, self.tabs, sizing_mode="stretch_width"),
                       sizing_mode="stretch_width")
@@ -134,8 +147,7 @@ class ViewerApp:
                                 self.config_filter.value)
         except ViewerError as exc:
             shown, errors = runs, [str(exc)]
-        keys = varying_keys(self.catalog.configs())
-        self.color_by.options = ["run", *keys]
+        self.color_by.options = ["run", *varying_keys(self.catalog.configs())]
         if initial is not None:
             selected = []
             for name in initial:
@@ -152,12 +164,15 @@ class ViewerApp:
             selected = _default_selection(shown)
         self._updating = True
         try:
-            self.selector.options = shown
-            self.selector.value = [r for r in selected if r in shown]
+            keep = set(shown)
+            self.selector.param.update(items=run_items(shown),
+                                       value=[r for r in selected if r in keep])
         finally:
             self._updating = False
         self._filter_errors = errors
         self._on_selection()
+        if self.tabs.active == _RUNS:
+            self._update_table()
 
     def _on_pick(self, _event: Any) -> None:
         if not self._updating:
@@ -166,7 +181,8 @@ class ViewerApp:
 
     def _set_selection(self, runs: list[str]) -> None:
         self._user_picked = True
-        self.selector.value = runs
+        listed = set(self.selector.options)
+        self.selector.value = [r for r in runs if r in listed]
 
     def _show_notice(self, errors: list[str], loading: int = 0) -> None:
         lines = list(self._refused) + self._filter_errors + errors
@@ -184,57 +200,59 @@ class ViewerApp:
     @property
     def selected(self) -> list[str]:
         """Names of the selected runs, in list order."""
-        return [r for r in self.selector.options if r in set(self.selector.value)]
+        chosen = set(self.selector.value)
+        return [r for r in self.selector.options if r in chosen]
 
     def _on_selection(self) -> None:
         selected = self.selected
         pending = [r for r in selected if self.catalog.version(r) < 0]
-        if self._served and pending:
-            # Read one run now (a first chart with the page), the others on a worker thread
-            # after the page loaded, so large logs fill in instead of delaying the first chart.
-            if len(pending) == len(selected):
-                self.catalog.safe(pending.pop(0), lambda _reader: None)
-            if pending and not self._loading:
-                self._loading = True
-                pn.state.onload(self._load_rest)
+        if self._served and pending and len(pending) == len(selected):
+            # One run now, for a first chart with the page; the others fill in after it loaded.
+            self.catalog.load(pending.pop(0))
         runs = [r for r in selected if not self._served or self.catalog.version(r) >= 0]
-        if self._first_page and len(runs) > 1 and not self._loading:
-            # Even with every run in memory, drawing ten runs' lines takes the browser seconds:
-            # send one run with the page and the rest once it is shown.
+        if self._first_page and len(runs) > 1:
+            # Drawing ten runs' lines costs the browser seconds: the page comes with one.
             runs = runs[:1]
-            self._loading = True
-            pn.state.onload(self._load_rest)
         self._first_page = False
+        if self._served and len(runs) < len(selected) and not self._loading:
+            self._loading = True
+            pn.state.onload(self._fill_in)
+        self._draw(selected, runs)
+
+    def _draw(self, selected: list[str], runs: list[str]) -> None:
         self._runs = runs
         colors = run_colors(selected, self.catalog.configs(selected), self.color_by.value)
         names = short_names(selected)
         self.legend.object = "".join(
-            f"<div title='{html.escape(r)}' style='font:12px sans-serif;white-space:nowrap'>"
-            f"<span style='display:inline-block;width:10px;height:10px;margin-right:4px;"
-            f"background:{colors[r]}'>"
-            f"</span>{html.escape(names[r])}</div>" for r in selected)
+            f"<div title='{html.escape(r)}' style='font:12px sans-serif;white-space:nowrap;"
+            f"overflow:hidden;text-overflow:ellipsis'><span style='display:inline-block;"
+            f"width:10px;height:10px;margin-right:4px;background:{colors[r]}'></span>"
+            f"{html.escape(names[r])}</div>" for r in selected)
         self._colors = colors
         self.scalars.update(runs, colors)
         self._seen = {r: self.catalog.version(r) for r in runs}
-        self._stale = {1: True, 2: True}
+        self._stale = {_TEXT: True, _FIGURES: True}
         self._render_tab()
+        self.runs_view.select(selected)
         self._show_notice([], loading=len(selected) - len(runs))
 
-    async def _load_rest(self) -> None:
+    async def _fill_in(self) -> None:
+        """Read the selected runs not read yet, one after the other, redrawing as they come."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        tried: set[str] = set()
         try:
-            self._on_selection()
+            drawn = time.monotonic()
             while True:
-                pending = [r for r in self.selected
-                           if self.catalog.version(r) < 0 and r not in tried]
+                selected = self.selected
+                pending = [r for r in selected if self.catalog.version(r) < 0]
+                ready = [r for r in selected if self.catalog.version(r) >= 0]
+                if not pending or (ready != self._runs and time.monotonic() - drawn > FILL_IN_SECONDS):
+                    self._draw(selected, ready)
+                    drawn = time.monotonic()
                 if not pending:
                     break
-                tried.add(pending[0])
-                await loop.run_in_executor(None, self.catalog.safe, pending[0], lambda _r: None)
-                self._on_selection()
+                await loop.run_in_executor(None, self.catalog.load, pending[0])
         finally:
             self._loading = False
 
@@ -245,14 +263,21 @@ class ViewerApp:
 
     def _render_tab(self, changed: set[str] | None = None) -> None:
         active = self.tabs.active
-        if active == 0:
+        if active == _RUNS:
+            self._update_table()
             return
-        view = self.text if active == 1 else self.figures
+        if active == _SCALARS:
+            return
+        view = self.text if active == _TEXT else self.figures
         if self._stale.get(active):
             view.update(self._runs)
             self._stale[active] = False
         elif changed:
             view.update(self._runs, changed)
+
+    def _update_table(self) -> None:
+        self._table_shown = time.monotonic()
+        self.runs_view.update(self.name_filter.value, self.config_filter.value, self.selected)
 
     # ----------------------------------------------------------------- live updates
     def tick(self) -> None:
@@ -278,9 +303,11 @@ class ViewerApp:
             self._seen.update((r, self.catalog.version(r)) for r in changed)
             self.scalars.update(runs, self._colors, changed)
             self._stale = {k: True for k in self._stale}
-            if self.tabs.active:
+            if self.tabs.active in (_TEXT, _FIGURES):
                 self._stale[self.tabs.active] = False
                 self._render_tab(changed)
+        if self.tabs.active == _RUNS and time.monotonic() - self._table_shown > RUNS_TABLE_SECONDS:
+            self._update_table()
 
 
 def _first(query: dict[str, list[str]], key: str) -> str:
@@ -295,38 +322,61 @@ def _session_query() -> dict[str, list[str]]:
 
 
 def warm_up() -> None:
-    """Import what the first page needs before serving it (plotly loads its classes lazily,
-    ~1-2 s on first use), so the first visitor does not wait for it."""
+    """Build a chart once before serving, so the first visitor does not pay for first-use
+    imports and model set-up (the same whichever way the server was started)."""
     import numpy as np
 
-    from pyexp.viewer.data import Series
+    from pyexp.viewer.series import Series
+    from pyexp.viewer.views import scalar_figure
+    from pyexp.viewer.chart import PlotlyChart, for_browser
 
     series = Series(*(np.arange(3.0),) * 5, n_points=3)
     figure = scalar_figure("warm-up", [("a/b", "#000", series)], smoothing=0.5, x_mode="step",
                            log=False)
-    pn.pane.Plotly(figure).get_root()
+    PlotlyChart(figure=for_browser(figure)).get_root()
 
 
 def preload(root: str | Path) -> None:
-    """Start reading the first run a first page will show, on a daemon thread, while the server
-    starts and the browser fetches the page's JavaScript. Only one: reading more here would
-    compete (for the GIL) with serving that first page; the page loads the others itself."""
-    import threading
-
+    """Read the runs a first page will show, on a daemon thread, while the server starts and
+    the browser fetches the page's JavaScript: the first one first (the page comes with its
+    lines), then the others (the page fills them in as they are read)."""
     catalog = shared_catalog(root)
 
     def read() -> None:
-        for name in _default_selection(catalog.runs)[:1]:
-            catalog.safe(name, lambda _reader: None)
+        for name in _default_selection(catalog.runs):
+            catalog.load(name)
 
     threading.Thread(target=read, name="pyexp-viewer-preload", daemon=True).start()
 
 
+def prepare(root: str | Path) -> None:
+    """Everything a server does once before (or, under ``panel serve``, while) the first page."""
+    tune_allocator()
+    preload(root)
+    warm_up()
+    with _PREPARED_LOCK:
+        _PREPARED.add(Path(root).resolve())
+
+
 def create_app(root: str | Path, refresh_seconds: float = 1.0) -> Any:
     """Build the viewer page for one session (what the server calls per browser tab)."""
-    pn.extension("plotly")
+    pn.extension("plotly", "tabulator")
     return ViewerApp(root, refresh_seconds=refresh_seconds).panel()
 
 
+def serve_page(root: str | Path) -> Any:
+    """What ``panel serve`` runs per session: the page, after a once-per-process preparation."""
+    key = Path(root).resolve()
+    with _PREPARED_LOCK:
+        first = key not in _PREPARED and key not in _PREPARING
+        _PREPARING.add(key)
+    if first:
+        prepare(key)
+    return create_app(key)
+
+
 if __name__.startswith("bokeh"):  # `panel serve pyexp/viewer/app.py --args DIR`
-    create_app(sys.argv[1] if len(sys.argv) > 1 else ".").servable(title="pyexp viewer")
+    # Bokeh runs this file afresh for every session; the package's own module keeps state.
+    from pyexp.viewer.app import serve_page as _serve_page
+
+    _serve_page(sys.argv[1] if len(sys.argv) > 1 else ".").servable(title="pyexp viewer")

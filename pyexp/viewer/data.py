@@ -8,7 +8,6 @@ the served folder (``..``, absolute names, symlinks pointing out).
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -201,130 +200,17 @@ def _natural(text: str) -> tuple[Any, ...]:
         return (1, 0.0, text)
 
 
-# --------------------------------------------------------------------------- series
-def ema(values: Any, weight: float) -> Any:
-    """TensorBoard's debiased exponential moving average; non-finite values pass through.
+# --------------------------------------------------------------------------- reading logs
+def scalar_arrays(reader: Any, tag: str) -> tuple[Any, Any, Any]:
+    """Scalar ``tag`` of a LogReader as numpy ``(steps int64, values float64, wall times float64)``.
 
-    ``s_n = (w * s_{n-1} + (1 - w) * x_n) / (1 - w**k)`` with ``k`` the number of finite values
-    seen, so the first point equals the first value instead of being pulled towards zero.
+    The one place the viewer turns what LogReader holds into arrays.
     """
     import numpy as np
 
-    y = np.asarray(values, dtype=float)
-    if weight <= 0 or y.size == 0:
-        return y.copy()
-    weight = min(float(weight), 0.999999)
-    finite = np.isfinite(y)
-    x = y[finite]
-    out = y.copy()
-    if x.size:
-        acc = _ema_raw(x, weight)
-        count = np.arange(1, x.size + 1, dtype=float)
-        out[finite] = acc / -np.expm1(count * math.log(weight))
-    return out
-
-
-def _ema_raw(x: Any, w: float) -> Any:
-    """acc_n = w*acc_{n-1} + (1-w)*x_n from acc_0 = 0, vectorised in blocks."""
-    import numpy as np
-
-    # Inside a block, acc_n = w^n * (carry + (1-w) * sum_k w^-k x_k); the block length keeps
-    # w^-k far from overflow, and a small w needs no memory beyond a few points anyway.
-    block = max(1, min(x.size, int(300 / -math.log(w))))
-    out = np.empty_like(x)
-    carry = 0.0
-    for start in range(0, x.size, block):
-        chunk = x[start:start + block]
-        k = np.arange(1, chunk.size + 1, dtype=float)
-        powers = np.exp(k * math.log(w))
-        acc = powers * (carry + (1 - w) * np.cumsum(chunk / powers))
-        out[start:start + block] = acc
-        carry = acc[-1]
-    return out
-
-
-def downsample_indices(values: Any, max_points: int) -> Any:
-    """Indices to keep: per bucket its min and max (in order), plus the first and last point."""
-    import numpy as np
-
-    y = np.asarray(values, dtype=float)
-    n = y.size
-    if n <= max_points:
-        return np.arange(n)
-    buckets = max(1, max_points // 2)
-    size = -(-n // buckets)
-    pad = buckets * size - n
-    lo = np.concatenate([np.where(np.isnan(y), np.inf, y), np.full(pad, np.inf)])
-    hi = np.concatenate([np.where(np.isnan(y), -np.inf, y), np.full(pad, -np.inf)])
-    base = np.arange(buckets) * size
-    i_min = base + lo.reshape(buckets, size).argmin(axis=1)
-    i_max = base + hi.reshape(buckets, size).argmax(axis=1)
-    keep = np.unique(np.concatenate([i_min, i_max, [0, n - 1]]))
-    return keep[keep < n]
-
-
-X_MODES = ("step", "relative", "wall")
-
-
-@dataclass
-class Series:
-    """One run's scalar tag, ready to plot: the raw and the smoothed line (both downsampled).
-
-    All fields but ``n_points`` (the length before downsampling) are numpy arrays.
-    """
-
-    x: Any
-    y: Any
-    x_smooth: Any
-    y_smooth: Any
-    iterations: Any
-    n_points: int
-
-
-def prepare_series(columns: tuple[list[int], list[float], list[float]], *, smoothing: float = 0.0,
-                   x_mode: str = "step", max_points: int = 2000,
-                   start_time: float | None = None) -> Series:
-    """Turn ``(iterations, values, wall_times)`` into a downsampled :class:`Series`.
-
-    Smoothing runs on the full series first, then raw and smoothed lines are each downsampled
-    with min/max buckets, so spikes and the last value always survive.
-
-    Args:
-        columns: Iterations, values and wall times (seconds since the epoch), same length.
-        smoothing: EMA weight in [0, 1); 0 plots the raw values only.
-        x_mode: ``"step"`` (iteration), ``"relative"`` (seconds since the run started) or
-            ``"wall"`` (epoch milliseconds, for a date axis).
-        max_points: Upper bound on points per line sent to the browser.
-        start_time: Origin of relative time (default: the first wall time).
-    """
-    import numpy as np
-
-    if x_mode not in X_MODES:
-        raise ViewerError(f"x axis {x_mode!r}: choose one of {', '.join(X_MODES)}")
-    its = np.asarray(columns[0], dtype=np.int64)
-    y = np.asarray(columns[1], dtype=float)
-    t = np.asarray(columns[2], dtype=float)
-    n = min(its.size, y.size, t.size)
-    its, y, t = its[:n], y[:n], t[:n]
-    if x_mode == "step":
-        x = its.astype(float)
-    elif x_mode == "relative":
-        origin = start_time if start_time is not None else (t[0] if n else 0.0)
-        x = t - origin
-    else:
-        x = t * 1000.0
-    smooth = ema(y, smoothing) if smoothing > 0 else y
-    keep = downsample_indices(y, max_points)
-    keep_s = downsample_indices(smooth, max_points) if smoothing > 0 else keep
-    return Series(x=x[keep], y=_finite(y[keep]), x_smooth=x[keep_s],
-                  y_smooth=_finite(smooth[keep_s]), iterations=its[keep], n_points=n)
-
-
-def _finite(a: Any) -> Any:
-    import numpy as np
-
-    # Arrays travel to the browser as binary buffers; NaN there makes Plotly draw a gap.
-    return np.where(np.isfinite(a), a, np.nan)
+    steps, values, walls = reader.scalar_columns(tag)
+    return (np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64),
+            np.asarray(walls, dtype=np.float64))
 
 
 def group_tags(tags: list[str] | set[str]) -> dict[str, list[str]]:

@@ -13,7 +13,10 @@ import panel as pn
 
 from .catalog import Catalog
 from .data import group_tags, value_at
+from .chart import PlotlyChart, for_browser
 
+#: Charts a page draws before the browser reports which ones are on screen.
+FIRST_CHARTS = 6
 _GRID = {"gridcolor": "#ebebeb", "linecolor": "#bbb", "zerolinecolor": "#ccc"}
 _AXIS_TITLES = {"step": "step", "relative": "seconds since start", "wall": "wall time"}
 
@@ -103,27 +106,27 @@ class ScalarsView:
         self.catalog = catalog
         self.max_points = max_points
         self.sections = _Sections("No scalars logged by the selected runs yet.", columns=2)
-        self._charts: dict[str, Any] = {}
-        self._log: dict[str, Any] = {}
         self._boxes: dict[str, Any] = {}
+        self._stale: set[str] = set()
         self.settings: dict[str, Any] = {"smoothing": 0.0, "x_mode": "step"}
 
     def _box(self, tag: str) -> Any:
         if tag not in self._boxes:
-            log = pn.widgets.Checkbox(name="log scale", value=False, css_classes=["pyexp-log"])
-            chart = pn.pane.Plotly(None, height=320, sizing_mode="stretch_width",
-                                   config={"displaylogo": False, "responsive": True},
-                                   css_classes=["pyexp-chart"])
-            log.param.watch(lambda _e, t=tag: self._redraw_tag(t), "value")
-            self._log[tag], self._charts[tag] = log, chart
-            self._boxes[tag] = pn.Column(log, chart, sizing_mode="stretch_width",
-                                         css_classes=["pyexp-scalar"], name=tag)
+            # Until the browser says where it is, a chart counts as in view if it is among the
+            # first ones of the page.
+            chart = PlotlyChart(height=340, sizing_mode="stretch_width", log_toggle=True,
+                                in_view=len(self._boxes) < FIRST_CHARTS,
+                                config={"displaylogo": False, "responsive": True},
+                                css_classes=["pyexp-scalar", "pyexp-chart"], name=tag)
+            chart.param.watch(lambda e, t=tag: e.new and t in self._stale and self._redraw_tag(t),
+                              "in_view")
+            self._boxes[tag] = chart
         return self._boxes[tag]
 
     def update(self, runs: list[str], colors: dict[str, str], changed: set[str] | None = None) -> None:
         """Redraw the charts of ``runs`` (only tags touched by ``changed`` runs, if given)."""
         self._runs, self._colors = runs, colors
-        tags_by_run = {r: self.catalog.safe(r, lambda rd: rd.scalar_tags, set()) for r in runs}
+        tags_by_run = {r: self.catalog.scalar_tags(r) for r in runs}
         tags = set().union(*tags_by_run.values()) if tags_by_run else set()
         self.sections.arrange(tags, self._box)
         if changed is None:
@@ -141,17 +144,23 @@ class ScalarsView:
     def figure(self, tag: str) -> dict[str, Any]:
         """The Plotly figure (as a dict) of ``tag`` for the current runs and settings."""
         lines = [(run, self._colors.get(run, "#1f77b4"), self._series(run, tag)) for run in self._runs]
-        log = self._log[tag].value if tag in self._log else False
+        log = self._boxes[tag].log if tag in self._boxes else False
         return scalar_figure(tag, lines, smoothing=self.settings["smoothing"],
                              x_mode=self.settings["x_mode"], log=log)
 
     def _redraw_tag(self, tag: str) -> None:
-        if tag in self._charts and hasattr(self, "_runs"):
-            self._charts[tag].object = self.figure(tag)
+        chart = self._boxes.get(tag)
+        if chart is None or not hasattr(self, "_runs"):
+            return
+        if not chart.in_view:
+            self._stale.add(tag)  # drawn when it is scrolled to
+            return
+        self._stale.discard(tag)
+        chart.figure = for_browser(self.figure(tag))
 
     def redraw_all(self) -> None:
         """Redraw every chart (after a change of smoothing or x axis)."""
-        for tag in list(self._charts):
+        for tag in list(self._boxes):
             self._redraw_tag(tag)
 
 
@@ -170,10 +179,8 @@ class _SliderTagView:
         self._quiet = False
         self._shown: dict[str, list[tuple[str, int]]] = {}
 
-    def tags(self, reader: Any) -> set[str]:
-        raise NotImplementedError
-
-    def iterations(self, reader: Any, tag: str) -> list[int]:
+    def logged(self, run: str) -> dict[str, list[int]]:
+        """Iterations at which each tag of this kind was logged by ``run``."""
         raise NotImplementedError
 
     def cell(self, run: str, tag: str, iteration: int) -> Any:
@@ -193,16 +200,15 @@ class _SliderTagView:
         return self._boxes[tag]
 
     def update(self, runs: list[str], changed: set[str] | None = None) -> None:
+        """Show ``runs`` (re-render only the tags touched by ``changed`` runs, if given)."""
         self._runs = runs
-        tags_by_run = {r: self.catalog.safe(r, self.tags, set()) for r in runs}
-        tags = set().union(*tags_by_run.values()) if tags_by_run else set()
+        logged = {r: self.logged(r) for r in runs}
+        tags = set().union(*logged.values()) if logged else set()
         self.sections.arrange(tags, self._box)
         for tag in sorted(tags):
-            if changed is not None and not any(tag in tags_by_run.get(r, ()) for r in changed):
+            if changed is not None and not any(tag in logged.get(r, {}) for r in changed):
                 continue
-            its = sorted(set().union(*(
-                self.catalog.safe(r, lambda rd, t=tag: self.iterations(rd, t), []) or []
-                for r in runs if tag in tags_by_run[r])))
+            its = sorted(set().union(*(logged[r].get(tag, []) for r in runs)))
             slider = self._sliders[tag]
             follow = slider.value == slider.options[-1] if slider.options else True
             options = its or [0]
@@ -218,25 +224,25 @@ class _SliderTagView:
 
     def _render(self, tag: str) -> None:
         iteration = self._sliders[tag].value
-
-        def shown(reader: Any) -> int | None:
-            if tag not in self.tags(reader):
-                return None
-            its = [it for it in self.iterations(reader, tag) if it <= iteration]
-            return its[-1] if its else -1
-
         # What each column shows; unchanged columns are not rebuilt, so a live refresh does not
         # reset a figure the user is rotating.
-        plan = [(run, self.catalog.safe(run, shown)) for run in self._runs]
-        plan = [(run, it) for run, it in plan if it is not None]
+        plan = []
+        for run in self._runs:
+            its = self.logged(run).get(tag)
+            if its is not None:
+                before = [it for it in its if it <= iteration]
+                plan.append((run, before[-1] if before else -1))
         if self._shown.get(tag) == plan:
             return
         self._shown[tag] = plan
         cells = []
         for run, _ in plan:
-            cell = self.catalog.safe(run, lambda _rd: self.cell(run, tag, iteration))
-            if cell is not None:
-                cells.append(cell)
+            try:
+                cells.append(self.cell(run, tag, iteration))
+            except Exception as exc:  # noqa: BLE001 - one unreadable record must not blank the tab
+                cells.append(pn.pane.Alert(f"{html.escape(run)}: cannot show {html.escape(tag)} "
+                                           f"({type(exc).__name__}: {html.escape(str(exc))[:200]})",
+                                           alert_type="warning"))
         self._rows[tag].objects = cells
 
 
@@ -248,17 +254,15 @@ class TextView(_SliderTagView):
     def __init__(self, catalog: Catalog) -> None:
         super().__init__(catalog, "No text logged by the selected runs yet.")
 
-    def tags(self, reader: Any) -> set[str]:
-        return reader.text_tags
-
-    def iterations(self, reader: Any, tag: str) -> list[int]:
-        return [it for it, _ in reader.load_text(tag)]
+    def logged(self, run: str) -> dict[str, list[int]]:
+        return {tag: [it for it, _ in pairs] for tag, pairs in self.catalog.text(run).items()}
 
     def cell(self, run: str, tag: str, iteration: int) -> Any:
-        hit = value_at(self.catalog.reader(run).load_text(tag), iteration)
+        hit = value_at(self.catalog.text(run).get(tag, []), iteration)
         body = "<i>nothing logged yet</i>" if hit is None else \
             f"<small>it {hit[0]}</small><pre class='pyexp-text-body'>{html.escape(hit[1])}</pre>"
-        return pn.pane.HTML(f"<div class='pyexp-text-cell'><b>{html.escape(run)}</b><br>{body}</div>",
+        return pn.pane.HTML(f"<div class='pyexp-text-cell' title='{html.escape(run)}'>"
+                            f"<b>{html.escape(run)}</b><br>{body}</div>",
                             width=380, styles={"overflow": "auto", "max-height": "420px"})
 
 
@@ -271,23 +275,20 @@ class FiguresView(_SliderTagView):
         super().__init__(catalog, "No figures logged by the selected runs yet.")
         self._live: dict[tuple[str, str, int], Any] = {}
 
-    def tags(self, reader: Any) -> set[str]:
-        return reader.figure_tags
-
-    def iterations(self, reader: Any, tag: str) -> list[int]:
-        return reader.figure_iterations(tag)
+    def logged(self, run: str) -> dict[str, list[int]]:
+        return self.catalog.figures(run)
 
     def cell(self, run: str, tag: str, iteration: int) -> Any:
-        reader = self.catalog.reader(run)
-        its = [it for it in reader.figure_iterations(tag) if it <= iteration]
-        title = pn.pane.HTML(f"<b>{html.escape(run)}</b>")
+        its = [it for it in self.catalog.figures(run).get(tag, []) if it <= iteration]
+        title = pn.pane.HTML(f"<b title='{html.escape(run)}'>{html.escape(run)}</b>")
         if not its:
             return pn.Column(title, pn.pane.HTML("<i>not logged yet</i>"))
         it = its[-1]
         title.object += f" <small>it {it}</small>"
+        reader = self.catalog.figure_reader(run)
         notice = None
-        if reader.figure_interactive(tag, it):
-            key = (run, tag, it)
+        key = (run, tag, it)
+        if key in self._live or reader.figure_interactive(tag, it):
             if key not in self._live:
                 try:
                     from .mplcanvas import MplFigure

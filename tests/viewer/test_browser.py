@@ -13,46 +13,28 @@ from typing import Any, Iterator
 
 import pytest
 
-from pyexp_testing import clean_env
-
-from pyexp_testing import write_run
+from pyexp_testing import (
+    CHROMIUM,
+    ARGS,
+    STAMP,
+    SHOTS,
+    Site,
+    chart,
+    clean_env,
+    deep_text,
+    free_port,
+    offline_page,
+    open_tab,
+    open_viewer,
+    traces,
+    wait_for,
+    write_many_tags,
+    write_run,
+)
 
 pytestmark = pytest.mark.browser
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-STAMP = "2024-01-25_14-30-00"
-SHOTS = Path(os.environ.get("PYEXP_VIEWER_SHOTS", "/tmp/pyexp-viewer-shots"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Site:
-    """A served folder: its URL and the folder itself."""
-
-    def __init__(self, root: Path) -> None:
-        from pyexp.viewer import start_background
-
-        self.root = root
-        self.port = free_port()
-        self.proc = start_background(root, port=self.port)
-        self.url = f"http://127.0.0.1:{self.port}/"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except Exception:  # noqa: BLE001
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not os.path.exists(CHROMIUM):
@@ -62,6 +44,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     for i, lr in enumerate((0.1, 0.01)):
         write_run(root, "mnist", STAMP, f"lr{lr}", {"lr": lr, "model": {"depth": 2 + i}}, figures=True)
     write_run(root, "mnist", "2024-01-24_09-00-00", "live", {"lr": 0.3}, steps=20)
+    write_many_tags(root, "2023-01-01_00-00-00", 16)
     secret = write_run(base / "outside", "secret", STAMP, "hidden", {"lr": 9.0}, steps=5)
     (root / "mnist" / "escape").symlink_to(secret, target_is_directory=True)
     empty = base / "empty"
@@ -95,24 +78,6 @@ def browser(sites: dict[str, Any]) -> Iterator[Any]:
         chromium.close()
 
 
-def offline_page(browser: Any) -> Any:
-    """A page that refuses (and records) every request not made to the local viewer."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.external = []
-
-    def route(r: Any) -> None:
-        url = r.request.url
-        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
-            r.continue_()
-        else:
-            page.external.append(url)
-            r.abort()
-
-    page.route("**/*", route)
-    page.set_default_timeout(20_000)
-    return page
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     page = offline_page(browser)
@@ -130,43 +95,6 @@ def main_page(browser: Any, sites: dict[str, Any]) -> Iterator[Any]:
     page.close()
 
 
-def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def open_viewer(page: Any, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector(".pyexp-chart .js-plotly-plot .scatterlayer .trace")
-
-
-def chart(page: Any, title: str) -> Any:
-    return page.locator(".pyexp-scalar").filter(has=page.locator(".gtitle", has_text=title)).first
-
-
-def traces(box: Any) -> list[dict[str, Any]]:
-    return box.locator(".js-plotly-plot").evaluate(
-        "el => el.data.map(t => ({name: t.name, kind: t.meta && t.meta.kind, "
-        "x: Array.from(t.x), y: Array.from(t.y)}))")
-
-
-def deep_text(locator: Any) -> str:
-    """Text of an element including its shadow roots (Panel renders each widget in one)."""
-    return locator.evaluate("""el => { const walk = n => { let s = n.shadowRoot ? walk(n.shadowRoot) : "";
-        for (const c of n.childNodes)
-          s += c.nodeType === 3 ? c.textContent : c.nodeName === "STYLE" ? "" : walk(c);
-        return s; }; return walk(el); }""")
-
-
-def open_tab(page: Any, name: str) -> None:
-    page.locator(".bk-tab", has_text=name).click()
-
-
 # --------------------------------------------------------------------------- scalars
 def test_a_chart_per_tag_with_every_selected_run_and_nothing_from_a_cdn(main_page) -> None:
     page = main_page
@@ -180,7 +108,8 @@ def test_a_chart_per_tag_with_every_selected_run_and_nothing_from_a_cdn(main_pag
     assert page.get_by_text("train (2)").count() == 1
     assert page.get_by_text("ungrouped (1)").count() == 1
     listed = deep_text(page.locator(".pyexp-runs"))
-    assert f"{STAMP}/lr0.1" in listed and "escape" not in listed  # symlink out of DIR
+    assert f"mnist/{STAMP} (2)" in listed and "lr0.1-" in listed
+    assert "escape" not in listed  # symlink out of DIR
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "scalars.png"), full_page=True)
     assert page.external == []
@@ -272,8 +201,7 @@ def test_live_append_and_new_runs_show_up(sites, page) -> None:
     wait_for(lambda: max(traces(box)[0]["x"]) == 39, "the appended points")
     assert plot.evaluate("el => el._fullLayout.xaxis.range") == [2, 8]  # zoom survived
     write_run(root, "mnist", "2024-01-26_00-00-00", "fresh", {"lr": 0.2}, steps=3)
-    runs = page.locator(".pyexp-runs select")
-    wait_for(lambda: "fresh" in runs.inner_text(), "the new run in the list")
+    wait_for(lambda: "fresh" in deep_text(page.locator(".pyexp-runs")), "the new run in the list")
 
 
 def test_a_run_outside_dir_is_refused(sites, page) -> None:
@@ -290,13 +218,13 @@ def test_a_run_outside_dir_is_refused(sites, page) -> None:
 
 def test_config_filter_and_colour_by_config(sites, page) -> None:
     open_viewer(page, sites["main"].url)
-    runs = page.locator(".pyexp-runs select")
-    assert runs.locator("option").count() >= 3
+    runs = page.locator(".pyexp-runs .pyexp-run")
+    assert runs.count() >= 3
     box = page.locator(".pyexp-config-filter input")
     box.fill("model.depth>=3")
     box.press("Enter")
-    wait_for(lambda: runs.locator("option").count() == 1, "one run left")
-    assert "lr0.01" in runs.inner_text()
+    wait_for(lambda: runs.count() == 1, "one run left")
+    assert "lr0.01" in runs.first.inner_text()
     wait_for(lambda: len(traces(chart(page, "loss"))) == 1, "one line per chart")
     colour = page.locator(".pyexp-color-by select")
     assert {"run", "lr", "model.depth"} <= set(colour.locator("option").all_inner_texts())
@@ -306,11 +234,13 @@ def test_config_filter_and_colour_by_config(sites, page) -> None:
              "the filter's error message")
 
 
-def test_panel_serve_entry_point(sites) -> None:
+def test_panel_serve_entry_point_serves_a_warm_first_page(sites, page) -> None:
+    """`panel serve pyexp/viewer/app.py --args DIR`: the first page comes prepared (warm-up
+    done, first run read) and fills in every default run, like `python -m pyexp.viewer`."""
     deadline = time.monotonic() + 60
     while True:
         try:
-            with urllib.request.urlopen(sites["panel_serve"], timeout=5) as response:
+            with urllib.request.urlopen(sites["panel_serve"], timeout=30) as response:
                 body = response.read().decode()
             break
         except OSError:
@@ -318,6 +248,43 @@ def test_panel_serve_entry_point(sites) -> None:
                 raise
             time.sleep(0.2)
     assert "<title>pyexp viewer</title>" in body
+    open_viewer(page, sites["panel_serve"])
+    assert page.locator(".pyexp-title").get_attribute("data-warm") == "true"
+    checked = page.locator(".pyexp-runs .pyexp-run input:checked")
+    wait_for(lambda: checked.count() >= 1 and len(traces(chart(page, "loss"))) == checked.count(),
+             "every default run drawn")
+    assert page.external == []
+
+
+def test_a_run_group_checkbox_selects_its_configs_and_names_show_in_full(sites, page) -> None:
+    open_viewer(page, sites["main"].url)
+    checked = page.locator(".pyexp-runs .pyexp-run input:checked")
+    before = wait_for(lambda: checked.count(), "a default selection")
+    wait_for(lambda: len(traces(chart(page, "loss"))) == before, "the default runs drawn")
+    group = page.locator(".pyexp-run-group", has_text="2024-01-24_09-00-00")
+    row = group.locator(".pyexp-run")
+    assert row.count() == 1 and not row.locator("input").is_checked()
+    assert row.get_attribute("title").startswith("mnist/2024-01-24_09-00-00/live-")
+    group.locator(".pyexp-run-group-check").check()
+    wait_for(lambda: len(traces(chart(page, "loss"))) == before + 1, "the live run's line")
+    assert any(t["name"].startswith("2024-01-24_09-00-00/live") for t in traces(chart(page, "loss")))
+    for other in page.locator(".pyexp-run-group").all():
+        if "2024-01-24_09-00-00" not in other.inner_text():
+            other.locator(".pyexp-run-group-check").uncheck()
+    wait_for(lambda: len(traces(chart(page, "loss"))) == 1, "only the live run left")
+
+
+def test_charts_far_below_are_drawn_when_scrolled_to(sites, page) -> None:
+    """Like TensorBoard, only charts on (or near) the screen get their data."""
+    open_viewer(page, sites["main"].url + "?run=wide/2023-01-01_00-00-00/many-1")
+    charts = page.locator(".pyexp-chart")
+    wait_for(lambda: charts.count() == 16, "a chart per tag")
+    last = charts.nth(15)
+    assert last.locator(".js-plotly-plot").count() == 0  # not drawn: nobody can see it
+    assert charts.nth(0).locator(".js-plotly-plot .trace").count() == 1
+    last.scroll_into_view_if_needed()
+    wait_for(lambda: last.locator(".js-plotly-plot .trace").count() == 1, "the last chart drawn")
+    assert last.locator(".gtitle").text_content() == "m/15"
 
 
 def test_empty_dir_says_so(sites, page) -> None:
