@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # what static tools see; at run time the table below is used
     from .executors.fork import ForkExecutor
     from .executors.inline import InlineExecutor
     from .executors.ray import RayExecutor
+    from .executors.slurm import SlurmExecutor
     from .executors.spawn import SpawnExecutor
     from .executors.subprocess import SubprocessExecutor
     from .executors.task import Task
@@ -50,6 +51,7 @@ _WHERE = {
     "Logger": "log",
     "RayExecutor": "executors.ray",
     "Result": "result",
+    "SlurmExecutor": "executors.slurm",
     "SpawnExecutor": "executors.spawn",
     "SubprocessExecutor": "executors.subprocess",
     "Task": "executors.task",

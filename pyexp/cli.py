@@ -56,9 +56,13 @@ def parse_cli(argv: list[str], prog: str | None = None) -> dict[str, Any]:
 def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Path | None = None) -> None:
     """``--list``: one line per run (timestamp, start time, done/failed/pending counts); below it,
     how many results were reused from earlier runs and how many come from code other than
-    today's (``experiment_file``'s)."""
+    today's (``experiment_file``'s).
+
+    Configs out on Slurm add ``queued``/``running`` columns: one ``squeue`` per run, and only
+    for a run whose unfinished configs record a Slurm job.
+    """
     from .checkpoint.files import listing_lines
-    from .history import current_code, is_stale_header, stale_message
+    from .history import stale_message
 
     file = file or sys.stdout
     runs = store.runs()
@@ -68,26 +72,20 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
     if not runs:
         print(f"no runs in {store.root}", file=file)
         return
-    print(f"{'timestamp':<22} {'started':<20} {'configs':>7} {'done':>6} {'failed':>6} {'pending':>7}", file=file)
     memo: dict[Any, Any] = {}
-    for run in runs:
-        try:
-            manifest = run.manifest()
-        except StoreError as exc:
-            print(f"{_label(run, flat):<22} unreadable: {exc}", file=file)
+    rows = [(run, *_run_counts(run, experiment_file, memo)) for run in runs]
+    slurm = any(manifest is not None and (counts["queued"] or counts["running"]) for _, manifest, counts in rows)
+    extra = f" {'queued':>6} {'running':>7}" if slurm else ""
+    print(f"{'timestamp':<22} {'started':<20} {'configs':>7} {'done':>6} {'failed':>6}{extra} {'pending':>7}",
+          file=file)
+    for run, manifest, counts in rows:
+        if manifest is None:
+            print(f"{_label(run, flat):<22} unreadable: {counts}", file=file)
             continue
-        code = current_code(run, experiment_file, memo)
-        counts = {"done": 0, "failed": 0, "pending": 0, "reused": 0, "stale": 0}
-        for dirname in manifest.dirs:
-            status = run.status(dirname)
-            counts[status] += 1
-            if status == "done":
-                outcome = run.outcome(dirname)
-                counts["reused"] += bool(outcome.reused_from)
-                counts["stale"] += is_stale_header(outcome, code.fingerprint if code else None)
         started = str(manifest.meta.get("created", "?"))
+        extra = f" {counts['queued']:>6} {counts['running']:>7}" if slurm else ""
         print(f"{_label(run, flat):<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
-              f"{counts['failed']:>6} {counts['pending']:>7}", file=file)
+              f"{counts['failed']:>6}{extra} {counts['pending']:>7}", file=file)
         if counts["reused"]:
             print(f"    {counts['reused']} of {counts['done']} results reused from earlier runs (--reuse)", file=file)
         if counts["stale"]:
@@ -95,6 +93,35 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
         if counts["done"] < len(manifest.dirs):  # unfinished configs: what --continue resumes from
             for line in listing_lines(run, manifest.dirs):
                 print(line, file=file)
+
+
+def _run_counts(run: Any, experiment_file: Path | None, memo: dict[Any, Any]) -> tuple[Any, Any]:
+    """``(manifest, counts)`` of a run, or ``(None, the error)`` if its runs.json is unreadable."""
+    from .history import current_code, is_stale_header
+
+    try:
+        manifest = run.manifest()
+    except StoreError as exc:
+        return None, exc
+    code = current_code(run, experiment_file, memo)
+    counts = {"done": 0, "failed": 0, "queued": 0, "running": 0, "pending": 0, "reused": 0, "stale": 0}
+    unfinished = []
+    for dirname in manifest.dirs:
+        status = run.status(dirname)
+        counts[status] += 1
+        if status == "pending":
+            unfinished.append(run.config_dir(dirname))
+        elif status == "done":
+            outcome = run.outcome(dirname)
+            counts["reused"] += bool(outcome.reused_from)
+            counts["stale"] += is_stale_header(outcome, code.fingerprint if code else None)
+    if unfinished:
+        from .executors.slurm import job_states
+
+        for state in job_states(unfinished).values():  # "failed": the job ended without a result
+            counts["pending"] -= 1
+            counts[state] += 1
+    return manifest, counts
 
 
 def _label(run: Run, flat: Run) -> str:

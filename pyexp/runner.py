@@ -168,7 +168,11 @@ class ExperimentRunner:
         check_options(settings, "run()", extra=())
         given = {k: v for k, v in settings.items() if v is not None}
         cli = parse_cli(argv, prog=Path(sys.argv[0]).name) if cli_mode else {"overrides": []}
-        resolved = {**DEFAULTS, **self._settings, **self._yaml_settings(), **given, **cli}
+        layers = [self._settings, self._yaml_settings(), given, cli]
+        resolved = {k: v for layer in [DEFAULTS, *layers] for k, v in layer.items()}
+        # Slurm options merge key by key: pyexp.slurm.time=60 keeps the decorator's partition.
+        resolved["slurm"] = {k: v for layer in layers for k, v in (layer.get("slurm") or {}).items()}
+        resolved["jobs_given"] = any("jobs" in layer for layer in layers)
         retry = resolved["retry"]
         if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
             raise ConfigError(f"retry must be a whole number of extra attempts (0 or more), got {retry!r}; "
@@ -217,7 +221,10 @@ class ExperimentRunner:
                 print(f"pyexp: warning: overrides {' '.join(s['overrides'])} are ignored with "
                       "--continue (the run's configs are frozen in its config.json files)", file=sys.stderr)
         # An unknown executor is reported before phase 1 writes anything.
-        executor = get_executor(s["executor"]) if s["report"] is None else None
+        executor = get_executor(s["executor"], _executor_options(s)) if s["report"] is None else None
+        if s["detach"] and executor is not None and not hasattr(executor, "submit_many"):
+            raise ConfigError(f"--detach needs an executor whose configs run outside this process "
+                              f"(--executor slurm), not {s['executor']!r}")
         if executor is not None and s["preload"]:
             # Checked before phase 1 writes anything; executors that cannot preload ignore it.
             names = preload_names(s["preload"], check=True)
@@ -225,12 +232,13 @@ class ExperimentRunner:
                 executor.preload = [*executor.preload, *(n for n in names if n not in executor.preload)]
         try:
             if s["report"] is None and s["continue"] is None:
-                run = self._phase_configs(store, configs_fn, s)
+                run = self._phase_configs(store, configs_fn, s, executor)
             viewer = self._start_viewer(store, s) if s["viewer"] else None
             try:
                 if executor is not None:
                     executor, running = None, executor
-                    self._phase_execute(run, s, cli_mode, running, argv)
+                    if self._phase_execute(run, s, cli_mode, running, argv):
+                        return None  # detached: the configs run on; --continue picks them up
                 return self._phase_report(run, report_fn)
             finally:
                 if viewer is not None:
@@ -239,7 +247,8 @@ class ExperimentRunner:
             if executor is not None:
                 executor.close()
 
-    def _phase_configs(self, store: RunStore, configs_fn: Any, s: dict[str, Any]) -> Run:
+    def _phase_configs(self, store: RunStore, configs_fn: Any, s: dict[str, Any],
+                       executor: Executor | None = None) -> Run:
         from .config.generate import generate
 
         config_dir = self._config_dir()
@@ -248,6 +257,8 @@ class ExperimentRunner:
                           config_dir=config_dir, config_name=self._settings.get("config_name"), where=where)
         configs = list(tensor)
         plan_dirs(configs)  # duplicate names and non-JSON values fail before any folder exists
+        if executor is not None:  # e.g. Slurm refusing the partition: also before any folder exists
+            executor.validate(len(configs), _jobs(s))
         flat = s["timestamp"] is False
         run = store.flat_run(create=True) if flat else store.create_run()
         try:
@@ -278,7 +289,8 @@ class ExperimentRunner:
         return snapshot(self.file.parent, f"{store.root.name}/{label}", exclude=[store.root.parent])
 
     def _phase_execute(self, run: Run, s: dict[str, Any], cli_mode: bool, executor: Executor,
-                       argv: list[str]) -> None:
+                       argv: list[str]) -> bool:
+        """Phase 2; True if the configs were left running (``--detach``)."""
         from .scheduler import execute
 
         manifest = run.manifest()
@@ -304,8 +316,9 @@ class ExperimentRunner:
         command = continue_command([sys.argv[0], *(argv if cli_mode else [])],
                                    None if s["timestamp"] is False else run.timestamp)
         try:
-            counts = execute(todo, executor, jobs=int(s["jobs"]), progress=s["capture"], cached=cached,
-                             stamps=stamps, continue_hint=command, retry=s["retry"])
+            counts = execute(todo, executor, jobs=_jobs(s), progress=s["capture"] and not s["detach"],
+                             cached=cached, stamps=stamps, continue_hint=command, retry=s["retry"],
+                             detach=bool(s["detach"] and todo))
         except KeyboardInterrupt:
             print(f"\npyexp: interrupted; finished configs are saved. Continue with:\n    {command}",
                   file=sys.stderr, flush=True)
@@ -314,7 +327,11 @@ class ExperimentRunner:
             raise
         finally:
             executor.close()
+        if counts.detached:
+            _print_detached(counts, command, run)
+            return True
         print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
+        return False
 
     def _plan(self, run: Run, manifest: Any, s: dict[str, Any], pattern: Any, code: dict[str, Any] | None,
               stamps: dict[Path, Any]) -> tuple[list[Task], int, int, int]:
@@ -368,6 +385,28 @@ class ExperimentRunner:
         return proc
 
 
+def _jobs(s: dict[str, Any]) -> int | None:
+    """``-j``, or None when no layer set it (Slurm then caps nothing; local executors run one)."""
+    return int(s["jobs"]) if s.get("jobs_given", True) else None
+
+
+def _executor_options(s: dict[str, Any]) -> dict[str, Any] | None:
+    """Constructor options for the chosen executor: the ``slurm`` settings, for Slurm only."""
+    executor = s["executor"]
+    if s["slurm"] and (executor == "slurm" or hasattr(executor, "with_options")):
+        return s["slurm"]
+    return None
+
+
+def _print_detached(counts: Any, command: str, run: Run) -> None:
+    ids = [str(getattr(job, "job_id", "?")) for job in counts.detached]
+    arrays = sorted({i.split("_")[0] for i in ids}, key=lambda a: (len(a), a))
+    print(f"pyexp: {len(ids)} config(s) left running as Slurm job(s) {', '.join(ids[:3])}"
+          f"{', ...' if len(ids) > 3 else ''} (array {', '.join(arrays)}; see `squeue -j {','.join(arrays)}`); "
+          f"{counts.cached} already done -> {run.path}", file=sys.stderr)
+    print(f"pyexp: come back with:\n    {command}", file=sys.stderr, flush=True)
+
+
 def _stop_viewer(proc: Any, port: int) -> None:
     """Keep the viewer up for an interactive user until Ctrl-C; otherwise stop it with the run."""
     if sys.stdin is not None and sys.stdin.isatty():
@@ -383,7 +422,9 @@ def _stop_viewer(proc: Any, port: int) -> None:
 
 #: Flags that do not carry over to the command that continues a run (flag -> takes a value).
 _NOT_CONTINUED = {"--continue": None, "--report": None, "-m": False, "--multirun": False, "--list": False,
-                  "--timestamp": None, "--rerun": False}
+                  "--detach": False, "--timestamp": None, "--rerun": False}
+#: Runner-setting overrides (``pyexp.<key>=``) that do not carry over either.
+_NOT_CONTINUED_SETTINGS = ("continue", "report", "list", "multirun", "detach", "timestamp", "rerun")
 
 
 def continue_command(argv: list[str], timestamp: str | None) -> str:
@@ -394,7 +435,8 @@ def continue_command(argv: list[str], timestamp: str | None) -> str:
     """
     script = argv[0] if argv and argv[0] else "main.py"
     if timestamp is None:
-        again = [a for a in argv[1:] if a != "--rerun" and not a.lstrip("+").startswith("pyexp.rerun=")]
+        again = [a for a in argv[1:] if a not in ("--rerun", "--detach")
+                 and not a.lstrip("+").startswith(("pyexp.rerun=", "pyexp.detach="))]
         return shlex.join(["python", script, *again])
     kept, rest = [], list(argv[1:])
     while rest:
@@ -406,6 +448,9 @@ def continue_command(argv: list[str], timestamp: str | None) -> str:
                 rest.pop(0)
             continue
         if not arg.startswith("-") and "=" in arg:
+            key = arg.split("=", 1)[0].lstrip("+")
+            if key.startswith("pyexp.") and key[len("pyexp."):] not in _NOT_CONTINUED_SETTINGS:
+                kept.append(arg)  # a runner setting (pyexp.slurm.partition=gpu) still applies
             continue  # an override: the run's configs are frozen
         kept.append(arg)
     return shlex.join(["python", script, *kept, f"--continue={timestamp}"])

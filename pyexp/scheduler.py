@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +32,7 @@ class Counts:
     passed: int = 0
     failed: int = 0
     cached: int = 0
+    detached: list[Job] = field(default_factory=list)  # started and left running (--detach)
 
     def __str__(self) -> str:
         return f"{self.passed} ok, {self.failed} failed, {self.cached} cached"
@@ -93,9 +94,10 @@ def _wait_into(job: Job, done: "queue.SimpleQueue[tuple[Job, Outcome]]") -> None
 
 # Long on purpose: one loop owns the in-flight set, claims and Ctrl-C; split, the
 # state it shares (running, deferred, counts) would have to travel between the pieces.
-def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool, cached: int,
+def execute(tasks: list[Task], executor: Executor, *, jobs: int | None, progress: bool, cached: int,
             stamps: dict[Path, Any] | None = None, continue_hint: str | None = None,
-            on_done: Callable[[Task, Outcome], None] | None = None, retry: int = 0) -> Counts:
+            on_done: Callable[[Task, Outcome], None] | None = None, retry: int = 0,
+            detach: bool = False) -> Counts:
     """Run ``tasks`` on ``executor``; returns the counts. Ctrl-C cancels running tasks and re-raises.
 
     Each task is claimed (:class:`pyexp.store.Claim`) before it starts, so another process
@@ -106,12 +108,16 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
     different stamp after claiming means another process ran the task meanwhile.
     ``continue_hint`` is the command printed if a second Ctrl-C kills everything at once.
     ``on_done(task, outcome)`` is called for every task run here (not for those another
-    process ran), in the main thread. A task that fails is submitted again, up to ``retry``
-    more times, before it counts as failed; each failed attempt's ``log.out`` is kept and
-    the final ``log.out`` holds every attempt's output in order.
+    process ran), in the main thread. ``jobs`` is ``-j`` (None: not given, one at a time unless
+    the executor says otherwise). An executor with ``submit_many`` gets every claimed task in
+    one call (a Slurm job array). With ``detach`` the tasks are started and left running (their
+    executor runs them outside this process); ``Counts.detached`` lists their jobs. Without
+    ``detach``, a task that fails is submitted again (through ``submit_many`` too), up to
+    ``retry`` more times, before it counts as failed; each failed attempt's ``log.out`` is kept
+    and the final ``log.out`` holds every attempt's output in order.
     """
     counts = Counts(cached=cached)
-    limit = max(1, executor.max_workers or jobs) if tasks else 1  # nothing to run: no cluster to reach
+    limit = max(1, executor.max_workers or jobs or 1) if tasks else 1  # nothing to run: no cluster to reach
     bar = _Progress(len(tasks) + cached, counts, progress)
     done: "queue.SimpleQueue[tuple[Job, Outcome]]" = queue.SimpleQueue()
     if stamps is None:
@@ -124,43 +130,30 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
     attempts: dict[int, int] = {}  # id(task) -> attempts made, for tasks that failed at least once
     try:
         while pending or running or deferred:
-            while pending and len(running) < limit:
+            batch: list[tuple[Task, Claim]] = []
+            while pending and len(running) + len(batch) < limit:
                 task = pending.popleft()
-                try:
-                    claim = Claim.acquire(task.out)
-                except OSError as exc:  # e.g. a read-only or full disk: this config cannot run
-                    counts.failed += 1
-                    bar.done(task, Outcome("error", error=f"cannot claim {task.out} to run it: "
-                                           f"{exc.strerror or exc}"))
-                    continue
-                if claim is None:
-                    deferred.append(task)
-                    continue
-                if result_stamp(task.out) != stamps.get(task.out) and _has_result(task):
-                    claim.release()  # another process ran it after we planned: not again
-                    bar.cached()
-                    continue
-                store.drop_partial_writes(task.out)  # safe: we hold the claim
-                task.claim_fd = claim.fd
-                try:
-                    job = executor.submit(task)
-                except PyexpError:  # a user mistake (e.g. a preload that does not import): stop
-                    claim.release()
-                    raise
-                except Exception as exc:  # noqa: BLE001 - one broken submit must not end the sweep
-                    claim.release()
-                    counts.failed += 1
-                    bar.done(task, Outcome.from_exception(exc))
-                    continue
+                claim = _claim(task, stamps, deferred, counts, bar)
+                if claim is not None:
+                    batch.append((task, claim))
+            for job, claim in _start(executor, batch, jobs, counts, bar):
                 running[id(job)] = (job, claim)
                 if isinstance(job, DoneJob):
                     done.put((job, job.wait()))
+                elif detach:
+                    continue  # left running: nobody here waits for it
                 elif limit == 1:  # one at a time: wait right here, a thread would only add latency
                     waiting_here = job
                     _wait_into(job, done)
                     waiting_here = None
                 else:
                     threading.Thread(target=_wait_into, args=(job, done), daemon=True).start()
+            if detach:
+                for _, claim in running.values():
+                    claim.release()
+                counts.detached = [job for job, _ in running.values()]
+                running.clear()
+                break
             if not running and not deferred:
                 continue  # the last tasks were skipped or failed to start: nothing to wait for
             if deferred and not told_waiting:
@@ -204,6 +197,53 @@ def execute(tasks: list[Task], executor: Executor, *, jobs: int, progress: bool,
         for _, claim in running.values():
             claim.release()
     return counts
+
+
+def _claim(task: Task, stamps: dict[Path, Any], deferred: list[Task], counts: Counts,
+           bar: _Progress) -> Claim | None:
+    """Claim ``task`` to run it here; None if it runs elsewhere, ran meanwhile, or cannot be claimed."""
+    try:
+        claim = Claim.acquire(task.out)
+    except OSError as exc:  # e.g. a read-only or full disk: this config cannot run
+        counts.failed += 1
+        bar.done(task, Outcome("error", error=f"cannot claim {task.out} to run it: {exc.strerror or exc}"))
+        return None
+    if claim is None:
+        deferred.append(task)
+        return None
+    if result_stamp(task.out) != stamps.get(task.out) and _has_result(task):
+        claim.release()  # another process ran it after we planned: not again
+        bar.cached()
+        return None
+    store.drop_partial_writes(task.out)  # safe: we hold the claim
+    task.claim_fd = claim.fd
+    return claim
+
+
+def _start(executor: Executor, batch: list[tuple[Task, Claim]], jobs: int | None, counts: Counts,
+           bar: _Progress) -> list[tuple[Job, Claim]]:
+    """Submit the claimed tasks: all at once if the executor has ``submit_many``, else one by one."""
+    submit_many = getattr(executor, "submit_many", None)
+    if submit_many is not None and batch:
+        try:
+            submitted = submit_many([task for task, _ in batch], jobs)
+        except Exception:
+            for _, claim in batch:
+                claim.release()
+            raise  # a refused batch (sbatch's error) ends the run: nothing was started
+        return list(zip(submitted, (claim for _, claim in batch)))
+    started = []
+    for task, claim in batch:
+        try:
+            started.append((executor.submit(task), claim))
+        except PyexpError:  # a user mistake (e.g. a preload that does not import): stop the run
+            claim.release()
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken submit must not end the sweep
+            claim.release()
+            counts.failed += 1
+            bar.done(task, Outcome.from_exception(exc))
+    return started
 
 
 def _again(task: Task, outcome: Outcome, attempts: dict[int, int], retry: int, bar: _Progress) -> None:

@@ -44,7 +44,14 @@ flag                           Hydra override
 ``--timestamp TS``             ``pyexp.timestamp=TS`` (earlier API)
 ``--no-timestamp``             ``pyexp.timestamp=false`` (earlier API)
 ``--rerun``                    ``pyexp.rerun=true`` (earlier API)
+``--detach``                   ``pyexp.detach=true``
+(Slurm options, no flag)       ``pyexp.slurm.partition=gpu``, ``pyexp.slurm.time=60``...
 =============================  ===========================================
+
+The Slurm options (``SlurmExecutor``'s arguments) are one setting, ``slurm``, a mapping merged
+key by key across the spellings: ``pyexp.slurm.<key>=v``, ``pyexp.slurm={partition: gpu}``,
+YAML ``pyexp: {slurm: {partition: gpu}}``, ``@experiment(slurm={...})``, and the launcher's
+``hydra.launcher.slurm.<key>``.
 
 The same keys may sit in a ``pyexp:`` node of the primary YAML config
 (:func:`config_settings`); that node never reaches a config.
@@ -82,6 +89,8 @@ DEFAULTS: dict[str, Any] = {
     # timestamp level; "<TS>": that run (continued, reported with --report, rerun with --rerun).
     "timestamp": True,
     "rerun": False,
+    "detach": False,
+    "slurm": None,  # SlurmExecutor options ({"partition": ..., "time": ...}), merged key by key
 }
 
 #: Settings whose value is a string; ``continue``/``report``/``timestamp`` also take true. Others are ints
@@ -156,7 +165,8 @@ def _earlier_api(s: dict[str, Any]) -> None:
 def add_flags(p: argparse.ArgumentParser) -> None:
     """The command-line spelling of every setting (``dest`` is the setting's key)."""
     p.add_argument("--name", help="experiment name (folder under the output dir)")
-    p.add_argument("--executor", help="subprocess (default), fork, spawn, inline, ray, ray:<address>, ray://host:port")
+    p.add_argument("--executor", help="subprocess (default), fork, spawn, inline, ray, ray:<address>, "
+                   "ray://host:port, slurm (options: pyexp.slurm.<key>=value)")
     p.add_argument("--preload", action="append", metavar="MOD[,MOD]",
                    help="modules the fork-server imports once before forking the configs")
     p.add_argument("--output-dir", dest="output_dir", metavar="DIR", help="where runs are stored")
@@ -193,11 +203,14 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help="no timestamp folder: out/NAME/<config>-<hash>/; configs with a result are skipped")
     p.add_argument("--rerun", action="store_true",
                    help="run every config again; each earlier attempt is kept in <config>/.previous-attempts/")
+    p.add_argument("--detach", action="store_true",
+                   help="submit the pending configs (--executor slurm), print how to come back, and exit; "
+                   "--continue later waits for them and resubmits those that ended without a result")
 
 
 #: Fields of the Hydra launcher's config (``hydra.launcher.<field>``) and the setting each spells.
 LAUNCHER_FIELDS = {"executor": "executor", "jobs": "jobs", "output_dir": "output_dir", "name": "name",
-                   "continue_run": "continue", "capture": "capture"}
+                   "continue_run": "continue", "capture": "capture", "slurm": "slurm"}
 
 
 def launcher_settings(fields: Mapping[str, Any], node: Any = None) -> dict[str, Any]:
@@ -225,10 +238,16 @@ def launcher_settings(fields: Mapping[str, Any], node: Any = None) -> dict[str, 
         settings["continue"] = "latest"
     elif cont in ("", None):
         settings["continue"] = None
-    jobs = settings.get("jobs") or 1
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+    jobs = settings.get("jobs")  # None: one at a time locally, no cap on Slurm
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise OverrideError(f"hydra.launcher.jobs must be a positive integer, got {jobs!r}")
     settings["jobs"] = jobs
+    slurm = settings.get("slurm") or {}
+    if not isinstance(slurm, Mapping):
+        raise OverrideError(f"hydra.launcher.slurm must be a mapping of Slurm options, got {slurm!r}")
+    # The launcher's dataclass lists every option; unset ones (null, false) keep Slurm's defaults.
+    settings["slurm"] = {_check_slurm_key(str(k), "hydra.launcher.slurm"): v for k, v in slurm.items()
+                         if v is not None and v is not False}
     return normalise(settings)
 
 
@@ -271,7 +290,15 @@ def split_settings(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
             for sub, sub_value in value.items():
                 settings[_check_key(str(sub), text)] = _typed(str(sub), sub_value, str(sub_value), text)
             continue
-        name = _check_key(key[len("pyexp."):], text)
+        name = key[len("pyexp."):]
+        if name.startswith("slurm."):
+            option = _check_slurm_key(name[len("slurm."):], text)
+            settings.setdefault("slurm", {})[option] = value
+            continue
+        name = _check_key(name, text)
+        if name == "slurm":
+            settings["slurm"] = {**settings.get("slurm", {}), **_typed(name, value, "", text)}
+            continue
         settings[name] = _typed(name, value, override.get_value_string(), text)
     return settings, remaining
 
@@ -285,8 +312,23 @@ def _check_key(name: str, text: str) -> str:
     return name
 
 
+def _check_slurm_key(option: str, text: str) -> str:
+    from .executors.slurm import OPTIONS
+
+    if option not in OPTIONS:
+        raise OverrideError(f"{text}: unknown Slurm option pyexp.slurm.{option}; valid: {', '.join(OPTIONS)}")
+    return option
+
+
 def _typed(name: str, value: Any, raw: str, text: str) -> Any:
     """Coerce a parsed override value to the type of setting ``name``."""
+    if name == "slurm":  # a mapping of SlurmExecutor options; their values are checked by it
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise OverrideError(f"{text}: pyexp.slurm takes a mapping of Slurm options, e.g. "
+                                "pyexp.slurm.partition=gpu or pyexp: {slurm: {partition: gpu, time: 60}}")
+        return {_check_slurm_key(str(k), text): v for k, v in value.items()}
     if name == "timestamp" and (isinstance(value, bool) or str(value).lower() in _BOOL_WORDS):
         return value if isinstance(value, bool) else _BOOL_WORDS[str(value).lower()]
     if name in _STR_KEYS:

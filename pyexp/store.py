@@ -53,11 +53,17 @@ ATTEMPT_LOG = "log.attempt-{}.out"  # a failed attempt's log.out while the confi
 CHECKPOINT_DIR = ".checkpoints"
 CLAIM_FILE = ".claim"
 PAYLOAD_FILE = ".task.pkl"
+#: Slurm: the config's job id (``<array>_<index>``), its payload kept for requeued restarts, and
+#: submitit's folder in the run (its sbatch scripts, pickles and the jobs' own logs).
+SLURM_JOB_FILE = ".slurm_job"
+SLURM_PAYLOAD_FILE = ".slurm_task.pkl"
+SLURM_DIR = ".slurm"
 #: The Hydra launcher's JobReturn minus the return value (status, cfg, hydra cfg, working dir).
 HYDRA_JOB_FILE = "hydra_job.pkl"
 
 __all__ = ["ATTEMPT_LOG", "CHECKPOINT_DIR", "CLAIM_FILE", "CONFIG_FILE", "HYDRA_JOB_FILE", "LOG_FILE", "LOG_MARKER",
-           "OUTCOME_FILE", "PAYLOAD_FILE", "REPORT_DIR", "RESULT_FILE", "RUNS_FILE", "Claim", "Manifest", "Run",
+           "OUTCOME_FILE", "PAYLOAD_FILE", "REPORT_DIR", "RESULT_FILE", "RUNS_FILE", "SLURM_DIR", "SLURM_JOB_FILE",
+           "SLURM_PAYLOAD_FILE", "Claim", "Manifest", "Run",
            "RunStore", "atomic_write_bytes", "checkpoint_dir", "config_dirname", "config_hash", "drop_partial_writes",
            "dump_json", "forget_outcome", "has_log", "hydra_job_path", "join_attempt_logs", "keep_attempt_log",
            "load_result", "log_path", "outcome_path", "plan_dirs",

@@ -55,11 +55,12 @@ class Sweep:
     task_function: Any
     config: DictConfig
     executor: str
-    jobs: int
+    jobs: int | None
     store: Any  # pyexp.store.RunStore
     continue_run: str | None
     capture: bool
     resolvers: dict[str, Any] = field(default_factory=dict)
+    slurm: dict[str, Any] = field(default_factory=dict)  # SlurmExecutor options (executor=slurm)
     run: Any = None  # pyexp.store.Run, opened on the first launch
     dirs: list[str] = field(default_factory=list)  # runs.json order
     values: list[dict[str, Any]] = field(default_factory=list)  # per dir: name + overrides
@@ -76,6 +77,8 @@ def setup(params: dict[str, Any], config: DictConfig, hydra_context: Any, task_f
     node = config.get("pyexp") if "pyexp" in config else None
     if OmegaConf.is_config(node):
         node = OmegaConf.to_container(node, resolve=True)
+    # Nested launcher fields (hydra.launcher.slurm) arrive as OmegaConf nodes.
+    params = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in params.items()}
     s = launcher_settings(params, node)
     name = s.get("name") or str(config.hydra.job.name)
     return Sweep(
@@ -83,6 +86,7 @@ def setup(params: dict[str, Any], config: DictConfig, hydra_context: Any, task_f
         executor=str(s.get("executor") or "subprocess"), jobs=s["jobs"],
         store=RunStore(Path(str(s.get("output_dir") or "out")).expanduser().resolve(), name),
         continue_run=s.get("continue"), capture=bool(s.get("capture", True)), resolvers=_custom_resolvers(),
+        slurm=s.get("slurm") or {},
     )
 
 
@@ -166,8 +170,12 @@ def launch(state: Sweep, job_overrides: Sequence[Sequence[str]], initial_job_idx
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     if state.run is None:
+        if state.continue_run is None and state.executor == "slurm":
+            # e.g. Slurm refusing the partition: reported before the run folder exists.
+            get_executor("slurm", state.slurm).validate(len(job_overrides), state.jobs)
         _open_run(state)
-    log.info(f"Launching {len(job_overrides)} jobs with pyexp ({state.executor}, {state.jobs} at a time) "
+    at_once = state.jobs or ("all" if state.executor == "slurm" else 1)
+    log.info(f"Launching {len(job_overrides)} jobs with pyexp ({state.executor}, {at_once} at a time) "
              f"into {state.run.path}")
 
     results: list[JobReturn | None] = [None] * len(job_overrides)
@@ -203,7 +211,7 @@ def launch(state: Sweep, job_overrides: Sequence[Sequence[str]], initial_job_idx
         # forked child its ~35 ms import.
         import cloudpickle  # noqa: F401
 
-        executor = get_executor(state.executor)
+        executor = get_executor(state.executor, state.slurm if state.executor == "slurm" else None)
         # Forked children would otherwise run the collector over the parent's objects and copy
         # most of its heap page by page; frozen objects are left alone.
         gc.freeze()
@@ -217,7 +225,7 @@ def launch(state: Sweep, job_overrides: Sequence[Sequence[str]], initial_job_idx
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return [r for r in results if r is not None]
 
-def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int) -> Any:
+def _run_all(executor: Any, todo: list[tuple[int, Any, list[str]]], jobs: int | None) -> Any:
     """Run the tasks through pyexp's scheduler; yield ``(n, task, overrides, outcome)`` in input order.
 
     The scheduler claims each job (two continued sweeps never run one twice) and stops running

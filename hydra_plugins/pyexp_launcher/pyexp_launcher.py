@@ -8,8 +8,8 @@ This module imports only Hydra; the work happens in ``_core`` once a sweep start
 
 # No `from __future__ import annotations`: Hydra executes this module without registering it
 # in sys.modules while scanning plugins, and dataclasses then cannot resolve string annotations.
-from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
@@ -19,13 +19,39 @@ from omegaconf import DictConfig
 
 
 @dataclass
+class SlurmConf:
+    # Partition to submit to.
+    partition: Optional[str] = None
+    # Time limit per job: minutes, or Slurm's "hours:minutes:seconds".
+    time: Optional[Any] = None
+    # CPUs per job.
+    cpus_per_task: Optional[int] = None
+    # GPUs per job: a count, or "type:count".
+    gpus_per_node: Optional[Any] = None
+    # Memory per job: "16G", or megabytes.
+    mem: Optional[Any] = None
+    # Account to charge.
+    account: Optional[str] = None
+    # Quality of service.
+    qos: Optional[str] = None
+    # Node features required.
+    constraint: Optional[str] = None
+    # Shell lines run in the job first (module load ..., source venv/bin/activate).
+    setup: Optional[List[str]] = None
+    # Other sbatch options, e.g. {mail-type: END}.
+    additional_parameters: Optional[Dict[str, Any]] = None
+    # Requeue a preempted or timed-out job; it resumes from its @chkpt checkpoints.
+    requeue: bool = False
+
+
+@dataclass
 class PyexpLauncherConf:
     _target_: str = "hydra_plugins.pyexp_launcher.pyexp_launcher.PyexpLauncher"
     # Where each job runs: subprocess (fresh interpreter), fork (POSIX, fastest isolated),
-    # inline (this process, no isolation), ray, ray:<address> or ray://host:port.
+    # inline (this process, no isolation), ray, ray:<address>, ray://host:port or slurm.
     executor: str = "subprocess"
-    # How many jobs run at the same time.
-    jobs: int = 1
+    # How many jobs run at the same time (null: one locally; on Slurm, as many as the cluster allows).
+    jobs: Optional[int] = None
     # Root of pyexp's run store; a relative path is taken from the directory Hydra started in.
     output_dir: str = "out"
     # Folder under output_dir holding the runs (null: hydra.job.name).
@@ -35,6 +61,8 @@ class PyexpLauncherConf:
     continue_run: Optional[str] = None
     # true: a job's stdout/stderr only go to <job folder>/log.out; false: also to this terminal.
     capture: bool = True
+    # Options of executor=slurm (hydra.launcher.slurm.partition=gpu); null leaves Slurm's default.
+    slurm: SlurmConf = field(default_factory=lambda: SlurmConf())
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="pyexp", node=PyexpLauncherConf, provider="pyexp")

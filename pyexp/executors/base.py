@@ -28,7 +28,7 @@ from ..outcome import Outcome
 from .task import Task, redirect_output, run_task
 
 #: Names ``get_executor`` accepts besides ``"ray:<address>"`` and ``"ray://host:port"``.
-ExecutorName = Literal["inline", "subprocess", "fork", "spawn", "ray"]
+ExecutorName = Literal["inline", "subprocess", "fork", "spawn", "ray", "slurm"]
 
 __all__ = ["DoneJob", "Executor", "ExecutorName", "Job", "Task", "get_executor", "prepare"]
 
@@ -108,6 +108,16 @@ class Executor:
     def close(self) -> None:
         """Release resources (pools, cluster connections) after a run."""
 
+    def validate(self, count: int = 1, jobs: int | None = None) -> None:
+        """Raise a PyexpError if this executor cannot run ``count`` configs (``-j jobs``).
+
+        Called before a fresh run writes anything; the default accepts everything.
+
+        An executor that starts many tasks in one go (a Slurm job array) may also define
+        ``submit_many(tasks, jobs) -> list[Job]``; the scheduler then hands it every pending
+        task at once instead of calling :meth:`submit` per task.
+        """
+
 
 _REGISTRY: dict[str, str] = {
     "inline": "pyexp.executors.inline:InlineExecutor",
@@ -115,16 +125,21 @@ _REGISTRY: dict[str, str] = {
     "fork": "pyexp.executors.fork:ForkExecutor",
     "spawn": "pyexp.executors.spawn:SpawnExecutor",
     "ray": "pyexp.executors.ray:RayExecutor",
+    "slurm": "pyexp.executors.slurm:SlurmExecutor",
 }
 
 
-def get_executor(name: "str | Executor | type[Executor] | None" = None) -> Executor:
+def get_executor(name: "str | Executor | type[Executor] | None" = None,
+                 options: dict[str, Any] | None = None) -> Executor:
     """Return an executor instance for ``name`` (``"subprocess"`` if None) or ``name`` itself.
 
     ``"ray:auto"``, ``"ray:<address>"`` and ``"ray://host:port"`` select Ray with that address.
+    ``options`` are keyword arguments for the executor's constructor (``"slurm"``'s partition,
+    time...); given with an executor instance that has ``with_options``, they replace its own.
     """
     if isinstance(name, Executor):
-        return name
+        with_options = getattr(name, "with_options", None)
+        return with_options(**options) if options and with_options is not None else name
     if isinstance(name, type) and issubclass(name, Executor):
         return name()
     if name is None:
@@ -144,4 +159,6 @@ def get_executor(name: "str | Executor | type[Executor] | None" = None) -> Execu
 
     module, _, attr = target.partition(":")
     cls = getattr(importlib.import_module(module), attr)
-    return cls(address=address) if address is not None else cls()
+    if address is not None:
+        return cls(address=address)
+    return cls(**options) if options else cls()
