@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from ._entry import ArgParser
 from .errors import StoreError
 from .settings import add_flags
-from .store import RunStore
+from .store import Run, RunStore
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -62,6 +62,9 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
 
     file = file or sys.stdout
     runs = store.runs()
+    flat = store.flat_run()
+    if flat.exists():  # the run without timestamp (timestamp=False): its latest sweep
+        runs.append(flat)
     if not runs:
         print(f"no runs in {store.root}", file=file)
         return
@@ -71,7 +74,7 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
         try:
             manifest = run.manifest()
         except StoreError as exc:
-            print(f"{run.timestamp:<22} unreadable: {exc}", file=file)
+            print(f"{_label(run, flat):<22} unreadable: {exc}", file=file)
             continue
         code = current_code(run, experiment_file, memo)
         counts = {"done": 0, "failed": 0, "pending": 0, "reused": 0, "stale": 0}
@@ -83,7 +86,7 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
                 counts["reused"] += bool(outcome.reused_from)
                 counts["stale"] += is_stale_header(outcome, code.fingerprint if code else None)
         started = str(manifest.meta.get("created", "?"))
-        print(f"{run.timestamp:<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
+        print(f"{_label(run, flat):<22} {started:<20} {len(manifest.dirs):>7} {counts['done']:>6} "
               f"{counts['failed']:>6} {counts['pending']:>7}", file=file)
         if counts["reused"]:
             print(f"    {counts['reused']} of {counts['done']} results reused from earlier runs (--reuse)", file=file)
@@ -92,3 +95,7 @@ def print_runs(store: RunStore, file: TextIO | None = None, experiment_file: Pat
         if counts["done"] < len(manifest.dirs):  # unfinished configs: what --continue resumes from
             for line in listing_lines(run, manifest.dirs):
                 print(line, file=file)
+
+
+def _label(run: Run, flat: Run) -> str:
+    return "(no timestamp)" if run is flat else run.timestamp

@@ -34,6 +34,7 @@ def experiment(
     executor: Any = None, stash: bool | None = None, viewer: bool | None = None,
     viewer_port: int | None = None, jobs: int | None = None, retry: int | None = None,
     config_path: str | None = None, config_name: str | None = None, preload: list[str] | None = None,
+    timestamp: bool | str | None = None, rerun: bool | None = None,
 ) -> Callable[[Callable[..., Any]], ExperimentRunner]: ...
 
 
@@ -48,6 +49,8 @@ def experiment(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     ``retry`` (run a failed config up to N more times), ``preload`` (modules the fork-server
     imports before forking the configs), and ``config_path``/``config_name`` to compose a Hydra
     config from YAML groups.
+    ``timestamp=False`` (earlier API) stores configs in ``out/<name>/<config>-<hash>/``
+    without a timestamp level, skipping those with a result.
     """
     from .runner import ExperimentRunner  # here, so `import pyexp` does not load the runner
 

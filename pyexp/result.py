@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from . import store
+from ._result_items import ItemAccess
 from .errors import RunNotFoundError, StoreError
 from .outcome import Outcome
 
@@ -24,7 +25,7 @@ class Code(NamedTuple):
     commit: str | None
 
 
-class Result:
+class Result(ItemAccess):
     """A config's ``name``, ``config``, ``result``, ``error``, ``log``, ``logger`` and ``out``.
 
     Whether the config finished, and whether its ``result.pkl`` is whole (size and CRC
@@ -36,6 +37,9 @@ class Result:
     config whose value cannot be unpickled here (a class it needs no longer imports)
     raises :class:`~pyexp.errors.StoreError` from ``result``, and from then on reports
     that message as its ``error``.
+
+    Scripts written for the earlier API may also index it: ``r["name"]``, ``r["accuracy"]``
+    (a key of the returned dict), ``r["__error__"]``... (see :mod:`pyexp._result_items`).
     """
 
     def __init__(self, name: str, config: Any, out: Path, outcome: Outcome | None = _UNREAD, *,
@@ -103,6 +107,13 @@ class Result:
         """The formatted traceback of a failure, if there was an exception."""
         outcome = self._stored()
         return outcome.traceback if outcome is not None else None
+
+    def _error_kind(self) -> tuple[str | None, int | None]:
+        """The failure's exception type name and signal number, as far as they are known."""
+        if self._load_error is not None:
+            return "StoreError", None
+        outcome = self._stored()
+        return (outcome.error_type, outcome.signal) if outcome is not None else (None, None)
 
     @property
     def duration(self) -> float | None:

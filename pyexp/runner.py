@@ -16,13 +16,13 @@ from typing import Any, Callable
 
 from ._entry import user_errors
 from .cli import parse_cli
-from .errors import ConfigError
+from .errors import ConfigError, RunNotFoundError
 from .executors.base import Executor, get_executor
 from .executors.task import Task
 from .history import code_for_execution, is_stale_header, record_code, say_stale
 from .result import Result, as_config, config_names, load_results
 from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise, preload_names
-from .store import Run, RunStore, plan_dirs, result_stamp
+from .store import TIMESTAMP_FORMAT, Run, RunStore, plan_dirs, result_stamp
 
 
 @dataclass
@@ -93,7 +93,10 @@ class ExperimentRunner:
         return fn
 
     def report(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Decorator: register ``report(results, report_dir)``, run after the experiments."""
+        """Decorator: register ``report(results, report_dir)``, run after the experiments.
+
+        A report with one parameter, ``report(results)`` (the earlier API), gets only the results.
+        """
         self._report_fn = fn
         return fn
 
@@ -104,8 +107,9 @@ class ExperimentRunner:
         """Generate configs (fresh runs), run what is not cached, then report.
 
         Settings (``name``, ``output_dir``, ``executor``, ``jobs``, ``retry``, ``capture``,
-        ``filter``, ``stash``, ``viewer``, ``viewer_port``, ``skip_failed``, ``continue_``/``report_only``)
-        override the decorator's; command-line flags override both. The command line is
+        ``filter``, ``stash``, ``viewer``, ``viewer_port``, ``skip_failed``,
+        ``continue_``/``report_only``, and the earlier API's ``timestamp``/``rerun``) override
+        the decorator's; command-line flags override both. The command line is
         ``argv`` if given, else ``sys.argv`` when Python was started on a script (whichever
         module defines the experiment); in a notebook kernel, the interactive interpreter,
         ``python -c`` or under pytest, ``sys.argv`` belongs to someone else and is ignored.
@@ -119,13 +123,14 @@ class ExperimentRunner:
         with user_errors(enabled=cli_mode):
             return self._run(configs, report, argv if argv is not None else sys.argv[1:], cli_mode, settings)
 
-    def results(self, timestamp: str | None = None, output_dir: str | Path | None = None) -> Any:
+    def results(self, timestamp: str | bool | None = None, output_dir: str | Path | None = None) -> Any:
         """Load the results of a previous run as a Tensor of Result.
 
         Args:
             timestamp: A run's timestamp, None / ``"latest"`` for the latest run, or ``"all"``
                 for every run: then a 1-D Tensor (axis ``"result"``) of all runs' results,
-                oldest run first, each with ``r.run`` set to its run's timestamp.
+                oldest run first, each with ``r.run`` set to its run's timestamp. False (or
+                the experiment's ``timestamp=False``): the run without timestamp (earlier API).
             output_dir: Where the runs are stored, if not the experiment's default.
         """
         from .history import bind, current_code, load_all
@@ -134,6 +139,8 @@ class ExperimentRunner:
         if output_dir is not None:
             settings["output_dir"] = output_dir
         store = self._store(settings)
+        if timestamp is False or (timestamp is None and settings["timestamp"] is False):
+            return load_results(_stored_run(store, None, True), self._make_result)  # earlier API
         if timestamp == "all":
             return load_all(store, lambda run: load_results(run, self._make_result), self.file)
         run = store.get(timestamp)
@@ -201,10 +208,11 @@ class ExperimentRunner:
 
             print_runs(store, experiment_file=self.file)
             return None
+        flat = s["timestamp"] is False
         if s["report"] is not None:
-            run = store.get(s["report"])
+            run = _stored_run(store, s["report"], flat)
         elif s["continue"] is not None:
-            run = store.get(s["continue"])
+            run = _stored_run(store, s["continue"], flat)
             if s["overrides"]:
                 print(f"pyexp: warning: overrides {' '.join(s['overrides'])} are ignored with "
                       "--continue (the run's configs are frozen in its config.json files)", file=sys.stderr)
@@ -240,7 +248,8 @@ class ExperimentRunner:
                           config_dir=config_dir, config_name=self._settings.get("config_name"), where=where)
         configs = list(tensor)
         plan_dirs(configs)  # duplicate names and non-JSON values fail before any folder exists
-        run = store.create_run()
+        flat = s["timestamp"] is False
+        run = store.flat_run(create=True) if flat else store.create_run()
         try:
             commit = self._snapshot(store, run, s)
             meta = {"experiment": store.root.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -253,7 +262,8 @@ class ExperimentRunner:
                 meta["axis_values"] = axis_values
             run.write(configs, tuple(tensor.shape), tuple(tensor.axes), meta)
         except BaseException:
-            shutil.rmtree(run.path, ignore_errors=True)  # a run without runs.json is useless
+            if not flat:  # the folder without timestamp holds earlier invocations' results
+                shutil.rmtree(run.path, ignore_errors=True)  # a run without runs.json is useless
             raise
         return run
 
@@ -262,8 +272,10 @@ class ExperimentRunner:
             return None
         from .gitstate import snapshot
 
+        # A run without timestamp is snapshotted per invocation, under the time it started.
+        label = run.timestamp if run.path != store.root else f"no-timestamp/{time.strftime(TIMESTAMP_FORMAT)}"
         # The run store itself is no source code, whether or not .gitignore says so.
-        return snapshot(self.file.parent, f"{store.root.name}/{run.timestamp}", exclude=[store.root.parent])
+        return snapshot(self.file.parent, f"{store.root.name}/{label}", exclude=[store.root.parent])
 
     def _phase_execute(self, run: Run, s: dict[str, Any], cli_mode: bool, executor: Executor,
                        argv: list[str]) -> None:
@@ -289,7 +301,8 @@ class ExperimentRunner:
             todo, reused = reuse_finished(run, todo, code["fingerprint"] if code else None)
             cached += reused
         started = time.monotonic()
-        command = continue_command([sys.argv[0], *(argv if cli_mode else [])], run.timestamp)
+        command = continue_command([sys.argv[0], *(argv if cli_mode else [])],
+                                   None if s["timestamp"] is False else run.timestamp)
         try:
             counts = execute(todo, executor, jobs=int(s["jobs"]), progress=s["capture"], cached=cached,
                              stamps=stamps, continue_hint=command, retry=s["retry"])
@@ -313,6 +326,8 @@ class ExperimentRunner:
             if pattern is not None and not pattern.search(name):
                 continue
             folder = run.config_dir(dirname)
+            if s["rerun"]:
+                run.set_aside(dirname)  # run again from scratch; the earlier attempt stays beside
             # Stamp before status: a result another process writes in between is noticed later.
             stamps[folder] = result_stamp(folder)
             status = run.status(dirname)
@@ -340,6 +355,8 @@ class ExperimentRunner:
         results = bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
         if report_fn is None:
             return results
+        if not _wants_report_dir(report_fn):  # the earlier API's report(results)
+            return report_fn(results)
         run.report_dir.mkdir(exist_ok=True)
         return report_fn(results, run.report_dir)
 
@@ -365,12 +382,20 @@ def _stop_viewer(proc: Any, port: int) -> None:
 
 
 #: Flags that do not carry over to the command that continues a run (flag -> takes a value).
-_NOT_CONTINUED = {"--continue": None, "--report": None, "-m": False, "--multirun": False, "--list": False}
+_NOT_CONTINUED = {"--continue": None, "--report": None, "-m": False, "--multirun": False, "--list": False,
+                  "--timestamp": None, "--rerun": False}
 
 
-def continue_command(argv: list[str], timestamp: str) -> str:
-    """The shell command that continues run ``timestamp``: ``argv`` without overrides/--continue."""
+def continue_command(argv: list[str], timestamp: str | None) -> str:
+    """The shell command that continues run ``timestamp``: ``argv`` without overrides/--continue.
+
+    With ``timestamp`` None (a run without timestamp) it is ``argv`` without ``--rerun``:
+    the same sweep again, whose finished configs are skipped.
+    """
     script = argv[0] if argv and argv[0] else "main.py"
+    if timestamp is None:
+        again = [a for a in argv[1:] if a != "--rerun" and not a.lstrip("+").startswith("pyexp.rerun=")]
+        return shlex.join(["python", script, *again])
     kept, rest = [], list(argv[1:])
     while rest:
         arg = rest.pop(0)
@@ -384,6 +409,28 @@ def continue_command(argv: list[str], timestamp: str) -> str:
             continue  # an override: the run's configs are frozen
         kept.append(arg)
     return shlex.join(["python", script, *kept, f"--continue={timestamp}"])
+
+
+def _stored_run(store: RunStore, which: str | None, flat: bool) -> Run:
+    """The run ``which`` names (a timestamp or "latest"), or with ``flat`` the run without timestamp."""
+    if not flat or which not in (None, "latest"):
+        return store.get(which)
+    run = store.flat_run()
+    if not run.exists():
+        raise RunNotFoundError(f"no run without timestamp in {store.root} ({run.runs_file} does not "
+                               "exist); run the experiment once with timestamp=False / --no-timestamp")
+    return run
+
+
+def _wants_report_dir(fn: Callable[..., Any]) -> bool:
+    """False for ``report(results)`` (the earlier API), True for ``report(results, report_dir)``."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) != 1
 
 
 def _defining_file(fn: Callable[..., Any]) -> Path:

@@ -41,6 +41,9 @@ flag                           Hydra override
 ``--rerun-stale``              ``pyexp.rerun_stale=true``
 ``--reuse``                    ``pyexp.reuse=true``
 ``--retry 2``                  ``pyexp.retry=2``
+``--timestamp TS``             ``pyexp.timestamp=TS`` (earlier API)
+``--no-timestamp``             ``pyexp.timestamp=false`` (earlier API)
+``--rerun``                    ``pyexp.rerun=true`` (earlier API)
 =============================  ===========================================
 
 The same keys may sit in a ``pyexp:`` node of the primary YAML config
@@ -75,11 +78,15 @@ DEFAULTS: dict[str, Any] = {
     "rerun_stale": False,
     "reuse": False,
     "retry": 0,
+    # The earlier API's spellings (see _earlier_api): True: a new timestamped run; False: no
+    # timestamp level; "<TS>": that run (continued, reported with --report, rerun with --rerun).
+    "timestamp": True,
+    "rerun": False,
 }
 
-#: Settings whose value is a string; ``continue``/``report`` also take ``true``. Others are ints
+#: Settings whose value is a string; ``continue``/``report``/``timestamp`` also take true. Others are ints
 #: (``_INT_KEYS``) or switches.
-_STR_KEYS = {"name", "executor", "output_dir", "continue", "report", "filter"}
+_STR_KEYS = {"name", "executor", "output_dir", "continue", "report", "filter", "timestamp"}
 _INT_KEYS = {"jobs", "viewer_port", "retry"}
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
@@ -99,7 +106,10 @@ def check_options(options: Mapping[str, Any], where: str, extra: tuple[str, ...]
 
 
 def normalise(settings: dict[str, Any]) -> dict[str, Any]:
-    """``continue``/``report``: True means "latest", False none, anything else a timestamp string."""
+    """``continue``/``report``: True means "latest", False none, anything else a timestamp string.
+
+    The earlier API's ``timestamp``/``rerun`` are checked and folded in (:func:`_earlier_api`).
+    """
     for key in ("continue", "report"):
         value = settings.get(key)
         if value is True:
@@ -108,7 +118,39 @@ def normalise(settings: dict[str, Any]) -> dict[str, Any]:
             settings[key] = None
         elif value is not None:
             settings[key] = str(value)
+    if "timestamp" in settings:
+        _earlier_api(settings)
     return settings
+
+
+def _earlier_api(s: dict[str, Any]) -> None:
+    """``timestamp="<TS>"`` is ``continue`` (``report`` with --report) of that run; check they agree.
+
+    ``timestamp`` stays True (timestamped runs) or False (config folders right under the
+    experiment's folder); ``rerun`` contradicts ``report``.
+    """
+    ts = s["timestamp"]
+    if ts is None:
+        ts = True
+    elif isinstance(ts, str) and ts.lower() in _BOOL_WORDS:
+        ts = _BOOL_WORDS[ts.lower()]
+    if not isinstance(ts, (bool, str)) or ts == "":
+        raise ConfigError(f"timestamp={ts!r}: give True, False or the timestamp of a run "
+                          "(a folder name such as 2024-01-25_14-30-00)")
+    if s.get("rerun") and s.get("report") is not None:
+        raise ConfigError("--rerun and --report contradict each other: --rerun runs the configs "
+                          "again, --report only rebuilds the report; drop one of them")
+    if isinstance(ts, str):
+        key = "report" if s.get("report") is not None else "continue"
+        if s.get(key) not in (None, "latest", ts):
+            raise ConfigError(f"--timestamp {ts} and --{key} {s[key]} name different runs; give one of them")
+        s[key] = ts
+    elif ts is False:
+        for key in ("continue", "report"):
+            if s.get(key) not in (None, "latest"):
+                raise ConfigError(f"--{key} {s[key]} names a timestamped run, but timestamp=False "
+                                  "(--no-timestamp) has none; drop the timestamp or --no-timestamp")
+    s["timestamp"] = ts
 
 
 def add_flags(p: argparse.ArgumentParser) -> None:
@@ -143,6 +185,14 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    "identical code in an earlier run instead of running it again")
     p.add_argument("--retry", type=int, metavar="N",
                    help="run a failed config up to N more times before it counts as failed (default 0)")
+    # The earlier API's spellings.
+    p.add_argument("--timestamp", metavar="TIMESTAMP",
+                   help="the run TIMESTAMP: continue it (with --report: report it; with --rerun: "
+                   "run all its configs again)")
+    p.add_argument("--no-timestamp", dest="timestamp", action="store_false",
+                   help="no timestamp folder: out/NAME/<config>-<hash>/; configs with a result are skipped")
+    p.add_argument("--rerun", action="store_true",
+                   help="run every config again; each earlier attempt is kept in <config>/.previous-attempts/")
 
 
 #: Fields of the Hydra launcher's config (``hydra.launcher.<field>``) and the setting each spells.
@@ -237,6 +287,8 @@ def _check_key(name: str, text: str) -> str:
 
 def _typed(name: str, value: Any, raw: str, text: str) -> Any:
     """Coerce a parsed override value to the type of setting ``name``."""
+    if name == "timestamp" and (isinstance(value, bool) or str(value).lower() in _BOOL_WORDS):
+        return value if isinstance(value, bool) else _BOOL_WORDS[str(value).lower()]
     if name in _STR_KEYS:
         if name in ("continue", "report"):
             if value is True or (isinstance(value, str) and value.lower() == "latest"):

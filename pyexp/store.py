@@ -15,6 +15,10 @@ Layout::
                 .pyexp  events.pb ...        the Logger's files (see pyexp.log)
                 ...user artifacts...
             report/                          the report function's folder
+        runs.json  <config name>-<hash>/  report/   the run without timestamp (timestamp=False)
+
+A config run again with ``--rerun`` first moves its result, outcome, log, checkpoints and
+event log to ``<config name>-<hash>/.previous-attempts/<n>/``.
 
 ``runs.json`` is written last and atomically: a folder without it is a run
 whose config generation never finished, and is ignored. This module is the only
@@ -174,7 +178,7 @@ class Manifest:
 
 
 class Run:
-    """One timestamped run folder."""
+    """One run folder: timestamped, or the experiment's folder itself (``timestamp=False``)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -236,7 +240,9 @@ class Run:
         """Publish ``runs.json``: the run's shape, axes and config folders (row-major), plus ``meta``."""
         record = {"format": 1, "shape": list(shape), "axes": list(axes), "runs": list(dirs), **(meta or {})}
         atomic_write_bytes(self.runs_file, dump_json(record))
-        self._manifest = None
+        # This process goes on with the sweep it wrote, even if another invocation of a run
+        # without timestamp (same folder) replaces runs.json meanwhile.
+        self._manifest = self._parse_manifest(record)
 
     def manifest(self) -> Manifest:
         if self._manifest is None:
@@ -251,6 +257,9 @@ class Run:
                 f"{self.runs_file} does not exist: this run never finished generating its configs; "
                 "start a fresh run"
             ) from None
+        return self._parse_manifest(data)
+
+    def _parse_manifest(self, data: Any) -> Manifest:
         try:
             shape = tuple(int(n) for n in data["shape"])
             dirs = [str(d) for d in data["runs"]]
@@ -317,6 +326,31 @@ class Run:
     def load_result(self, dirname: str) -> Any:
         """The stored return value of ``dirname`` (StoreError if it cannot be unpickled here)."""
         return load_result(self.config_dir(dirname))
+
+    def set_aside(self, dirname: str) -> Path | None:
+        """Move a config's outcome, output, checkpoints and log to ``.previous-attempts/<n>/``.
+
+        ``--rerun`` does this before running a config again: the config is pending, and its
+        earlier attempt stays beside it (never deleted). Returns that folder, or None if the
+        config had nothing to set aside.
+        """
+        from .log.attempts import archive_previous_attempt, new_attempt_dir
+
+        folder = self.config_dir(dirname)
+        names = (RESULT_FILE, OUTCOME_FILE, LOG_FILE, CHECKPOINT_DIR)
+        found = [folder / name for name in names if (folder / name).exists()]
+        try:
+            target = archive_previous_attempt(folder)  # the event log, if there is one
+            if found and target is None:
+                target = new_attempt_dir(folder)
+            # outcome.json first: a config without it is pending, whatever else is left.
+            for path in sorted(found, key=lambda p: p.name != OUTCOME_FILE):
+                os.replace(path, target / path.name)
+        except OSError as exc:
+            raise StoreError(f"{folder}: cannot set its earlier attempt aside to run it again "
+                             f"({exc.strerror or exc}); make the folder writable") from None
+        self.forget(dirname)
+        return target
 
     def forget(self, dirname: str) -> None:
         """Drop the cached outcome of ``dirname`` (it is about to run again)."""
@@ -423,6 +457,20 @@ class RunStore:
                 "choose a writable --output-dir"
             ) from None
         raise StoreError(f"{self.root}: cannot create a unique run folder for {stamp}")
+
+    def flat_run(self, create: bool = False) -> Run:
+        """The run without timestamp (``timestamp=False``): config folders right in :attr:`root`.
+
+        Its ``runs.json`` (in :attr:`root`) records the sweep of the latest invocation.
+        ``create`` makes :attr:`root` if needed.
+        """
+        try:
+            if create:
+                self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.root}: cannot create the output folder ({exc.strerror or exc}); "
+                             "choose a writable --output-dir") from None
+        return Run(self.root)
 
     def runs(self) -> list[Run]:
         """Complete runs (with ``runs.json``), oldest first."""

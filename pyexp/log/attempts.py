@@ -23,11 +23,22 @@ def archive_previous_attempt(log_dir: Path) -> Path | None:
     events = log_dir / EVENTS_FILE
     if not events.exists():
         return None
-    previous = log_dir / PREVIOUS_DIR
-    previous.mkdir(exist_ok=True)
-    n = 1 + max((int(p.name) for p in previous.iterdir() if p.name.isdigit()), default=0)
-    target = previous / str(n)
-    target.mkdir()
+    target = new_attempt_dir(log_dir)
     for path in [events, *log_dir.glob("events.out.tfevents.*.pyexp")]:
         os.replace(path, target / path.name)
     return target
+
+
+def new_attempt_dir(folder: Path) -> Path:
+    """Create and return the next free ``<folder>/.previous-attempts/<n>/`` (n = 1, 2, ...)."""
+    previous = Path(folder) / PREVIOUS_DIR
+    previous.mkdir(exist_ok=True)
+    n = 1 + max((int(p.name) for p in previous.iterdir() if p.name.isdigit()), default=0)
+    while True:
+        target = previous / str(n)
+        try:
+            target.mkdir()
+        except FileExistsError:  # taken meanwhile (two processes setting attempts aside)
+            n += 1
+            continue
+        return target

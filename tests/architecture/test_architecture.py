@@ -6,7 +6,8 @@ lazily, so it sits below ``runner``); ``_files`` (atomic publishing) is ground f
 Logger publishes its marker and JSONL pickles through it too; ``_entry`` (one-line CLI errors)
 is ground floor because ``log.tensorboard`` and the viewer use it. ``_naming`` (config folder
 names) and ``_tensor_lookup`` (what a query asks of one element) are seams split out of
-``store`` and ``tensor`` and sit right below them. Every import counts, also one inside a function (a lazy import is still a
+``store`` and ``tensor`` and sit right below them; so does ``_result_items`` (the earlier API's
+item access) below ``result``. Every import counts, also one inside a function (a lazy import is still a
 dependency); only ``if TYPE_CHECKING:`` blocks are skipped.
 """
 
@@ -36,6 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pyexp.checkpoint",),
     ("pyexp.executors",),
     ("pyexp.result",),
+    ("pyexp._result_items",),
     ("pyexp.store",),
     ("pyexp._naming",),
     ("pyexp.outcome",),
