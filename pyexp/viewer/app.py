@@ -116,7 +116,7 @@ class ViewerApp:
         self.select_none.on_click(lambda _e: self._set_selection([]))
         self.smoothing.param.watch(lambda _e: self._on_settings(), "value_throttled")
         self.x_mode.param.watch(lambda _e: self._on_settings(), "value")
-        self.tabs.param.watch(lambda _e: self._render_tab(), "active")
+        self.tabs.param.watch(lambda _e: self._render_tab(opening=True), "active")
         self._refresh_seconds = refresh_seconds
 
     # ----------------------------------------------------------------- layout
@@ -261,10 +261,10 @@ class ViewerApp:
                                      x_mode=self.x_mode.value)
         self.scalars.redraw_all()
 
-    def _render_tab(self, changed: set[str] | None = None) -> None:
+    def _render_tab(self, changed: set[str] | None = None, opening: bool = False) -> None:
         active = self.tabs.active
         if active == _RUNS:
-            self._update_table()
+            self._update_table(opening=opening)
             return
         if active == _SCALARS:
             return
@@ -275,9 +275,10 @@ class ViewerApp:
         elif changed:
             view.update(self._runs, changed)
 
-    def _update_table(self) -> None:
+    def _update_table(self, opening: bool = False) -> None:
         self._table_shown = time.monotonic()
-        self.runs_view.update(self.name_filter.value, self.config_filter.value, self.selected)
+        self.runs_view.update(self.name_filter.value, self.config_filter.value, self.selected,
+                              opening=opening)
 
     # ----------------------------------------------------------------- live updates
     def tick(self) -> None:

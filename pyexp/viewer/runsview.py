@@ -7,6 +7,7 @@ import threading
 from typing import Any, Callable
 
 import panel as pn
+from panel.io import hold
 from panel.io.model import JSCode
 
 from .catalog import Catalog
@@ -40,17 +41,13 @@ class RunsView:
         self._columns: list[str] = []
         self._quiet = False
         self.table: Any = None
+        self.summary: Any = None
         # Filled when the tab is first opened: the table's widget needs pandas, which a page
         # that only shows charts should not wait for.
         self.layout = pn.Column(sizing_mode="stretch_width", css_classes=["pyexp-runs-tab"])
 
     def _build(self) -> None:
-        self.table = pn.widgets.Tabulator(
-            None, selectable="checkbox", disabled=True, show_index=False, pagination=None,
-            height=440, sizing_mode="stretch_width", layout="fit_data_table",
-            header_filters=False, css_classes=["pyexp-runs-table"],
-            configuration={"columnDefaults": {"tooltip": _TOOLTIP, "maxWidth": 320}})
-        self.table.param.watch(self._on_table_selection, "selection")
+        """The tab's widgets except the table (made by :meth:`_show` together with its rows)."""
         self.summary = pn.pane.HTML("", css_classes=["pyexp-runs-summary"])
         self.download = pn.widgets.FileDownload(
             callback=self._csv_file, filename="runs.csv", label="Export CSV", embed=False,
@@ -61,15 +58,38 @@ class RunsView:
         self.parcoords = PlotlyChart(height=420, sizing_mode="stretch_width",
                                      config={"displaylogo": False, "responsive": True},
                                      css_classes=["pyexp-parcoords"])
-        self.layout.objects = [pn.Row(self.summary, pn.layout.HSpacer(), self.download,
-                                      sizing_mode="stretch_width"),
-                               self.table, self.metric, self.parcoords]
+
+    def _new_table(self, frame: Any, height: int) -> Any:
+        """A table widget holding ``frame`` from the start (its first render shows the rows)."""
+        sorters = list(self.table.sorters) if self.table is not None else []
+        table = pn.widgets.Tabulator(
+            frame, selectable="checkbox", disabled=True, show_index=False, pagination=None,
+            height=height, sizing_mode="stretch_width", layout="fit_data_table",
+            header_filters=False, css_classes=["pyexp-runs-table"], sorters=sorters,
+            hidden_columns=["name", "error"], formatters={"status": _STATUS_FORMAT},
+            frozen_columns=["run", "config"],
+            configuration={"columnDefaults": {"tooltip": _TOOLTIP, "maxWidth": 320}})
+        table.param.watch(self._on_table_selection, "selection")
+        return table
 
     # ----------------------------------------------------------------- data
-    def update(self, name_regex: str, config_query: str, selected: list[str]) -> None:
-        """Re-read statuses and statistics; show the configs the sidebar's filters let through."""
-        if self.table is None:
+    def update(self, name_regex: str, config_query: str, selected: list[str], *,
+               opening: bool = False) -> None:
+        """Re-read statuses and statistics; show the configs the sidebar's filters let through.
+
+        Args:
+            name_regex: The sidebar's run filter.
+            config_query: The sidebar's config filter.
+            selected: The runs selected in the sidebar (their rows are ticked).
+            opening: The tab is being shown right now (the browser is about to draw the table).
+        """
+        if self.summary is None:
             self._build()
+        with hold():
+            self._update(name_regex, config_query, selected, opening)
+        self._load_statistics()
+
+    def _update(self, name_regex: str, config_query: str, selected: list[str], opening: bool) -> None:
         rows = self.index.rows(self.catalog.runs)
         configs = {row.name: {"name": row.config_name, **row.config} for row in rows}
         try:
@@ -82,23 +102,38 @@ class RunsView:
         self.summary.object = (f"<b>{len(records)} configs</b>: " + ", ".join(
             f"<span class='pyexp-count-{s}'>{n} {s}</span>" for s, n in counts.items() if n))
         if records != self._records or columns != self._columns:
-            self._show(columns, records)
+            self._show(columns, records, fresh=opening)
             # Remembered once shown: a failed update is retried by the next refresh.
             self._records, self._columns = records, columns
             self._update_metric(columns, records)
         self.select(selected)
-        self._load_statistics()
 
-    def _show(self, columns: list[str], records: list[dict[str, Any]]) -> None:
+    def _show(self, columns: list[str], records: list[dict[str, Any]], fresh: bool = False) -> None:
+        """Put ``records`` in the table: new rows of the same columns go to the table shown;
+        new columns, or a tab being opened (``fresh``), get a new table widget.
+
+        The browser's table drops rows sent while it is still being built (Panel's Tabulator
+        ignores a data change until its first layout), and a widget added to the page, then
+        filled, reaches the browser as two messages: the table could stay empty for good. So a
+        table only ever reaches the page with its rows, and a table being drawn (a new column
+        set, the tab just opened) is replaced rather than refilled.
+        """
         import pandas as pd
 
         frame = pd.DataFrame.from_records(records, columns=[*columns, "name", "error"])
+        height = min(440, 42 + 30 * max(len(records), 1))
         self._quiet = True
         try:
-            self.table.param.update(
-                value=frame, height=min(440, 42 + 30 * max(len(records), 1)), hidden_columns=["name", "error"],
-                formatters={"status": _STATUS_FORMAT},
-                frozen_columns=["run", "config"])
+            if self.table is not None and columns == self._columns and not fresh:
+                self.table.param.update(value=frame, height=height)
+                return
+            old, self.table = self.table, self._new_table(frame, height)
+            if old is None:
+                self.layout.objects = [pn.Row(self.summary, pn.layout.HSpacer(), self.download,
+                                              sizing_mode="stretch_width"),
+                                       self.table, self.metric, self.parcoords]
+            else:
+                self.layout.objects = [self.table if o is old else o for o in self.layout.objects]
         finally:
             self._quiet = False
 

@@ -50,12 +50,19 @@ def browser(site: Site) -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
     page = offline_page(browser)
-    open_viewer(page, site.url)
-    open_tab(page, "Runs")
-    wait_for(lambda: rows(page).count() == 5, "a row per config", timeout=90)
-    yield page
-    assert page.external == []
-    page.close()
+    try:
+        open_viewer(page, site.url)
+        open_tab(page, "Runs")
+        try:
+            wait_for(lambda: rows(page).count() == 5, "a row per config")
+        except AssertionError as exc:  # say what the page showed instead
+            raise AssertionError(f"{exc}; the table shows {rows(page).count()} rows, the "
+                                 f"summary says {deep_text(page.locator('.pyexp-runs-summary'))!r}"
+                                 ) from None
+        yield page
+        assert page.external == []
+    finally:
+        page.close()
 
 
 def rows(page: Any) -> Any:

@@ -82,3 +82,44 @@ def test_csv_and_parallel_coordinates(sweep_out: Path) -> None:
     assert trace["type"] == "parcoords"
     assert [d["label"] for d in trace["dimensions"]] == ["lr", "result.accuracy"]
     assert len(trace["dimensions"][0]["values"]) == 3  # the done configs: the others returned nothing
+
+
+def test_the_table_reaches_the_page_with_its_rows(sweep_out: Path) -> None:
+    """A table widget is never put on the page empty and filled afterwards: the browser's table
+    drops rows that arrive while it is being built, so that left the table empty for good."""
+    import panel as pn
+
+    from pyexp_testing import wait_until
+    from pyexp.viewer.runsview import RunsView
+
+    catalog = Catalog(sweep_out)
+    view = RunsView(catalog, on_select=lambda names: None)
+    arrived: list[int] = []
+
+    def added(event: object) -> None:
+        arrived.extend(len(o.value) for o in event.new  # type: ignore[attr-defined]
+                       if isinstance(o, pn.widgets.Tabulator)
+                       and not any(o is p for p in event.old))  # type: ignore[attr-defined]
+
+    view.layout.param.watch(added, "objects")
+    view.update("", "", [], opening=True)
+    assert arrived == [6] and "loss (last)" not in view.table.value.columns  # not read yet
+    first = view.table
+    first.sorters = [{"field": "lr", "dir": "desc"}]
+    # the background read brings the last/min/max columns: a new table, with its rows, same sort
+    wait_until(lambda: all(catalog.stats(n) is not None for n in catalog.runs), 60, "statistics")
+    view.update("", "", [])
+    assert arrived == [6, 6] and view.table is not first
+    assert "loss (last)" in view.table.value.columns and view.table.sorters == first.sorters
+    # a new status (same columns) goes to the table shown
+    from pyexp.store import Claim
+
+    second = view.table
+    claim = Claim.acquire(next(sweep_out.glob("sweep/*/net_lr0.3-*")))
+    assert claim is not None
+    try:
+        view.update("", "", [])
+    finally:
+        claim.release()
+    assert view.table is second and arrived == [6, 6]
+    assert "running" in list(second.value["status"])
