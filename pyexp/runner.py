@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import functools
 import gc
-import inspect
 import re
-import shlex
 import shutil
 import sys
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
+from ._caller import defining_file, reads_sys_argv, refuse_run_in_fork_server, second_parameter, wants_report_dir
 from ._entry import user_errors
+from ._executor_choice import build_executor, jobs_setting
+from ._resume import continue_command, print_detached, stored_run
 from .cli import parse_cli
-from .errors import ConfigError, RunNotFoundError
-from .executors.base import Executor, get_executor
+from .errors import ConfigError
+from .executors.base import Executor
 from .executors.task import Task
 from .history import code_for_execution, is_stale_header, record_code, say_stale
 from .result import Result, as_config, config_names, load_results
-from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise, preload_names
+from .settings import DEFAULTS, RUN_ALIASES, check_options, normalise
 from .store import TIMESTAMP_FORMAT, Run, RunStore, plan_dirs, result_stamp
 
 
@@ -53,8 +54,8 @@ class ExperimentRunner:
         self._settings = {k: v for k, v in settings.items() if v is not None}
         self._configs_fn: Callable[..., Any] | None = None
         self._report_fn: Callable[..., Any] | None = None
-        self.file = _defining_file(fn)
-        second = _second_parameter(fn) if not isinstance(fn, type) else None
+        self.file = defining_file(fn)
+        second = second_parameter(fn) if not isinstance(fn, type) else None
         self.with_logger = second is not None and second != "out"
         self.with_out = second == "out"
         # A class's __dict__ (its methods) must not land on the runner.
@@ -117,8 +118,8 @@ class ExperimentRunner:
         Returns:
             The report function's return value, or the results Tensor without a report.
         """
-        _refuse_run_in_fork_server()
-        cli_mode = argv is not None or _reads_sys_argv()
+        refuse_run_in_fork_server()
+        cli_mode = argv is not None or reads_sys_argv()
         # Phase 2 handles its own Ctrl-C (and says how to continue); user_errors covers the rest.
         with user_errors(enabled=cli_mode):
             return self._run(configs, report, argv if argv is not None else sys.argv[1:], cli_mode, settings)
@@ -140,7 +141,7 @@ class ExperimentRunner:
             settings["output_dir"] = output_dir
         store = self._store(settings)
         if timestamp is False or (timestamp is None and settings["timestamp"] is False):
-            return load_results(_stored_run(store, None, True), self._make_result)  # earlier API
+            return load_results(stored_run(store, None, True), self._make_result)  # earlier API
         if timestamp == "all":
             return load_all(store, lambda run: load_results(run, self._make_result), self.file)
         run = store.get(timestamp)
@@ -214,22 +215,14 @@ class ExperimentRunner:
             return None
         flat = s["timestamp"] is False
         if s["report"] is not None:
-            run = _stored_run(store, s["report"], flat)
+            run = stored_run(store, s["report"], flat)
         elif s["continue"] is not None:
-            run = _stored_run(store, s["continue"], flat)
+            run = stored_run(store, s["continue"], flat)
             if s["overrides"]:
                 print(f"pyexp: warning: overrides {' '.join(s['overrides'])} are ignored with "
                       "--continue (the run's configs are frozen in its config.json files)", file=sys.stderr)
         # An unknown executor is reported before phase 1 writes anything.
-        executor = get_executor(s["executor"], _executor_options(s)) if s["report"] is None else None
-        if s["detach"] and executor is not None and not hasattr(executor, "submit_many"):
-            raise ConfigError(f"--detach needs an executor whose configs run outside this process "
-                              f"(--executor slurm), not {s['executor']!r}")
-        if executor is not None and s["preload"]:
-            # Checked before phase 1 writes anything; executors that cannot preload ignore it.
-            names = preload_names(s["preload"], check=True)
-            if hasattr(executor, "preload"):
-                executor.preload = [*executor.preload, *(n for n in names if n not in executor.preload)]
+        executor = build_executor(s) if s["report"] is None else None
         try:
             if s["report"] is None and s["continue"] is None:
                 run = self._phase_configs(store, configs_fn, s, executor)
@@ -258,7 +251,7 @@ class ExperimentRunner:
         configs = list(tensor)
         plan_dirs(configs)  # duplicate names and non-JSON values fail before any folder exists
         if executor is not None:  # e.g. Slurm refusing the partition: also before any folder exists
-            executor.validate(len(configs), _jobs(s))
+            executor.validate(len(configs), jobs_setting(s))
         flat = s["timestamp"] is False
         run = store.flat_run(create=True) if flat else store.create_run()
         try:
@@ -316,7 +309,7 @@ class ExperimentRunner:
         command = continue_command([sys.argv[0], *(argv if cli_mode else [])],
                                    None if s["timestamp"] is False else run.timestamp)
         try:
-            counts = execute(todo, executor, jobs=_jobs(s), progress=s["capture"] and not s["detach"],
+            counts = execute(todo, executor, jobs=jobs_setting(s), progress=s["capture"] and not s["detach"],
                              cached=cached, stamps=stamps, continue_hint=command, retry=s["retry"],
                              detach=bool(s["detach"] and todo))
         except KeyboardInterrupt:
@@ -328,7 +321,7 @@ class ExperimentRunner:
         finally:
             executor.close()
         if counts.detached:
-            _print_detached(counts, command, run)
+            print_detached(counts, command, run)
             return True
         print(f"pyexp: {counts} in {time.monotonic() - started:.1f}s -> {run.path}", file=sys.stderr)
         return False
@@ -372,7 +365,7 @@ class ExperimentRunner:
         results = bind(load_results(run, self._make_result), run, code.fingerprint if code else None)
         if report_fn is None:
             return results
-        if not _wants_report_dir(report_fn):  # the earlier API's report(results)
+        if not wants_report_dir(report_fn):  # the earlier API's report(results)
             return report_fn(results)
         run.report_dir.mkdir(exist_ok=True)
         return report_fn(results, run.report_dir)
@@ -383,28 +376,6 @@ class ExperimentRunner:
         proc = start_background(store.root, port=int(s["viewer_port"]))
         print(f"pyexp: viewer at http://127.0.0.1:{s['viewer_port']}", file=sys.stderr)
         return proc
-
-
-def _jobs(s: dict[str, Any]) -> int | None:
-    """``-j``, or None when no layer set it (Slurm then caps nothing; local executors run one)."""
-    return int(s["jobs"]) if s.get("jobs_given", True) else None
-
-
-def _executor_options(s: dict[str, Any]) -> dict[str, Any] | None:
-    """Constructor options for the chosen executor: the ``slurm`` settings, for Slurm only."""
-    executor = s["executor"]
-    if s["slurm"] and (executor == "slurm" or hasattr(executor, "with_options")):
-        return s["slurm"]
-    return None
-
-
-def _print_detached(counts: Any, command: str, run: Run) -> None:
-    ids = [str(getattr(job, "job_id", "?")) for job in counts.detached]
-    arrays = sorted({i.split("_")[0] for i in ids}, key=lambda a: (len(a), a))
-    print(f"pyexp: {len(ids)} config(s) left running as Slurm job(s) {', '.join(ids[:3])}"
-          f"{', ...' if len(ids) > 3 else ''} (array {', '.join(arrays)}; see `squeue -j {','.join(arrays)}`); "
-          f"{counts.cached} already done -> {run.path}", file=sys.stderr)
-    print(f"pyexp: come back with:\n    {command}", file=sys.stderr, flush=True)
 
 
 def _stop_viewer(proc: Any, port: int) -> None:
@@ -418,105 +389,3 @@ def _stop_viewer(proc: Any, port: int) -> None:
             pass
     proc.terminate()
     proc.wait()
-
-
-#: Flags that do not carry over to the command that continues a run (flag -> takes a value).
-_NOT_CONTINUED = {"--continue": None, "--report": None, "-m": False, "--multirun": False, "--list": False,
-                  "--detach": False, "--timestamp": None, "--rerun": False}
-#: Runner-setting overrides (``pyexp.<key>=``) that do not carry over either.
-_NOT_CONTINUED_SETTINGS = ("continue", "report", "list", "multirun", "detach", "timestamp", "rerun")
-
-
-def continue_command(argv: list[str], timestamp: str | None) -> str:
-    """The shell command that continues run ``timestamp``: ``argv`` without overrides/--continue.
-
-    With ``timestamp`` None (a run without timestamp) it is ``argv`` without ``--rerun``:
-    the same sweep again, whose finished configs are skipped.
-    """
-    script = argv[0] if argv and argv[0] else "main.py"
-    if timestamp is None:
-        again = [a for a in argv[1:] if a not in ("--rerun", "--detach")
-                 and not a.lstrip("+").startswith(("pyexp.rerun=", "pyexp.detach="))]
-        return shlex.join(["python", script, *again])
-    kept, rest = [], list(argv[1:])
-    while rest:
-        arg = rest.pop(0)
-        flag = arg.split("=", 1)[0]
-        if flag in _NOT_CONTINUED:
-            # --continue/--report take an optional timestamp as the next word.
-            if "=" not in arg and _NOT_CONTINUED[flag] is None and rest and re.match(r"^\d{4}-", rest[0]):
-                rest.pop(0)
-            continue
-        if not arg.startswith("-") and "=" in arg:
-            key = arg.split("=", 1)[0].lstrip("+")
-            if key.startswith("pyexp.") and key[len("pyexp."):] not in _NOT_CONTINUED_SETTINGS:
-                kept.append(arg)  # a runner setting (pyexp.slurm.partition=gpu) still applies
-            continue  # an override: the run's configs are frozen
-        kept.append(arg)
-    return shlex.join(["python", script, *kept, f"--continue={timestamp}"])
-
-
-def _stored_run(store: RunStore, which: str | None, flat: bool) -> Run:
-    """The run ``which`` names (a timestamp or "latest"), or with ``flat`` the run without timestamp."""
-    if not flat or which not in (None, "latest"):
-        return store.get(which)
-    run = store.flat_run()
-    if not run.exists():
-        raise RunNotFoundError(f"no run without timestamp in {store.root} ({run.runs_file} does not "
-                               "exist); run the experiment once with timestamp=False / --no-timestamp")
-    return run
-
-
-def _wants_report_dir(fn: Callable[..., Any]) -> bool:
-    """False for ``report(results)`` (the earlier API), True for ``report(results, report_dir)``."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return True
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return True
-    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) != 1
-
-
-def _defining_file(fn: Callable[..., Any]) -> Path:
-    try:
-        return Path(inspect.getfile(fn)).resolve()
-    except (TypeError, OSError):
-        return Path.cwd() / "<interactive>"
-
-
-def _second_parameter(fn: Callable[..., Any]) -> str | None:
-    """The name of ``fn``'s second positional parameter: ``out`` gets the folder, any other the Logger."""
-    try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return None
-    return params[1].name if len(params) >= 2 else None
-
-
-def _refuse_run_in_fork_server() -> None:
-    """A script that calls ``run()`` unguarded must not start a sweep while a fork-server imports it."""
-    server = sys.modules.get("pyexp.executors._forkserver")
-    if server is not None and server.IMPORTING_MAIN:
-        raise server.MainImportAborted("the script calls run() outside `if __name__ == \"__main__\":`")
-
-
-#: Programs whose command line is never pyexp's, though Python runs them as a script.
-_FOREIGN_MAINS = ("pytest", "py.test", "ipykernel_launcher", "_jb_pytest_runner")
-
-
-def _reads_sys_argv() -> bool:
-    """Whether sys.argv holds this program's own command line, so pyexp's flags may be in it.
-
-    True when Python was started on a script (``python main.py``, ``python -m pkg.main``),
-    whichever module defines the experiment. False in a notebook kernel or the interactive
-    interpreter (``__main__`` has no file), under ``python -c`` and under pytest.
-    """
-    main = sys.modules.get("__main__")
-    main_file = getattr(main, "__file__", None)
-    if not main_file or hasattr(sys, "ps1"):
-        return False
-    spec = getattr(main, "__spec__", None)
-    names = {Path(main_file).stem, Path(main_file).parent.name, getattr(spec, "name", "") or ""}
-    return not any(n.split(".")[0] in _FOREIGN_MAINS for n in names)

@@ -22,7 +22,9 @@ event log to ``<config name>-<hash>/.previous-attempts/<n>/``.
 
 ``runs.json`` is written last and atomically: a folder without it is a run
 whose config generation never finished, and is ignored. This module is the only
-place that spells these names; everything else asks it (``result_path(folder)``...).
+place that spells these names; everything else asks it (``result_path(folder)``...). The names
+and helpers of one config folder are kept in ``folder.py``, the ``.claim`` lock in ``claim.py``;
+this module re-exports both, so ``pyexp.store`` stays the one place to ask.
 """
 
 from __future__ import annotations
@@ -32,34 +34,23 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-from . import outcome as _outcome
-from ._files import atomic_link, atomic_write_bytes, drop_leftovers, dump_json, read_json
-from ._naming import (HASH_EXCLUDED_KEYS, config_dirname, config_hash, folder_name, job_dirname, plan_dirs,
+from .claim import Claim
+from .._files import atomic_write_bytes, dump_json, read_json
+from .folder import (ATTEMPT_LOG, CHECKPOINT_DIR, CLAIM_FILE, CONFIG_FILE, HYDRA_JOB_FILE, LOG_FILE, LOG_MARKER,
+                      OUTCOME_FILE, PAYLOAD_FILE, RESULT_FILE, SLURM_DIR, SLURM_JOB_FILE, SLURM_PAYLOAD_FILE,
+                      checkpoint_dir, drop_partial_writes, forget_outcome, has_log, hydra_job_path,
+                      join_attempt_logs, keep_attempt_log, link_result, load_result, log_path, outcome_path,
+                      publish_outcome, read_outcome, result_path, result_stamp, status_of)
+from .._naming import (HASH_EXCLUDED_KEYS, config_dirname, config_hash, folder_name, job_dirname, plan_dirs,
                       sanitize_name)
-from .errors import RunNotFoundError, StoreError
-from .log._constants import MARKER as LOG_MARKER
-from .outcome import Outcome
+from ..errors import RunNotFoundError, StoreError
+from ..outcome import Outcome
 
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 RUNS_FILE = "runs.json"
-CONFIG_FILE = "config.json"
 REPORT_DIR = "report"
-RESULT_FILE = "result.pkl"
-OUTCOME_FILE = "outcome.json"
-LOG_FILE = "log.out"
-ATTEMPT_LOG = "log.attempt-{}.out"  # a failed attempt's log.out while the config is retried
-CHECKPOINT_DIR = ".checkpoints"
-CLAIM_FILE = ".claim"
-PAYLOAD_FILE = ".task.pkl"
-#: Slurm: the config's job id (``<array>_<index>``), its payload kept for requeued restarts, and
-#: submitit's folder in the run (its sbatch scripts, pickles and the jobs' own logs).
-SLURM_JOB_FILE = ".slurm_job"
-SLURM_PAYLOAD_FILE = ".slurm_task.pkl"
-SLURM_DIR = ".slurm"
-#: The Hydra launcher's JobReturn minus the return value (status, cfg, hydra cfg, working dir).
-HYDRA_JOB_FILE = "hydra_job.pkl"
 
 __all__ = ["ATTEMPT_LOG", "CHECKPOINT_DIR", "CLAIM_FILE", "CONFIG_FILE", "HYDRA_JOB_FILE", "LOG_FILE", "LOG_MARKER",
            "OUTCOME_FILE", "PAYLOAD_FILE", "REPORT_DIR", "RESULT_FILE", "RUNS_FILE", "SLURM_DIR", "SLURM_JOB_FILE",
@@ -70,105 +61,6 @@ __all__ = ["ATTEMPT_LOG", "CHECKPOINT_DIR", "CLAIM_FILE", "CONFIG_FILE", "HYDRA_
            "publish_outcome", "read_json", "read_outcome", "result_path", "result_stamp", "sanitize_name",
            "status_of"]
 
-
-# -- one config folder ------------------------------------------------------------------------
-
-
-def result_path(folder: Path | str) -> Path:
-    return Path(folder) / RESULT_FILE
-
-
-def outcome_path(folder: Path | str) -> Path:
-    return Path(folder) / OUTCOME_FILE
-
-
-def hydra_job_path(folder: Path | str) -> Path:
-    return Path(folder) / HYDRA_JOB_FILE
-
-
-def log_path(folder: Path | str) -> Path:
-    return Path(folder) / LOG_FILE
-
-
-def checkpoint_dir(folder: Path | str) -> Path:
-    return Path(folder) / CHECKPOINT_DIR
-
-
-def has_log(folder: Path | str) -> bool:
-    """Whether the experiment used a Logger in ``folder``."""
-    return (Path(folder) / LOG_MARKER).exists()
-
-
-def publish_outcome(folder: Path | str, outcome: Outcome, *, result_written: bool = False) -> Outcome:
-    """Store a config's outcome (``result.pkl`` then ``outcome.json``); see :func:`pyexp.outcome.publish`."""
-    return _outcome.publish(outcome, result_path(folder), outcome_path(folder), result_written=result_written)
-
-
-def read_outcome(folder: Path | str, *, verify: bool = True) -> Outcome | None:
-    """A config's stored outcome (None: pending); a damaged result reads as an error outcome."""
-    return _outcome.read(os.path.join(folder, RESULT_FILE), os.path.join(folder, OUTCOME_FILE), verify=verify)
-
-
-def load_result(folder: Path | str) -> Any:
-    """The stored return value of a finished config (StoreError if it cannot be unpickled)."""
-    return _outcome.load_value(result_path(folder))
-
-
-def forget_outcome(folder: Path | str) -> None:
-    """Remove a stored outcome and any half-written one (before a config runs again)."""
-    _outcome.unpublish(result_path(folder), outcome_path(folder))
-    drop_partial_writes(folder)
-
-
-def link_result(source: Path, target: Path, outcome: Outcome, origin: str) -> bool:
-    """``--reuse``: make ``target``'s result the very ``result.pkl`` of ``source`` and publish an
-    outcome marked ``reused_from=origin``. False (nothing changed) if the file cannot be linked.
-
-    A hard link, or a symlink across file systems: either way ``result.pkl`` stays a plain
-    pickle that ``pickle.load`` reads, and nothing is copied. Results are replaced, never
-    written in place, so running the config again later never touches the earlier run's file.
-    """
-    try:
-        atomic_link(result_path(source), result_path(target))
-        atomic_write_bytes(outcome_path(target), dump_json({**outcome.record(), "reused_from": origin}))
-    except OSError:
-        return False
-    return True
-
-
-def keep_attempt_log(folder: Path | str, attempt: int, note: str) -> None:
-    """Move ``log.out`` aside as failed attempt ``attempt``'s log, ending with ``note``, before a retry.
-
-    The next attempt writes a fresh ``log.out``; :func:`join_attempt_logs` puts them together.
-    """
-    kept = Path(folder) / ATTEMPT_LOG.format(attempt)
-    try:
-        os.replace(log_path(folder), kept)
-    except FileNotFoundError:
-        pass
-    with open(kept, "a", encoding="utf-8") as f:
-        f.write(f"\n{note}\n")
-
-
-def join_attempt_logs(folder: Path | str) -> None:
-    """Make ``log.out`` every attempt's log in order (earlier failed ones first), once the last one ended."""
-    folder = Path(folder)
-    kept = sorted(folder.glob(ATTEMPT_LOG.format("*")), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
-    if not kept:
-        return
-    try:
-        last = log_path(folder).read_bytes()
-    except FileNotFoundError:
-        last = b""
-    atomic_write_bytes(log_path(folder), b"".join(p.read_bytes() for p in kept) + last)
-    for path in kept:
-        path.unlink()
-
-
-def drop_partial_writes(folder: Path | str) -> None:
-    """Remove temp files of result/outcome writes that a kill cut short."""
-    for name in (RESULT_FILE, OUTCOME_FILE):
-        drop_leftovers(Path(folder), name)
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(_\d+)?$")
 
@@ -340,7 +232,7 @@ class Run:
         earlier attempt stays beside it (never deleted). Returns that folder, or None if the
         config had nothing to set aside.
         """
-        from .log.attempts import archive_previous_attempt, new_attempt_dir
+        from ..log.attempts import archive_previous_attempt, new_attempt_dir
 
         folder = self.config_dir(dirname)
         names = (RESULT_FILE, OUTCOME_FILE, LOG_FILE, CHECKPOINT_DIR)
@@ -367,76 +259,8 @@ class Run:
         return status_of(self.outcome(dirname))
 
 
-def status_of(outcome: Outcome | None) -> str:
-    """The one mapping from a stored outcome to ``"done"``/``"failed"``/``"pending"``."""
-    if outcome is None:
-        return "pending"
-    return "done" if outcome.ok else "failed"
 
 
-
-
-class Claim:
-    """The right to run one config now: an exclusive ``flock`` on ``<config folder>/.claim``.
-
-    Two processes continuing the same run each claim a config before running it, so
-    every config runs once. The lock lives on the open file, which the child running
-    the config inherits: it stays held until both this process and that child are
-    gone, and the kernel drops it when they die, so a killed run leaves no stale claim.
-    Without ``fcntl`` (Windows) claims always succeed.
-    """
-
-    #: Descriptors of the claims this process holds; a forked child closes all but its own.
-    open_fds: ClassVar[set[int]] = set()
-
-    def __init__(self, folder: Path, fd: int | None):
-        self.folder = folder
-        self.fd = fd
-
-    @classmethod
-    def acquire(cls, folder: Path) -> "Claim | None":
-        """Claim ``folder``, or None if another process (or its child) holds it."""
-        try:
-            import fcntl
-        except ImportError:
-            return cls(folder, None)
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / CLAIM_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except OSError:
-            pass  # the pid is only a hint for humans; the lock is what counts
-        cls.open_fds.add(fd)
-        return cls(folder, fd)
-
-    @staticmethod
-    def holder(folder: Path) -> str:
-        """The pid that last claimed ``folder`` (a hint for messages), or "?"."""
-        try:
-            return (folder / CLAIM_FILE).read_text().strip() or "?"
-        except OSError:
-            return "?"
-
-    def release(self) -> None:
-        if self.fd is not None:
-            Claim.open_fds.discard(self.fd)
-            os.close(self.fd)
-            self.fd = None
-
-
-def result_stamp(folder: Path) -> tuple[int, int, int, int] | None:
-    """Identity of the folder's outcome (changes whenever a new one is published), or None."""
-    try:
-        st = os.stat(os.path.join(folder, OUTCOME_FILE))
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
 
 
 class RunStore:
