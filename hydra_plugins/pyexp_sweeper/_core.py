@@ -33,14 +33,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
+from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
-
-if TYPE_CHECKING:
-    from .pyexp_sweeper import PyexpSweeper
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +99,12 @@ def plan(lines: Sequence[str], config_loader: Any) -> Grid:
     return Grid(shape, axes, axis_values, jobs)
 
 
-def sweep(sweeper: PyexpSweeper, arguments: list[str]) -> list[Sequence[JobReturn]]:
-    """Run every job of the grid in batches; record the grid; then raise the first failure, if any."""
+def sweep(sweeper: Sweeper, arguments: list[str]) -> list[Sequence[JobReturn]]:
+    """Run every job of the grid in batches; record the grid; then raise the first failure, if any.
+
+    ``sweeper`` is the public module's PyexpSweeper (typed by Hydra's base class, so this module
+    does not import the one that imports it).
+    """
     config, launcher, context = sweeper.config, sweeper.launcher, sweeper.hydra_context
     assert config is not None and launcher is not None and context is not None
     lines = [f"{k}={v}" for k, v in sweeper.params.items()] + list(arguments)
