@@ -42,21 +42,6 @@ def glob_mask(data: list[Any], pattern: str) -> list[bool]:
     return out
 
 
-def flatten_query(query: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"mlp": {"width": 32}}`` -> ``{"mlp.width": 32}``: a dict value is a recursive subset.
-
-    An empty dict value stays as it is and matches any dict at that path.
-    """
-    out: dict[str, Any] = {}
-    for key, value in query.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten_query(value, path + "."))
-        else:
-            out[path] = value
-    return out
-
-
 def dict_mask(data: list[Any], query: Mapping[Any, Any]) -> list[bool]:
     """Which elements satisfy every ``dotted.path: value`` constraint of ``query``.
 
@@ -66,7 +51,7 @@ def dict_mask(data: list[Any], query: Mapping[Any, Any]) -> list[bool]:
             paths the elements do have and the closest ones).
     """
     keep = [True] * len(data)
-    for key, expected in flatten_query(query).items():
+    for key, expected in flatten(query).items():
         column = _column(data, key.split("."))
         if data and all(v is MISSING for v in column):
             raise NoMatchError(_missing_key_message(data[0], key, query))
@@ -116,7 +101,11 @@ def resolve_element(x: Any, path: list[str]) -> Any:
 
 
 def flatten(config: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested mapping as ``{"a.b.c": leaf}`` (empty dicts are leaves)."""
+    """A nested mapping as ``{"a.b.c": leaf}`` (empty dicts are leaves).
+
+    Queries go through it too: ``{"mlp": {"width": 32}}`` means ``{"mlp.width": 32}``, and an
+    empty dict value matches any dict at that path.
+    """
     out: dict[str, Any] = {}
     for k, v in config.items():
         key = f"{prefix}{k}"
@@ -140,7 +129,7 @@ def no_name_match(data: list[Any], pattern: str) -> NoMatchError:
 def no_dict_match(data: list[Any], query: Mapping[Any, Any]) -> NoMatchError:
     """The error for a dict query that matched nothing: which values each key does take."""
     parts = []
-    for key, expected in flatten_query(query).items():
+    for key, expected in flatten(query).items():
         if callable(expected) and not isinstance(expected, Mapping):
             continue
         seen: list[Any] = []
