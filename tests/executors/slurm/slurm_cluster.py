@@ -126,19 +126,11 @@ def _pid(path: Path) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _wait_gone(pidfile: Path, seconds: float) -> bool:
     """Wait for the process named in ``pidfile`` to exit; True if it is gone."""
     pid = _pid(pidfile)
     deadline = time.monotonic() + seconds
-    while pid is not None and _alive(pid):
+    while pid is not None and Path(f"/proc/{pid}").exists():  # daemons: init reaps them
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
