@@ -14,6 +14,7 @@ icons are paths too, so a check on any ``scalar-card path`` fires before a line 
     python benchmarks/bench_viewer.py                    # 50 runs x 5 tags x 100 000 points
     python benchmarks/bench_viewer.py --large            # and 500 runs x 20 tags x 10 000 points
     python benchmarks/bench_viewer.py --runs 10 --points 20000 --no-tensorboard
+    python benchmarks/bench_viewer.py --repeat 3            # medians of three turns each
 """
 
 from __future__ import annotations
@@ -228,21 +229,37 @@ def report(results: list[dict], selection: int) -> None:
               f"{r['rss_20s_mb'] / tb['rss_20s_mb']:.2f}x at +20 s (target <= 1.00)")
 
 
+def median_of(runs: list[dict]) -> dict:
+    """One server's figures over repeated runs: the median of each."""
+    import statistics
+
+    out = {"name": runs[0]["name"]}
+    for key in runs[0]:
+        if key != "name" and all(key in r for r in runs):
+            out[key] = statistics.median(r[key] for r in runs)
+    return out
+
+
 def case(root: Path, runs: int, tags: int, points: int, tensorboard: bool,
-         filter_case: tuple[str, int] | None = None) -> None:
+         filter_case: tuple[str, int] | None = None, repeat: int = 1) -> None:
     took = generate(root, runs, tags, points)
     print(f"\n== {runs} runs x {tags} tags x {points} points in {root}"
           + (f" (written in {took:.1f}s)" if took else " (reused)"), flush=True)
     selection = min(runs, DEFAULT_SELECTION)
     full = (PYEXP_ALL, [selection])
-    results = []
-    for entry in ("module", "panel"):
-        fc = filter_case
-        results.append(measure(pyexp_server(root, entry), PYEXP_FIRST, full, fc))
-        print(f"  {results[-1]}", flush=True)
-    if tensorboard:
-        results.append(measure(tensorboard_server(root), TB_FIRST, None))
-        print(f"  {results[-1]}", flush=True)
+    rounds: dict[str, list[dict]] = {}
+    for _ in range(repeat):  # the servers take turns, so a drift in load hits them alike
+        for entry in ("module", "panel"):
+            result = measure(pyexp_server(root, entry), PYEXP_FIRST, full, filter_case)
+            rounds.setdefault(result["name"], []).append(result)
+            print(f"  {result}", flush=True)
+        if tensorboard:
+            result = measure(tensorboard_server(root), TB_FIRST, None)
+            rounds.setdefault(result["name"], []).append(result)
+            print(f"  {result}", flush=True)
+    results = [median_of(r) for r in rounds.values()]
+    if repeat > 1:
+        print(f"medians of {repeat} rounds:")
     report(results, selection)
     for r in results:
         if "filter_redraw_s" in r:
@@ -260,15 +277,17 @@ def main() -> None:
     parser.add_argument("--large", action="store_true",
                         help="also run the 500 runs x 20 tags x 10 000 points case")
     parser.add_argument("--only-large", action="store_true", help="run only the large case")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure every server this many times, taking turns; report medians")
     args = parser.parse_args()
     tb = not args.no_tensorboard
     if not args.only_large:
         root = args.dir or Path(f"/tmp/pyexp-bench-viewer-{args.runs}x{args.tags}x{args.points}")
-        case(root, args.runs, args.tags, args.points, tb)
+        case(root, args.runs, args.tags, args.points, tb, repeat=args.repeat)
     if args.large or args.only_large:
         # The filter keeps 5 of the 10 runs shown: a redraw, no new run to read.
         case(Path("/tmp/pyexp-bench-viewer-500x20x10000"), 500, 20, 10_000, tb,
-             filter_case=("cfg00[0-4]", 5))
+             filter_case=("cfg00[0-4]", 5), repeat=args.repeat)
 
 
 if __name__ == "__main__":
