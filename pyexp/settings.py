@@ -351,9 +351,11 @@ def _typed(name: str, value: Any, raw: str, text: str) -> Any:
             return preload_names(items)
         raise OverrideError(f"{text}: pyexp.preload takes module names, e.g. pyexp.preload=[numpy,scipy]")
     if name in _INT_KEYS:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        least = 0 if name == "retry" else 1  # retry counts extra attempts: 0 is the default
+        if isinstance(value, int) and not isinstance(value, bool) and value >= least:
             return value
-        raise OverrideError(f"{text}: pyexp.{name} takes a positive integer, got {raw!r}")
+        what = "a whole number (0 or more)" if least == 0 else "a positive integer"
+        raise OverrideError(f"{text}: pyexp.{name} takes {what}, got {raw!r}")
     # The remaining settings are switches.
     if isinstance(value, bool):
         return value

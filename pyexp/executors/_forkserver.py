@@ -34,11 +34,11 @@ import signal
 import socket
 import struct
 import sys
-import traceback
 import types
-from typing import Any
+from typing import Any, NoReturn
 
 from ._by_name import TaskUnpickler, catalog
+from ._child import exit_with, output_to, reseed_after_fork
 
 #: A config request: b"T", whether a claim descriptor follows; descriptors ride along.
 REQUEST = struct.Struct("!cB6x")
@@ -262,9 +262,8 @@ class _Server:
                 except OSError:
                     pass
 
-    def _become_child(self, conn: socket.socket, out_fd: int, claim_fd: int | None) -> None:
-        code = 1
-        try:
+    def _become_child(self, conn: socket.socket, out_fd: int, claim_fd: int | None) -> NoReturn:
+        def body() -> int:
             server = os.getppid()
             os.setsid()  # its own process group: cancelled, or cleaned up, as a whole
             signal.set_wakeup_fd(-1)
@@ -276,42 +275,10 @@ class _Server:
             for fd in (self.ctrl.fileno(), self.wake_r, self.wake_w,
                        *(c.fileno() for c in self.children.values())):
                 os.close(fd)
-            os.dup2(out_fd, 1)
-            os.dup2(out_fd, 2)
-            os.close(out_fd)
-            # Unbuffered, as `python -u`: log.out holds everything printed up to a crash.
-            sys.stdout, sys.stderr = (io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8",
-                                                       errors="replace", line_buffering=True, write_through=True)
-                                      for fd in (1, 2))
-            code = run_child(conn, claim_fd, server)
-        except BaseException:  # noqa: BLE001 - the parent reads the exit code; log.out says why
-            traceback.print_exc()
-        finally:
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            finally:
-                os._exit(code)
+            output_to(out_fd)
+            return run_child(conn, claim_fd, server)
 
-
-def reseed_after_fork() -> None:
-    """Give this forked child its own random streams, as a fresh interpreter would have.
-
-    ``random`` reseeds itself after a fork; numpy's and torch's global generators do not, so
-    every config would otherwise draw the same "random" numbers.
-    """
-    np_random = sys.modules.get("numpy.random")
-    if np_random is not None:
-        try:
-            np_random.seed()
-        except Exception:  # noqa: BLE001 - an odd numpy build must not stop the config
-            pass
-    torch = sys.modules.get("torch")
-    if torch is not None and hasattr(torch, "seed"):
-        try:
-            torch.seed()
-        except Exception:  # noqa: BLE001
-            pass
+        exit_with(body)
 
 
 def run_child(conn: socket.socket, claim_fd: int | None, server: int) -> int:

@@ -15,13 +15,13 @@ import os
 import pickle
 import signal
 import sys
-import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import store
 from ..outcome import Outcome
 from ..store import LOG_FILE, SLURM_PAYLOAD_FILE
+from ._child import exit_with, output_to
 from ._process import ProcessJob, _last_line, watch_parent
 from .task import Task, run_task, store_outcome
 
@@ -103,21 +103,15 @@ def run_config(out: Path) -> int:
     return job.returncode
 
 
-def _child(out: Path, log: int, parent: int) -> None:
-    code = 1
-    try:
+def _child(out: Path, log: int, parent: int) -> NoReturn:
+    def body() -> int:
         os.setsid()
         # submitit's handlers are for the job process; Slurm's warning signal is not for us.
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)
         for signum in (signal.SIGTERM, signal.SIGCONT, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
         watch_parent(parent)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
-        # Line-buffered over the log, so log.out holds everything printed up to a crash.
-        sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")
-        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")
+        output_to(log)
         with open(out / SLURM_PAYLOAD_FILE, "rb") as f:
             header = pickle.load(f)
             # User modules must be importable before the task (which may reference them) is unpickled.
@@ -125,15 +119,9 @@ def _child(out: Path, log: int, parent: int) -> None:
             os.chdir(header["cwd"])
             task = pickle.load(f)
         store_outcome(task, run_task(task), parent)
-        code = 0
-    except BaseException:  # noqa: BLE001 - the parent reads the exit code; show why in log.out
-        traceback.print_exc()
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        return 0
+
+    exit_with(body)
 
 
 def _unlink(path: Path) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 
 from ..errors import ExecutorError
 from ..store import Claim
-from ._forkserver import reseed_after_fork
+from ._child import exit_with, output_to, reseed_after_fork
 from ._process import ProcessJob, start_tee, watch_parent
 from .base import Executor, Job, prepare
 from .task import Task, run_task, store_outcome
@@ -48,8 +47,7 @@ class ForkExecutor(Executor):
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # child: never returns
-            code = 1
-            try:
+            def body() -> int:
                 os.setsid()
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -61,26 +59,13 @@ class ForkExecutor(Executor):
                 Claim.open_fds.clear()
                 if write_end is not None:
                     os.close(read_end)
-                    target = write_end
+                    output_to(write_end)
                 else:
-                    target = os.open(task.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                os.dup2(target, 1)
-                os.dup2(target, 2)
-                os.close(target)
-                # Line-buffered over the new fds, so log.out holds everything printed up to a crash.
-                sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")
-                sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")
-                outcome = run_task(task)
-                store_outcome(task, outcome, parent)
-                code = 0
-            except BaseException:  # noqa: BLE001 - the parent reads the exit code; show why in log.out
-                traceback.print_exc()
-            finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                finally:
-                    os._exit(code)
+                    output_to(os.open(task.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+                store_outcome(task, run_task(task), parent)
+                return 0
+
+            exit_with(body)
         tee = None
         if read_end is not None:
             os.close(write_end)

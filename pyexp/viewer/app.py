@@ -9,10 +9,12 @@ import html
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import panel as pn
+from panel.io.state import set_curdoc
 
 # Absolute imports: `panel serve` runs this file as a script, outside its package.
 from pyexp.viewer._memory import tune_allocator
@@ -130,12 +132,16 @@ class ViewerApp:
             self.name_filter, self.config_filter, self.color_by,
             pn.pane.HTML("<b style='font:13px sans-serif'>Runs</b>", margin=(0, 10)), self.selector,
             pn.Row(self.select_all, self.select_none), self.legend,
-            pn.layout.Divider(), self.smoothing, self.x_mode, width=340,
+            pn.pane.HTML("<hr style='border:0;border-top:1px solid #ddd;margin:4px 0'>",
+                         sizing_mode="stretch_width"), self.smoothing, self.x_mode, width=340,
             css_classes=["pyexp-sidebar"])
         page = pn.Row(sidebar, pn.Column(self.notice, self.tabs, sizing_mode="stretch_width"),
                       sizing_mode="stretch_width")
         if self._refresh_seconds and pn.state.curdoc is not None:
-            pn.state.add_periodic_callback(self.tick, period=int(self._refresh_seconds * 1000))
+            # Started once the browser is connected: Panel keeps re-trying to start a periodic
+            # callback on every tick until then, which would hold a core while the page loads.
+            period = int(self._refresh_seconds * 1000)
+            pn.state.onload(lambda: pn.state.add_periodic_callback(self.tick, period=period))
         return page
 
     # ----------------------------------------------------------------- selection
@@ -359,10 +365,51 @@ def prepare(root: str | Path) -> None:
         _PREPARED.add(Path(root).resolve())
 
 
-def create_app(root: str | Path, refresh_seconds: float = 1.0) -> Any:
-    """Build the viewer page for one session (what the server calls per browser tab)."""
+def create_app(root: str | Path, refresh_seconds: float = 1.0,
+               setup: Callable[[], None] | None = None) -> Any:
+    """Build the viewer page for one session (what the server calls per browser tab).
+
+    Served, the page goes out as an empty frame and is built on the server's next tick, while
+    the browser fetches and starts the page's JavaScript (about a second): the browser pulls
+    the finished page when it connects, so building it (and ``setup``) delays nobody.
+    """
     pn.extension("plotly", "tabulator")
-    return ViewerApp(root, refresh_seconds=refresh_seconds).panel()
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        if setup is not None:
+            setup()
+        return ViewerApp(root, refresh_seconds=refresh_seconds).panel()
+    query = _session_query()
+    frame = pn.Row(sizing_mode="stretch_width")
+    built = False
+
+    def build() -> None:
+        nonlocal built
+        if built:
+            return
+        with set_curdoc(doc):
+            if "dist_url" not in doc.template_variables and not pn.state.loaded:
+                # Panel fills this in as it sends the HTML, and components made before it
+                # would point their stylesheets at its CDN: build right after. (A session
+                # made by a websocket, its first having expired unused, has no HTML: it is
+                # built once the browser has it.)
+                doc.add_timeout_callback(build, 5)
+                return
+            built = True
+            try:
+                if setup is not None:
+                    setup()
+                page = ViewerApp(root, refresh_seconds=refresh_seconds, query=query).panel()
+            except Exception as exc:  # noqa: BLE001 - shown on the page, not lost in a log
+                traceback.print_exc()
+                page = pn.pane.Alert(f"pyexp viewer: could not build the page: "
+                                     f"{type(exc).__name__}: {html.escape(str(exc))}",
+                                     alert_type="danger")
+            frame.objects = [page]
+
+    doc.add_next_tick_callback(build)
+    pn.state.onload(build)
+    return frame
 
 
 def serve_page(root: str | Path) -> Any:
@@ -371,9 +418,7 @@ def serve_page(root: str | Path) -> Any:
     with _PREPARED_LOCK:
         first = key not in _PREPARED and key not in _PREPARING
         _PREPARING.add(key)
-    if first:
-        prepare(key)
-    return create_app(key)
+    return create_app(key, setup=(lambda: prepare(key)) if first else None)
 
 
 if __name__.startswith("bokeh"):  # `panel serve pyexp/viewer/app.py --args DIR`

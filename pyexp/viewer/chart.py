@@ -16,6 +16,30 @@ import param
 from panel.custom import JSComponent
 
 _ESM = r"""
+// Charts are drawn one per browser task, so the browser shows the first chart as soon as it
+// is drawn instead of after every chart of the page (twenty plotly.js draws take a while).
+const queue = window.__pyexpChartQueue || (window.__pyexpChartQueue = { jobs: [], busy: false });
+function pump() {
+  const job = queue.jobs.shift();
+  try {
+    if (job) job();
+  } finally {
+    if (queue.jobs.length) setTimeout(pump, 0); else queue.busy = false;
+  }
+}
+function later(job) {
+  if (queue.busy) {
+    if (!queue.jobs.includes(job)) queue.jobs.push(job);
+    return;
+  }
+  queue.busy = true;  // the first chart now, the others after it was shown
+  try {
+    job();
+  } finally {
+    setTimeout(pump, 0);
+  }
+}
+
 export function render({ model, el }) {
   const root = document.createElement("div");
   root.style.width = "100%";
@@ -44,16 +68,20 @@ export function render({ model, el }) {
   root.appendChild(div);
   el.appendChild(root);
   let drawn = false;
-  const draw = () => {
+  let removed = false;
+  const paint = () => {
     const fig = model.figure || {};
-    if (!window.Plotly) { setTimeout(draw, 30); return; }
-    if (!fig.data) return;
+    if (removed || !fig.data) return;
     let layout = fig.layout || {};
     if (model.log_toggle) {
       layout = { ...layout, yaxis: { ...(layout.yaxis || {}), type: model.log ? "log" : "linear" } };
     }
     window.Plotly.react(div, fig.data, layout, model.config || {});
     drawn = true;
+  };
+  const draw = () => {
+    if (!window.Plotly) { setTimeout(draw, 30); return; }
+    later(paint);
   };
   const fit = () => { if (drawn && window.Plotly && div.offsetWidth) window.Plotly.Plots.resize(div); };
   model.on("figure", draw);
@@ -67,7 +95,7 @@ export function render({ model, el }) {
     if (on !== model.in_view) model.in_view = on;
   }, { rootMargin: "300px" });
   seen.observe(el);
-  model.on("remove", () => { seen.disconnect(); if (window.Plotly) window.Plotly.purge(div); });
+  model.on("remove", () => { removed = true; seen.disconnect(); if (window.Plotly) window.Plotly.purge(div); });
   draw();
 }
 """

@@ -218,7 +218,15 @@ def test_retry_given_to_run(script):
     assert results["once"] == "2 None" and results["thrice"].startswith("None RuntimeError: flaky failure 2")
 
 
-def test_a_negative_retry_is_a_one_line_error(script):
+@pytest.mark.parametrize("spelling", [["--retry", "0"], ["pyexp.retry=0"]])
+def test_retry_zero_from_the_command_line_turns_the_decorator_s_retries_off(script, spelling):
+    main = script(RETRY.format(executor="inline", retry=2))
+    results = _results(main.run(*spelling).stdout)
+    assert results["once"] == "None RuntimeError: flaky failure 1"
+
+
+@pytest.mark.parametrize("spelling", [["--retry", "-1"], ["pyexp.retry=-1"]])
+def test_a_negative_retry_is_a_one_line_error(script, spelling):
     main = script(RETRY.format(executor="inline", retry=0))
-    proc = main.run("--retry", "-1", check=False)
+    proc = main.run(*spelling, check=False)
     assert proc.returncode == 1 and proc.stderr.startswith("pyexp: error:") and "retry" in proc.stderr

@@ -256,6 +256,24 @@ def test_panel_serve_entry_point_serves_a_warm_first_page(sites, page) -> None:
     assert page.external == []
 
 
+def test_a_page_not_yet_connected_costs_the_server_no_cpu(sites) -> None:
+    """The page is built after its HTML went out, while the browser loads the JavaScript; a
+    page whose browser has not connected yet must leave the server idle (Panel re-tries a
+    periodic callback on every tick until the browser connects: that held a whole core)."""
+    site = sites["main"]
+    with urllib.request.urlopen(site.url, timeout=30) as response:
+        assert "<title>pyexp viewer</title>" in response.read().decode()
+    time.sleep(0.5)  # the build itself
+
+    def cpu_seconds() -> float:
+        fields = Path(f"/proc/{site.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    before = cpu_seconds()
+    time.sleep(3)
+    assert cpu_seconds() - before < 0.5
+
+
 def test_a_run_group_checkbox_selects_its_configs_and_names_show_in_full(sites, page) -> None:
     open_viewer(page, sites["main"].url)
     checked = page.locator(".pyexp-runs .pyexp-run input:checked")

@@ -19,6 +19,7 @@ from typing import Iterator
 
 DAEMONS = ("slurmctld", "slurmd", "munged")
 CLIENTS = ("sbatch", "squeue", "scontrol", "scancel", "sinfo", "srun")
+MUNGE_PIDFILE = Path("/run/munge/munged.pid")
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
 
 
@@ -104,9 +105,35 @@ def _start_munge() -> bool:
     shutil.chown(run_dir, "munge", "munge")
     if not Path("/etc/munge/munge.key").exists():
         subprocess.run(["runuser", "-u", "munge", "--", "mungekey", "-c"], check=True)
+    # A munged stopped moments ago (by the cluster before this one) may still hold its
+    # socket's lock, and a new one would refuse to start: let it finish going.
+    _wait_gone(MUNGE_PIDFILE, 10)
     # munged refuses to run as root (its log folder belongs to munge).
-    subprocess.run(["runuser", "-u", "munge", "--", _sbin("munged")], check=True)
+    started = subprocess.run(["runuser", "-u", "munge", "--", _sbin("munged")],
+                             capture_output=True, text=True)
+    if started.returncode != 0:
+        # Another test process may have started one meanwhile: use it if it answers.
+        _poll(_munge_ok, 10, f"munged did not start: {started.stderr.strip()}")
+        return False
     _poll(_munge_ok, 10, "munged did not answer")
+    return True
+
+
+def _pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_gone(pidfile: Path, seconds: float) -> bool:
+    """Wait for the process named in ``pidfile`` to exit; True if it is gone."""
+    pid = _pid(pidfile)
+    deadline = time.monotonic() + seconds
+    while pid is not None and Path(f"/proc/{pid}").exists():  # daemons: init reaps them
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
     return True
 
 
@@ -119,21 +146,14 @@ def _poll(check: object, seconds: float, what: str) -> None:
 
 
 def _kill_pidfile(path: Path) -> None:
-    try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
+    pid = _pid(path)
+    if pid is None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    if not _wait_gone(path, 10):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -164,9 +184,7 @@ def single_node_cluster(root: Path) -> Iterator[dict[str, str]]:
         _kill_pidfile(root / "slurmd.pid")
         _kill_pidfile(root / "slurmctld.pid")
         if started_munge:
-            with contextlib.suppress(OSError, ValueError):
-                pid = int(Path("/run/munge/munged.pid").read_text().strip())
-                os.kill(pid, signal.SIGTERM)
+            _kill_pidfile(MUNGE_PIDFILE)
 
 
 if __name__ == "__main__":  # a cluster for trying things by hand: prints SLURM_CONF, Ctrl-C stops it
