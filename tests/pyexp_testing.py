@@ -41,6 +41,9 @@ TESTS = REPO / "tests"
 
 #: Environment variables no test inherits: the user's pyexp and Ray settings must not leak in.
 STRIPPED_PREFIXES = ("PYEXP_", "RAY_")
+#: Set PYEXP_TEST_KEEP_RAY=1 to keep each RayHead's temp dir (Ray's session logs) after the tests.
+#: Read at import, before conftest's autouse fixture strips PYEXP_* from the test process.
+KEEP_RAY = os.environ.get("PYEXP_TEST_KEEP_RAY") == "1"
 
 
 # -- environment ------------------------------------------------------------------------------
@@ -260,7 +263,8 @@ def one_line_error(stderr: str) -> str:
 class RayHead:
     """``ray start --head`` with 2 CPUs on 127.0.0.1; ``address`` (GCS) and ``client`` (ray://)."""
 
-    def __init__(self, attempts: int = 3) -> None:
+    def __init__(self, attempts: int = 3, env: dict[str, str] | None = None) -> None:
+        self._extra_env = dict(env or {})  # e.g. Ray's RAY_RUNTIME_ENV_SLEEP_FOR_TESTING_S for its daemons
         for attempt in range(attempts):
             try:
                 self._start()
@@ -275,7 +279,7 @@ class RayHead:
         gcs, client, dashboard, agent, agent_grpc, runtime_env, metrics = free_ports(7)
         self.address = f"127.0.0.1:{gcs}"
         self.client = f"ray://127.0.0.1:{client}"
-        self.env = ray_env(RAY_TMPDIR=str(self.temp_dir))
+        self.env = ray_env(RAY_TMPDIR=str(self.temp_dir), **self._extra_env)
         cmd = [
             "ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
             f"--ray-client-server-port={client}", "--include-dashboard=false",
@@ -340,6 +344,9 @@ class RayHead:
                 time.sleep(0.1)
             if not session_pids(self.sid):
                 break
+        if KEEP_RAY:
+            print(f"RayHead: kept {self.temp_dir} (PYEXP_TEST_KEEP_RAY=1)", file=sys.stderr)
+            return
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 

@@ -15,6 +15,7 @@ looks the same whichever executor filled it.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import sys
 import threading
@@ -146,22 +147,39 @@ class RayExecutor(Executor):
             self._remote = ray.remote(max_retries=0)(target)
 
     def _init_with_retry(self, ray: Any, runtime_env: Any, kwargs: dict[str, Any]) -> None:
-        """``ray.init``; over Ray Client, retried briefly when the server fails to start our session.
+        """``ray.init``; over Ray Client, retried while the session is refused or lands elsewhere.
 
         The client server refuses a new session while it still tears down the previous one (a
-        ``--continue`` right after a run), answering "Initialization failure from server".
+        ``--continue`` right after a run), answering "Initialization failure from server". And
+        every Ray head on a machine picks its per-session servers' ports from the same range
+        (23000-23999) by a bind-and-close probe, while those servers bind with SO_REUSEPORT: two
+        heads starting sessions at once can both pick one port, and a session is then served by
+        the OTHER head's server, on the other cluster. There its tasks fail with
+        RuntimeEnvSetupError (our working_dir package was uploaded to our cluster, not that one),
+        or the other head's own client is refused. A fresh session gets a fresh port.
         """
         deadline = time.monotonic() + CLIENT_INIT_RETRY_SECONDS
         while True:
             try:
                 ray.init(address=self.address or None, runtime_env=runtime_env, **kwargs)
-                return
+                if not self._uses_client:
+                    return
+                missing = _packages_missing_from_session(ray)
+                if not missing:
+                    return
+                problem = ConnectionError(
+                    f"the Ray Client session kept being served by another Ray cluster (the package "
+                    f"{missing} uploaded for it is not there): another Ray head on that machine "
+                    "takes the same Ray Client session ports")
             except ConnectionError as exc:
-                if not self._uses_client or "Initialization failure" not in str(exc) \
-                        or time.monotonic() > deadline:
+                if not self._uses_client or "Initialization failure" not in str(exc):
                     raise
-                ray.shutdown()
-                time.sleep(0.5)
+                problem = exc
+            ray.shutdown()
+            if time.monotonic() > deadline:
+                raise problem
+            # Random, so two clients that just collided do not retry in step onto the next port.
+            time.sleep(random.uniform(0.5, 3.0))
 
     @property  # type: ignore[override]
     def max_workers(self) -> int:
@@ -305,6 +323,24 @@ def _check_reachable(address: str | None) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as exc:
         raise ConnectionError(f"nothing answers at {host}:{port}: {exc}") from exc
+
+
+def _packages_missing_from_session(ray: Any) -> str | None:
+    """The first package this Ray Client session uploaded that its cluster cannot see, if any.
+
+    ``ray.init`` uploads the working_dir (and py_modules) through the client server to the
+    cluster it fronts; the session's own server answers the lookup from the cluster it really
+    runs on. Packages named by a remote URI were not uploaded from here and are not checked.
+    """
+    from ray.experimental import internal_kv
+
+    env = ray.get_runtime_context().runtime_env or {}
+    modules = env.get("py_modules") or []
+    for uri in [env.get("working_dir"), *(modules if isinstance(modules, list) else [])]:
+        if isinstance(uri, str) and uri.startswith("gcs://") \
+                and not internal_kv._internal_kv_exists(uri.encode(), namespace=None):
+            return uri
+    return None
 
 
 def _describe_ray_failure(exc: BaseException | None) -> str:
