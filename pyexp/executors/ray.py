@@ -332,13 +332,16 @@ def _packages_missing_from_session(ray: Any) -> str | None:
     cluster it fronts; the session's own server answers the lookup from the cluster it really
     runs on. Packages named by a remote URI were not uploaded from here and are not checked.
     """
-    from ray.experimental import internal_kv
+    try:
+        from ray.experimental import internal_kv
 
-    env = ray.get_runtime_context().runtime_env or {}
+        exists = internal_kv._internal_kv_exists  # noqa: SLF001 - Ray has no public lookup of its packages
+        env = ray.get_runtime_context().runtime_env or {}
+    except (ImportError, AttributeError):  # a Ray without it: the session cannot be checked
+        return None
     modules = env.get("py_modules") or []
     for uri in [env.get("working_dir"), *(modules if isinstance(modules, list) else [])]:
-        if isinstance(uri, str) and uri.startswith("gcs://") \
-                and not internal_kv._internal_kv_exists(uri.encode(), namespace=None):
+        if isinstance(uri, str) and uri.startswith("gcs://") and not exists(uri.encode(), namespace=None):
             return uri
     return None
 

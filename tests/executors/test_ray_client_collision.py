@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.xdist_group(name="ray"), pytest.mark.
 
 #: How long head A's runtime env agent sleeps before creating each new runtime env: the window in
 #: which the squatter takes A's port. It only has to outlast our own reaction (a file poll and a bind).
-AGENT_DELAY_S = "20"
+AGENT_DELAY_S = "10"
 
 # A session server of cluster B that imports Ray first and binds only when told the port.
 SQUATTER = textwrap.dedent('''
