@@ -35,6 +35,10 @@ _SCALARS, _TEXT, _FIGURES, _RUNS = range(4)
 _PREPARED: set[Path] = set()
 _PREPARING: set[Path] = set()
 _PREPARED_LOCK = threading.Lock()
+#: Set once a browser has loaded a page of this server (see :func:`preload`).
+_PAGE_LOADED = threading.Event()
+#: Seconds the preload of the second and later default runs waits for a first page.
+PRELOAD_PAUSE_SECONDS = 2.0
 
 
 def _default_selection(runs: list[str]) -> list[str]:
@@ -328,15 +332,24 @@ def _session_query() -> dict[str, list[str]]:
             for k, vals in args.items()}
 
 
-def warm_up() -> None:
-    """Build a chart once before serving, so the first visitor does not pay for first-use
-    imports and model set-up (the same whichever way the server was started)."""
+def warm_up(root: str | Path) -> None:
+    """Make every kind of thing a page is made of once before serving, so the first visitor
+    does not pay for first-use imports, Panel's set-up and model building (whichever way the
+    server was started)."""
     import numpy as np
+    from bokeh.resources import Resources
+    from bokeh.server.views.static_handler import StaticHandler
 
     from pyexp.viewer.series import Series
     from pyexp.viewer.views import scalar_figure
     from pyexp.viewer.chart import PlotlyChart, for_browser
 
+    pn.extension("plotly", "tabulator")  # its first call goes over every Panel class
+    # The BokehJS file names in the page carry a hash of each file's contents.
+    Resources(mode="server", root_url="/", path_versioner=StaticHandler.append_version).js_files
+    # Every widget and layout of a page (one that shows no run, so nothing is read)...
+    ViewerApp(root, refresh_seconds=0, query={"filter": ["(?!)"]}).panel().get_root()
+    # ...and a chart.
     series = Series(*(np.arange(3.0),) * 5, n_points=3)
     figure = scalar_figure("warm-up", [("a/b", "#000", series)], smoothing=0.5, x_mode="step",
                            log=False)
@@ -344,13 +357,20 @@ def warm_up() -> None:
 
 
 def preload(root: str | Path) -> None:
-    """Read the runs a first page will show, on a daemon thread, while the server starts and
-    the browser fetches the page's JavaScript: the first one first (the page comes with its
-    lines), then the others (the page fills them in as they are read)."""
+    """Read the runs a first page will show, on a daemon thread, from the server's start.
+
+    The first one first: the page comes with its lines. The others wait until a page has
+    loaded (or none came for a while): read while the browser parses and starts the page's
+    JavaScript, they would take the cores it compiles on (that made the first chart 0.3 s
+    later on two cores). The page fills them in as they are read.
+    """
     catalog = shared_catalog(root)
 
     def read() -> None:
-        for name in _default_selection(catalog.runs):
+        names = _default_selection(catalog.runs)
+        for i, name in enumerate(names):
+            if i == 1:
+                _PAGE_LOADED.wait(PRELOAD_PAUSE_SECONDS)
             catalog.load(name)
 
     threading.Thread(target=read, name="pyexp-viewer-preload", daemon=True).start()
@@ -360,7 +380,7 @@ def prepare(root: str | Path) -> None:
     """Everything a server does once before (or, under ``panel serve``, while) the first page."""
     tune_allocator()
     preload(root)
-    warm_up()
+    warm_up(root)
     with _PREPARED_LOCK:
         _PREPARED.add(Path(root).resolve())
 
@@ -409,6 +429,7 @@ def create_app(root: str | Path, refresh_seconds: float = 1.0,
 
     doc.add_next_tick_callback(build)
     pn.state.onload(build)
+    pn.state.onload(_PAGE_LOADED.set)
     return frame
 
 
