@@ -64,7 +64,7 @@ def gather(buf: np.ndarray, positions: np.ndarray, width: int) -> np.ndarray:
 class _Layout:
     """The fixed bytes of a scalars-only event after its step, and where its values sit."""
 
-    __slots__ = ("check", "fixed", "slots", "data", "heads", "steps")
+    __slots__ = ("check", "fixed", "slots", "data", "heads", "steps", "fixed_at", "fixed_bytes")
 
     def __init__(self, segments: list[bytes], slots: list[tuple[str | None, int, int]]) -> None:
         widths = [width for _, _, width in slots] + [0]
@@ -72,6 +72,13 @@ class _Layout:
                             for seg, width in zip(segments, widths))
         self.check = struct.Struct(fmt).unpack_from
         self.fixed = tuple(segments)
+        at: list[int] = []  # the same check for many events at once: where the fixed bytes sit
+        cursor = 0
+        for seg, width in zip(segments, widths):
+            at.extend(range(cursor, cursor + len(seg)))
+            cursor += len(seg) + width
+        self.fixed_at = np.array(at, np.int64)
+        self.fixed_bytes = np.frombuffer(b"".join(segments), np.uint8)
         self.slots = slots  # (tag or None for bytes not read, offset after the step, width)
         self.data: list[int] = []  # buffer position of each matching event's data
         self.heads: list[int] = []  # bytes before the summary (wall time and step)
@@ -89,6 +96,70 @@ class _Layout:
             if tag is not None:
                 batch.add_arrays(tag, data, steps, gather(view, base + offset, width), wall)
         self.data, self.heads, self.steps = [], [], []
+
+
+_HEADER_BYTES = np.arange(12)
+#: Fewest same-length events after a recognised one worth checking with numpy at once, and
+#: most checked in one go.
+_RUN_MIN, _RUN_MAX = 16, 8192
+
+
+def _take_run(view: np.ndarray, buf: bytes, start: int, end: int, length: int, head: int,
+              candidates: list[_Layout], crc: Any) -> int:
+    """Recognise at once the events from ``start`` on that repeat the one just recognised.
+
+    A scalars-only log is mostly runs of events of one length, cycling through the layouts of
+    its tags (one event per tag and iteration). Each candidate must carry the same record
+    header, a step field of the same width, the fixed bytes of one of ``candidates`` and a
+    good data checksum; the run ends at the first one that does not (the byte-by-byte loop
+    takes over there). Returns how many were taken.
+    """
+    size = length + 16
+    n = min((end - start) // size, _RUN_MAX)
+    if n < _RUN_MIN:
+        return 0
+    starts = start + size * np.arange(n, dtype=np.int64)
+    first = start - size  # the event just recognised
+    ok = (view[starts[:, None] + _HEADER_BYTES] == view[first:first + 12]).all(axis=1)
+    data = starts + 12
+    ok &= view[data] == 0x09
+    if head > 9:
+        ok &= view[data + 9] == 0x10
+        for i in range(10, head - 1):  # the step's varint: continuation bits, then its end
+            ok &= view[data + i] >= 0x80
+        ok &= view[data + head - 1] < 0x80
+    fixed = data + head
+    rows: dict[bytes, np.ndarray] = {}  # the layouts of one length mostly share where
+    matches = []                        # their fixed bytes sit: gather those once
+    for layout in candidates:
+        key = layout.fixed_at.tobytes()
+        if key not in rows:
+            gathered = np.ascontiguousarray(view[fixed[:, None] + layout.fixed_at])
+            rows[key] = gathered.view(np.dtype((np.void, layout.fixed_at.size))).ravel()
+        matches.append(rows[key] == np.void(layout.fixed_bytes.tobytes()))
+    ok &= np.logical_or.reduce(matches)
+    m = n if ok.all() else int(ok.argmin())
+    if not m:
+        return 0
+    data = data[:m]
+    raw = np.array([crc(buf[o:o + length]) for o in data.tolist()], np.uint64)
+    masked = (((raw >> 15) | (raw << 17)) + _framing.MASK_DELTA) & 0xFFFFFFFF
+    good = masked == view[(data + length)[:, None] + _BYTE_OFFSETS[4]].view("<u4").ravel()
+    if not good.all():
+        m = int(good.argmin())  # a bad checksum: the loop warns about it and goes on
+        data = data[:m]
+    steps = np.zeros(m, np.int64)
+    for i in range(10, head):
+        steps |= (view[data + i].astype(np.int64) & 0x7F) << (7 * (i - 10))
+    taken = np.zeros(m, bool)
+    for layout, match in zip(candidates, matches):  # the first that fits, as the loop does
+        mine = match[:m] & ~taken
+        taken |= mine
+        if mine.any():
+            layout.data.extend(data[mine].tolist())
+            layout.heads.extend([head] * int(mine.sum()))
+            layout.steps.extend(steps[mine].tolist())
+    return m
 
 
 class ProtobufSource:
@@ -152,6 +223,8 @@ class ProtobufSource:
         end = len(buf)
         pos = 0
         count = 0
+        view = None
+        skip = 0
         while end - pos >= 12:
             length, length_crc = unpack_header(buf, pos)
             if header_ok.get(length) != length_crc:
@@ -198,6 +271,15 @@ class ProtobufSource:
                         candidates = None
                     if candidates is not None:
                         pos = stop + 4
+                        if skip:
+                            skip -= 1
+                            continue
+                        if view is None:
+                            view = np.frombuffer(buf, np.uint8)
+                        taken = _take_run(view, buf, pos, end, length, head, candidates, crc)
+                        count += taken
+                        pos += taken * (length + 16)
+                        skip = 0 if taken >= _RUN_MIN else 64  # no run here: retry later
                         continue
             self._ingest(index, batch, base, pos + 12, data)
             pos = stop + 4

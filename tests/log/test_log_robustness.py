@@ -278,3 +278,62 @@ def test_garbage_events_with_valid_checksums_never_raise(tmp_path: Path) -> None
         warnings.simplefilter("ignore")  # undecodable events warn; they must not raise
         reader = LogReader(tmp_path)
         assert reader.load_scalars("x")[-1] == (300, 1.0)
+
+
+def long_log(run: Path) -> bytes:
+    """Thousands of same-length events alternating between two layouts (the reader takes such
+    runs at once), steps whose varint grows from one to three bytes, other events between."""
+    with Logger(run) as logger:
+        for it in [*range(3000), *range(20_000, 20_500)]:
+            logger.set_global_it(it)
+            logger.add_scalar("loss", it + 0.25)
+            logger.add_scalar("acc1" if it % 2 else "acc2", -it * 1e-3)
+            if it % 700 == 0:
+                logger.add_text("note", f"at {it}")
+    return (run / "events.pb").read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["none", "data", "length"])
+def test_long_runs_of_alike_events_read_exactly_around_damage(tmp_path: Path, damage: str) -> None:
+    data = bytearray(long_log(tmp_path / "full"))
+    spans = records(bytes(data))
+    assert len(spans) > 3400
+    bad = [1000, 1001, 2500, 3300] if damage != "none" else []
+    for i in bad:
+        start, _ = spans[i]
+        data[start + (30 if damage == "data" else 2)] ^= 0xFF
+    run = tmp_path / "damaged"
+    run.mkdir()
+    (run / ".pyexp").write_text("")
+    (run / "events.pb").write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        content = read_content(LogReader(run))
+    if damage == "length":  # the loop searches the next good header: adjacent damage warns once
+        assert 1 <= len(caught) <= len(bad)
+    else:
+        assert len(caught) == len(bad)  # one warning per damaged record, none for the others
+    good = [s for k, s in enumerate(spans) if k not in bad]
+    assert content == expected_content(bytes(data), good)
+
+
+def test_long_runs_of_alike_events_resume_at_every_cut(tmp_path: Path) -> None:
+    data = long_log(tmp_path / "full")
+    spans = records(data)
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / ".pyexp").write_text("")
+    events = live / "events.pb"
+    events.write_bytes(b"")
+    reader = LogReader(live)
+    cuts = sorted({len(data), *range(0, len(data), 7919), spans[2000][0] + 5, spans[2000][1], spans[3100][0]})
+    done = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for cut in cuts:
+            with open(events, "ab") as f:
+                f.write(data[done:cut])
+            done = cut
+            reader.refresh()
+            whole = [s for s in spans if s[1] <= cut]
+            assert read_content(reader) == expected_content(data, whole), cut
