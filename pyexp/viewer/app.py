@@ -376,11 +376,18 @@ def preload(root: str | Path) -> None:
     threading.Thread(target=read, name="pyexp-viewer-preload", daemon=True).start()
 
 
-def prepare(root: str | Path) -> None:
-    """Everything a server does once before (or, under ``panel serve``, while) the first page."""
+def prepare(root: str | Path, warm: bool = True) -> None:
+    """Everything a server does once before (or, under ``panel serve``, while) the first page.
+
+    Args:
+        root: The served folder.
+        warm: Also :func:`warm_up`; pointless while the first page is being built anyway (it
+            would only build the same kinds of things twice).
+    """
     tune_allocator()
     preload(root)
-    warm_up(root)
+    if warm:
+        warm_up(root)
     with _PREPARED_LOCK:
         _PREPARED.add(Path(root).resolve())
 
@@ -439,7 +446,7 @@ def serve_page(root: str | Path) -> Any:
     with _PREPARED_LOCK:
         first = key not in _PREPARED and key not in _PREPARING
         _PREPARING.add(key)
-    return create_app(key, setup=(lambda: prepare(key)) if first else None)
+    return create_app(key, setup=(lambda: prepare(key, warm=False)) if first else None)
 
 
 if __name__.startswith("bokeh"):  # `panel serve pyexp/viewer/app.py --args DIR`

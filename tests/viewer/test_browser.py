@@ -235,8 +235,9 @@ def test_config_filter_and_colour_by_config(sites, page) -> None:
 
 
 def test_panel_serve_entry_point_serves_a_warm_first_page(sites, page) -> None:
-    """`panel serve pyexp/viewer/app.py --args DIR`: the first page comes prepared (warm-up
-    done, first run read) and fills in every default run, like `python -m pyexp.viewer`."""
+    """`panel serve pyexp/viewer/app.py --args DIR`: the first page comes prepared (the
+    server's once-per-process preparation done, first run read) and fills in every default
+    run, like `python -m pyexp.viewer`."""
     deadline = time.monotonic() + 60
     while True:
         try:
