@@ -30,6 +30,15 @@ def small_log(run: Path) -> bytes:
     return (run / "events.pb").read_bytes()
 
 
+def empty_run(run: Path) -> tuple[Path, LogReader]:
+    """A run folder with an empty events.pb (to append to) and a reader on it."""
+    run.mkdir()
+    (run / ".pyexp").write_text("")
+    events = run / "events.pb"
+    events.write_bytes(b"")
+    return events, LogReader(run)
+
+
 def records(data: bytes) -> list[tuple[int, int]]:
     """(start, end) of each record, independently of pyexp's reader."""
     out, pos = [], 0
@@ -83,12 +92,7 @@ def test_truncation_at_every_byte_reads_every_whole_record(tmp_path: Path) -> No
 def test_refresh_resumes_at_every_byte(tmp_path: Path) -> None:
     data = small_log(tmp_path / "full")
     spans = records(data)
-    live = tmp_path / "live"
-    live.mkdir()
-    (live / ".pyexp").write_text("")
-    events = live / "events.pb"
-    events.write_bytes(b"")
-    reader = LogReader(live)
+    events, reader = empty_run(tmp_path / "live")
     assert reader.scalar_tags == set()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -320,12 +324,7 @@ def test_long_runs_of_alike_events_read_exactly_around_damage(tmp_path: Path, da
 def test_long_runs_of_alike_events_resume_at_every_cut(tmp_path: Path) -> None:
     data = long_log(tmp_path / "full")
     spans = records(data)
-    live = tmp_path / "live"
-    live.mkdir()
-    (live / ".pyexp").write_text("")
-    events = live / "events.pb"
-    events.write_bytes(b"")
-    reader = LogReader(live)
+    events, reader = empty_run(tmp_path / "live")
     cuts = sorted({len(data), *range(0, len(data), 7919), spans[2000][0] + 5, spans[2000][1], spans[3100][0]})
     done = 0
     with warnings.catch_warnings():
