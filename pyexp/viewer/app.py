@@ -334,8 +334,8 @@ def _session_query() -> dict[str, list[str]]:
 
 def warm_up(root: str | Path) -> None:
     """Make every kind of thing a page is made of once before serving, so the first visitor
-    does not pay for first-use imports, Panel's set-up and model building (whichever way the
-    server was started)."""
+    does not pay for first-use imports, Panel's set-up and model building (``panel serve``
+    builds its first page in the first visit: nothing to gain there)."""
     import numpy as np
     from bokeh.resources import Resources
     from bokeh.server.views.static_handler import StaticHandler
