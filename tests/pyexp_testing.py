@@ -65,6 +65,11 @@ def ray_env(**extra: str) -> dict[str, str]:
 # -- user scripts -----------------------------------------------------------------------------
 
 
+#: Runs argv[1:] with SIGHUP's default action (an ignored signal stays ignored across exec).
+_DEFAULT_SIGHUP = ("import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+                   "os.execv(sys.argv[1], sys.argv[1:])")
+
+
 class Script:
     """A user script written into a temp folder and run with this interpreter, as a user would."""
 
@@ -91,11 +96,13 @@ class Script:
         return proc
 
     def start(self, *args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen:
-        """Start in a new session, as a terminal's foreground job would have its own group."""
+        """Start in a new session, as a terminal's foreground job would have its own group, and
+        with SIGHUP's default action as it would have (the tests may run under ``nohup``)."""
         kw.setdefault("stdout", subprocess.DEVNULL)
         kw.setdefault("stderr", subprocess.PIPE)
-        return subprocess.Popen(self.cmd(*args), cwd=self.dir, env=clean_env(**(env or {})),
-                                stdin=subprocess.DEVNULL, start_new_session=True, **kw)
+        return subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGHUP, *self.cmd(*args)], cwd=self.dir,
+                                env=clean_env(**(env or {})), stdin=subprocess.DEVNULL,
+                                start_new_session=True, **kw)
 
     def out(self, name: str) -> Path:
         return self.dir / "out" / name
