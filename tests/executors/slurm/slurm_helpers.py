@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
+from functools import partial
 from pathlib import Path
-from typing import Callable
+
+from pyexp_testing import wait_until
 
 #: A sweep whose configs mark their start, then wait for a "go-<name>" (or "go") file.
 WAITING = '''
@@ -55,16 +56,8 @@ def waiting_script(n: int, wait: bool) -> str:
     return WAITING.replace("range(N)", f"range({n})").replace('"wait": WAIT', f'"wait": {wait}')
 
 
-def poll(check: Callable[[], object], timeout: float, what: str) -> object:
-    """Call ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
+#: Wait for something on the cluster, asking it (squeue, files) five times a second.
+poll = partial(wait_until, interval=0.2)
 
 
 def calls(folder: Path) -> list[str]:
