@@ -163,6 +163,11 @@ def _state(pid: int | str) -> str | None:
         return None
 
 
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 def alive(pid: int) -> bool:
     """True if ``pid`` runs (a zombie nobody reaped counts as dead)."""
     return _state(pid) not in (None, "Z", "X")

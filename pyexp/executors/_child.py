@@ -8,23 +8,47 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sys
 import traceback
 from typing import Callable, NoReturn
 
 
 def output_to(fd: int) -> None:
-    """Send fds 1 and 2, and ``sys.stdout``/``sys.stderr``, to ``fd`` (which is closed).
-
-    Written through at once, as under ``python -u``: ``log.out`` holds everything printed up
-    to a crash.
-    """
+    """Send fds 1 and 2, and ``sys.stdout``/``sys.stderr``, to ``fd`` (which is closed)."""
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    sys.stdout, sys.stderr = (io.TextIOWrapper(io.FileIO(n, "w", closefd=False), encoding="utf-8",
+    follow_runner_output()
+
+
+def follow_runner_output() -> None:
+    """Make ``sys.stdout``/``sys.stderr`` write fds 1 and 2 through at once, as under ``python -u``
+    (``log.out`` holds everything printed up to a crash), and die if they are a broken pipe.
+
+    A pipe there leads to the runner, which reads it for as long as it lives (``-s``). Once it
+    breaks the runner is dead, perhaps noticed by nobody yet: the config dies too and stays
+    pending, rather than store the ``BrokenPipeError`` as its failure.
+    """
+    sys.stdout, sys.stderr = (io.TextIOWrapper(_Output(n, "w", closefd=False), encoding="utf-8",
                                                errors="replace", line_buffering=True, write_through=True)
                               for n in (1, 2))
+
+
+class _Output(io.FileIO):
+    def write(self, data) -> int | None:  # type: ignore[no-untyped-def]
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            kill_own_group()
+
+
+def kill_own_group() -> NoReturn:
+    """SIGKILL this process's group if it leads one (what a config starts goes too), then itself."""
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise SystemExit(1)  # not reached
 
 
 def exit_with(body: Callable[[], int]) -> NoReturn:

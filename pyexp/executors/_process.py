@@ -12,6 +12,7 @@ from typing import IO
 
 from .. import store
 from ..outcome import Outcome
+from ._child import kill_own_group
 from .base import Job
 from .task import Task
 
@@ -33,9 +34,7 @@ def watch_parent(parent: int) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(WATCH_INTERVAL)
-        if os.getpgrp() == os.getpid():
-            os.killpg(os.getpid(), signal.SIGKILL)
-        os.kill(os.getpid(), signal.SIGKILL)
+        kill_own_group()
 
     threading.Thread(target=watch, daemon=True, name="pyexp-watch-parent").start()
 

@@ -8,6 +8,9 @@ import sys
 
 
 def main(payload_path: str) -> int:
+    from pyexp.executors._child import follow_runner_output
+
+    follow_runner_output()
     with open(payload_path, "rb") as f:
         header = pickle.load(f)
         if header.get("parent"):

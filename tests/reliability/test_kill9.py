@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from pyexp_testing import ScriptAt as Script, assert_all_dead, outcome_of, read_pids, wait_until
+from pyexp_testing import ScriptAt as Script, assert_all_dead, outcome_of, parent_of, read_pids, wait_until
 
 N_CONFIGS = 50
 KILLS = 5  # per test; after that the run may finish
@@ -155,12 +155,16 @@ HERE = pathlib.Path(__file__).parent
 def exp(config):
     parent = os.getppid()
     (HERE / "started").write_text(str(os.getpid()))
-    if not os.environ.get("FAST"):
+    mode = os.environ.get("MODE")
+    if mode == "wait":
         while os.getppid() == parent:  # the runner is killed now
             time.sleep(0.001)
     sys.stderr = open(os.devnull, "w")  # only the output pipe breaks, not the error report
     try:
         print("the runner is gone; this goes into a pipe nobody reads", flush=True)
+        # The runner is killed while we print: the pipe breaks before anyone sees it gone.
+        while mode == "print" and time.monotonic() < float(os.environ["UNTIL"]):
+            print("still printing", flush=True)
     except BrokenPipeError:
         raise RuntimeError("my output went nowhere")
     return "done"
@@ -174,22 +178,33 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.parametrize("executor", ["fork", "subprocess"])
-def test_a_child_whose_runner_died_does_not_store_a_failure_it_caused(tmp_path, executor):
+@pytest.mark.parametrize("mode", ["wait", "print"])
+@pytest.mark.parametrize("executor", ["fork", "subprocess", "spawn"])
+def test_a_child_whose_runner_died_does_not_store_a_failure_it_caused(tmp_path, executor, mode):
     s = Script(tmp_path, ORPHAN_SCRIPT)
-    proc = s.start("--executor", executor, "-s", "--no-stash")
+    proc = s.start("--executor", executor, "-s", "--no-stash",
+                   env={"MODE": mode, "UNTIL": str(time.monotonic() + 60)})
     pid = int(wait_until(lambda: (s.dir / "started").exists() and (s.dir / "started").read_text(), 30,
                          "the config to start"))
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    proc.stderr.close()
-    assert_all_dead([pid])
+    server = parent_of(pid) if mode == "print" else proc.pid
+    if server != proc.pid:
+        # A fork-server between runner and config kills the config when the runner dies. On a
+        # busy machine it may run too late: the config sees its output pipe break first.
+        os.kill(server, signal.SIGSTOP)
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stderr.close()
+        assert_all_dead([pid])
+    finally:
+        if server != proc.pid:
+            os.kill(server, signal.SIGCONT)
     (run,) = s.runs("o")
     (folder,) = s.config_dirs(run).values()
     outcome = outcome_of(folder)
     # Either it finished (ok) or it stays pending; a BrokenPipeError is not the config's failure.
     assert outcome is None or outcome.ok, outcome.error
-    done = s.run("--executor", executor, "--continue", env={"FAST": "1"})
+    done = s.run("--executor", executor, "--continue")
     assert done.returncode == 0 and outcome_of(folder).ok
 
 
