@@ -18,8 +18,10 @@ from pyexp_testing import clean_env, wait_until
 RESUMED = 10**6  # first iteration of the second writer
 
 WRITER = r'''
-import sys
+import os, sys
 from pyexp.log import Logger
+
+parent = os.getppid()
 
 log_dir, fmt, start, stop = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 logger = Logger(log_dir, use_protobuf=fmt == "pb")
@@ -32,9 +34,25 @@ for i in range(start, stop):
     if i % 2000 == 0:
         logger.flush()
         print("FLUSHED", i, flush=True)
+        if os.getppid() != parent:
+            os._exit(1)  # the test's worker was killed: log no further
 logger.close()
 print("CLOSED", flush=True)
 '''
+
+
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_writer_outlives_its_test():
+    """A test stopped early (a failure, ``-x``) must not leave a writer logging for 10⁹ steps."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _write(tmp_path: Path, log_dir: Path, fmt: str, start: int, stop: int) -> tuple[subprocess.Popen, Path]:
@@ -44,6 +62,7 @@ def _write(tmp_path: Path, log_dir: Path, fmt: str, start: int, stop: int) -> tu
     proc = subprocess.Popen([sys.executable, str(script), str(log_dir), fmt, str(start), str(stop)],
                             stdout=open(out, "w"), stderr=subprocess.STDOUT, env=clean_env(),
                             stdin=subprocess.DEVNULL)
+    _STARTED.append(proc)
     return proc, out
 
 
