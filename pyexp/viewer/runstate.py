@@ -103,7 +103,8 @@ class RunState:
         found = signature(self.path)
         reader = self.reader if self.reader is not None else LogReader(self.path)
         reader.refresh()
-        weights = tuple(dict.fromkeys((*weights, *self.smoothed)))[-SMOOTHINGS_KEPT:]
+        # The weights asked for now, after those already kept: the oldest are dropped first.
+        weights = (*(w for w in self.smoothed if w not in weights), *weights)[-SMOOTHINGS_KEPT:]
         summaries: dict[str, Summary] = {}
         smoothed: dict[float, dict[str, tuple[EmaState, Summary]]] = {w: {} for w in weights}
         for tag in sorted(reader.scalar_tags):

@@ -160,6 +160,16 @@ def test_catalog_keeps_summaries_not_series(tmp_path: Path) -> None:
     assert np.allclose(smooth.y_smooth[-1], full[-1]) and len(smooth.x_smooth) <= 802
 
 
+def test_each_new_smoothing_is_drawn_however_many_came_before(logs: Path) -> None:
+    """A run keeps the summaries of two smoothings; a third must replace the oldest, not fail."""
+    catalog = Catalog(logs)
+    name = catalog.runs[0]
+    for smoothing in (0.6, 0.8, 0.9, 0.6, 0.95):
+        series = catalog.series(name, "loss", smoothing=smoothing, x_mode="step", max_points=800)
+        assert series is not None and series.y_smooth is not None, (smoothing, catalog.errors)
+    assert list(catalog._state[name].smoothed)[-1] == 0.95  # noqa: SLF001 - what is held
+
+
 def test_filter_by_name_and_config(logs: Path) -> None:
     write_run(logs, "mnist", "2024-01-25_14-30-00", "adam", {"lr": 0.01, "opt": {"name": "adam"}})
     catalog = Catalog(logs)
