@@ -34,7 +34,7 @@ CHROMIUM = "/usr/bin/chromium"
 DEFAULT_SELECTION = 10  # pyexp.viewer.app.DEFAULT_SELECTION (not imported: it pulls in panel)
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-APP = Path(__file__).resolve().parents[1] / "pyexp" / "viewer" / "app.py"
+APP = Path(__file__).resolve().parents[1] / "pyexp" / "viewer" / "page"
 
 # Panel renders every component in a shadow root: collect the scalar charts through them. Like
 # TensorBoard's, pyexp's page draws only the charts on screen, so "every chart" below means every
@@ -152,7 +152,7 @@ def pyexp_server(root: Path, entry: str) -> Server:
         return Server("pyexp (python -m)", cmd, f"http://127.0.0.1:{port}/", port)
     cmd = [sys.executable, "-m", "panel", "serve", str(APP), "--port", str(port),
            "--address", "127.0.0.1", "--args", str(root)]
-    return Server("pyexp (panel serve)", cmd, f"http://127.0.0.1:{port}/app", port)
+    return Server("pyexp (panel serve)", cmd, f"http://127.0.0.1:{port}/page", port)
 
 
 def tensorboard_server(root: Path) -> Server:

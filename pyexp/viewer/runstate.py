@@ -97,7 +97,6 @@ class RunState:
             keep: Keep the summaries charts need (else statistics, text and figures only).
             weights: Smoothing weights to summarise the smoothed values for, too.
         """
-        """Read the whole log of a run into its summaries (and drop the reader unless live)."""
         from ..log import LogReader
 
         found = signature(self.path)

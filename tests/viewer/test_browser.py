@@ -49,25 +49,27 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     (root / "mnist" / "escape").symlink_to(secret, target_is_directory=True)
     empty = base / "empty"
     empty.mkdir()
-    # `panel serve pyexp/viewer/app.py --args DIR` starts in the background while the
-    # viewer's own entry point (start_background) waits for its port.
-    app = Path(__file__).resolve().parents[2] / "pyexp" / "viewer" / "app.py"
-    serve_port = free_port()
-    env = clean_env()
-    panel_serve = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", str(app), "--port", str(serve_port),
-         "--address", "127.0.0.1", "--args", str(root)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    # `panel serve pyexp/viewer/page --args DIR` (and the earlier single-file entry) start in
+    # the background while the viewer's own entry point (start_background) waits for its port.
+    viewer = Path(__file__).resolve().parents[2] / "pyexp" / "viewer"
+    panel_serves, urls = [], {}
+    for entry, path in (("page", "page"), ("app.py", "app")):
+        port = free_port()
+        panel_serves.append(subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", str(viewer / entry), "--port", str(port),
+             "--address", "127.0.0.1", "--args", str(root)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env()))
+        urls[entry] = f"http://127.0.0.1:{port}/{path}"
     served = []
     try:
         served += [Site(root), Site(empty)]
-        yield {"main": served[0], "empty": served[1], "secret": secret,
-               "panel_serve": f"http://127.0.0.1:{serve_port}/app"}
+        yield {"main": served[0], "empty": served[1], "secret": secret, "panel_serve": urls}
     finally:
         for site in served:
             site.stop()
-        panel_serve.terminate()
-        panel_serve.wait(10)
+        for proc in panel_serves:
+            proc.terminate()
+            proc.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -234,23 +236,26 @@ def test_config_filter_and_colour_by_config(sites, page) -> None:
              "the filter's error message")
 
 
-def test_panel_serve_entry_point_serves_a_warm_first_page(sites, page) -> None:
-    """`panel serve pyexp/viewer/app.py --args DIR`: the first page comes prepared (the
-    server's once-per-process preparation done, first run read) and fills in every default
-    run, like `python -m pyexp.viewer`."""
-    deadline = time.monotonic() + 60
-    while True:
+@pytest.mark.parametrize("entry,warm", [("page", "true"), ("app.py", "false")])
+def test_panel_serve_entry_point_serves_a_warm_first_page(sites, page, entry, warm) -> None:
+    """`panel serve pyexp/viewer/page --args DIR`: the server is prepared when it starts, like
+    `python -m pyexp.viewer` (default runs read, components built once), so the first page
+    comes warm, and fills in every default run. The earlier `panel serve pyexp/viewer/app.py`
+    still works; it prepares the server during its first page."""
+    url = sites["panel_serve"][entry]
+    port = int(url.split(":")[2].split("/")[0])
+
+    def listening() -> bool:
         try:
-            with urllib.request.urlopen(sites["panel_serve"], timeout=30) as response:
-                body = response.read().decode()
-            break
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
         except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    assert "<title>pyexp viewer</title>" in body
-    open_viewer(page, sites["panel_serve"])
-    assert page.locator(".pyexp-title").get_attribute("data-warm") == "true"
+            return False
+
+    wait_for(listening, f"panel serve {entry} to listen")  # no page asked for before ours
+    open_viewer(page, url)
+    assert page.title() == "pyexp viewer"
+    assert page.locator(".pyexp-title").get_attribute("data-warm") == warm
     checked = page.locator(".pyexp-runs .pyexp-run input:checked")
     wait_for(lambda: checked.count() >= 1 and len(traces(chart(page, "loss"))) == checked.count(),
              "every default run drawn")
