@@ -66,6 +66,7 @@ INNER: dict[str, list[tuple[str, ...]]] = {
         ("pyexp.executors._process", "pyexp.executors._ray_node"),
         ("pyexp.executors.base",),
         ("pyexp.executors.task",),
+        ("pyexp.executors._child",),  # no pyexp imports: the fork-server's fresh interpreter
     ],
     "pyexp.config": [
         ("pyexp.config",),
