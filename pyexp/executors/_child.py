@@ -45,10 +45,11 @@ class _Output(io.FileIO):
 
 def kill_own_group() -> NoReturn:
     """SIGKILL this process's group if it leads one (what a config starts goes too), then itself."""
-    if os.getpgrp() == os.getpid():
-        os.killpg(os.getpid(), signal.SIGKILL)
-    os.kill(os.getpid(), signal.SIGKILL)
-    raise SystemExit(1)  # not reached
+    if os.name == "posix":
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(1)  # noqa: SLF001 - not reached on POSIX
 
 
 def exit_with(body: Callable[[], int]) -> NoReturn:
