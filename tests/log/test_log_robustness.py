@@ -30,13 +30,13 @@ def small_log(run: Path) -> bytes:
     return (run / "events.pb").read_bytes()
 
 
-def empty_run(run: Path) -> tuple[Path, LogReader]:
-    """A run folder with an empty events.pb (to append to) and a reader on it."""
+def log_folder(run: Path, data: bytes = b"", name: str = "events.pb") -> Path:
+    """A run folder (with its marker) whose log file ``name`` holds ``data``; returns that file."""
     run.mkdir()
     (run / ".pyexp").write_text("")
-    events = run / "events.pb"
-    events.write_bytes(b"")
-    return events, LogReader(run)
+    log = run / name
+    log.write_bytes(data)
+    return log
 
 
 def records(data: bytes) -> list[tuple[int, int]]:
@@ -78,21 +78,20 @@ def test_truncation_at_every_byte_reads_every_whole_record(tmp_path: Path) -> No
     data = small_log(tmp_path / "full")
     spans = records(data)
     assert len(spans) >= 8
-    cut_dir = tmp_path / "cut"
-    cut_dir.mkdir()
-    (cut_dir / ".pyexp").write_text("")
+    cut = log_folder(tmp_path / "cut")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a truncated tail is not corruption: no warning
-        for cut in range(len(data) + 1):
-            (cut_dir / "events.pb").write_bytes(data[:cut])
-            whole = [s for s in spans if s[1] <= cut]
-            assert read_content(LogReader(cut_dir)) == expected_content(data, whole), cut
+        for end in range(len(data) + 1):
+            cut.write_bytes(data[:end])
+            whole = [s for s in spans if s[1] <= end]
+            assert read_content(LogReader(cut.parent)) == expected_content(data, whole), end
 
 
 def test_refresh_resumes_at_every_byte(tmp_path: Path) -> None:
     data = small_log(tmp_path / "full")
     spans = records(data)
-    events, reader = empty_run(tmp_path / "live")
+    events = log_folder(tmp_path / "live")
+    reader = LogReader(events.parent)
     assert reader.scalar_tags == set()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -128,23 +127,21 @@ def test_jsonl_truncation_and_corrupt_lines(tmp_path: Path) -> None:
             logger.set_global_it(it)
             logger.add_scalar("x", it)
     data = (tmp_path / "full" / "scalars.jsonl").read_bytes()
-    cut_dir = tmp_path / "cut"
-    cut_dir.mkdir()
-    (cut_dir / ".pyexp").write_text("")
+    log = log_folder(tmp_path / "cut", name="scalars.jsonl")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for cut in range(len(data) + 1):
-            (cut_dir / "scalars.jsonl").write_bytes(data[:cut])
-            reader = LogReader(cut_dir)
+            log.write_bytes(data[:cut])
+            reader = LogReader(log.parent)
             whole = data[:cut].count(b"\n")
             got = reader.load_scalars("x") if whole else []
             assert got == [(i, float(i)) for i in range(whole)], cut
     lines = data.splitlines(keepends=True)
     lines[2] = b'{"it": 2, "tag": "x", "val\n'
-    (cut_dir / "scalars.jsonl").write_bytes(b"".join(lines))
+    log.write_bytes(b"".join(lines))
     offset = len(lines[0]) + len(lines[1])
     with pytest.warns(UserWarning, match=f"scalars.jsonl: skipped a corrupt record at byte offset {offset}"):
-        assert [it for it, _ in LogReader(cut_dir).load_scalars("x")] == [0, 1, 3, 4, 5]
+        assert [it for it, _ in LogReader(log.parent).load_scalars("x")] == [0, 1, 3, 4, 5]
 
 
 @pytest.mark.parametrize("use_protobuf", [True, False], ids=["protobuf", "jsonl"])
@@ -306,10 +303,7 @@ def test_long_runs_of_alike_events_read_exactly_around_damage(tmp_path: Path, da
     for i in bad:
         start, _ = spans[i]
         data[start + (30 if damage == "data" else 2)] ^= 0xFF
-    run = tmp_path / "damaged"
-    run.mkdir()
-    (run / ".pyexp").write_text("")
-    (run / "events.pb").write_bytes(bytes(data))
+    run = log_folder(tmp_path / "damaged", bytes(data)).parent
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         content = read_content(LogReader(run))
@@ -324,7 +318,8 @@ def test_long_runs_of_alike_events_read_exactly_around_damage(tmp_path: Path, da
 def test_long_runs_of_alike_events_resume_at_every_cut(tmp_path: Path) -> None:
     data = long_log(tmp_path / "full")
     spans = records(data)
-    events, reader = empty_run(tmp_path / "live")
+    events = log_folder(tmp_path / "live")
+    reader = LogReader(events.parent)
     cuts = sorted({len(data), *range(0, len(data), 7919), spans[2000][0] + 5, spans[2000][1], spans[3100][0]})
     done = 0
     with warnings.catch_warnings():
