@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
@@ -68,10 +68,15 @@ def crc32c(data: bytes) -> int:
     return (_crc_impl or crc_function())(data)
 
 
-def masked_crc(data: bytes) -> int:
-    """TFRecord's masked CRC-32C (rotated and offset so CRCs of CRCs stay distinct)."""
-    crc = crc32c(data)
+def mask(crc: Any) -> Any:
+    """TFRecord's masking of a CRC-32C (rotated and offset so CRCs of CRCs stay distinct); an
+    int, or a numpy array of them as uint64. The writer's and reader's hot loops inline it."""
     return (((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF
+
+
+def masked_crc(data: bytes) -> int:
+    """TFRecord's masked CRC-32C of ``data``."""
+    return mask(crc32c(data))
 
 
 def frame(data: bytes) -> bytes:

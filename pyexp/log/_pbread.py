@@ -143,8 +143,7 @@ def _take_run(view: np.ndarray, buf: bytes, start: int, end: int, length: int, h
         return 0
     data = data[:m]
     raw = np.array([crc(buf[o:o + length]) for o in data.tolist()], np.uint64)
-    masked = (((raw >> 15) | (raw << 17)) + _framing.MASK_DELTA) & 0xFFFFFFFF
-    good = masked == view[(data + length)[:, None] + _BYTE_OFFSETS[4]].view("<u4").ravel()
+    good = _framing.mask(raw) == view[(data + length)[:, None] + _BYTE_OFFSETS[4]].view("<u4").ravel()
     if not good.all():
         m = int(good.argmin())  # a bad checksum: the loop warns about it and goes on
         data = data[:m]
