@@ -94,9 +94,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: Settings whose value is a string; ``continue``/``report``/``timestamp`` also take true. Others are ints
-#: (``_INT_KEYS``) or switches.
+#: (``_INT_KEYS``, each with its least value: ``retry`` counts extra attempts) or switches.
 _STR_KEYS = {"name", "executor", "output_dir", "continue", "report", "filter", "timestamp"}
-_INT_KEYS = {"jobs", "viewer_port", "retry"}
+_INT_KEYS = {"jobs": 1, "viewer_port": 1, "retry": 0}
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 #: Options of the decorator / class keywords that are not runner settings.
@@ -351,7 +351,7 @@ def _typed(name: str, value: Any, raw: str, text: str) -> Any:
             return preload_names(items)
         raise OverrideError(f"{text}: pyexp.preload takes module names, e.g. pyexp.preload=[numpy,scipy]")
     if name in _INT_KEYS:
-        least = 0 if name == "retry" else 1  # retry counts extra attempts: 0 is the default
+        least = _INT_KEYS[name]
         if isinstance(value, int) and not isinstance(value, bool) and value >= least:
             return value
         what = "a whole number (0 or more)" if least == 0 else "a positive integer"
