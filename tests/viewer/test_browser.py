@@ -26,6 +26,7 @@ from pyexp_testing import (
     offline_page,
     open_tab,
     open_viewer,
+    proc_stat,
     traces,
     wait_for,
     write_many_tags,
@@ -272,7 +273,7 @@ def test_a_page_not_yet_connected_costs_the_server_no_cpu(sites) -> None:
     time.sleep(0.5)  # the build itself
 
     def cpu_seconds() -> float:
-        fields = Path(f"/proc/{site.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = proc_stat(site.proc.pid)
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     before = cpu_seconds()
