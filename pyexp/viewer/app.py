@@ -442,14 +442,19 @@ def create_app(root: str | Path, refresh_seconds: float = 1.0,
     return frame
 
 
-def serve_page(root: str | Path) -> Any:
+def served_root() -> Path:
+    """The folder given to ``panel serve ... --args DIR`` (its scripts see it as ``sys.argv[1]``)."""
+    return Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+
+
+def serve_page() -> None:
     """What ``panel serve`` runs per session: the page (preparing the server if nothing did)."""
-    key = Path(root).resolve()
-    return create_app(key, setup=lambda: prepare(key, warm=False))
+    root = served_root()
+    create_app(root, setup=lambda: prepare(root, warm=False)).servable(title="pyexp viewer")
 
 
 if __name__.startswith("bokeh"):  # `panel serve pyexp/viewer/app.py --args DIR`
     # Bokeh runs this file afresh for every session; the package's own module keeps state.
     from pyexp.viewer.app import serve_page as _serve_page
 
-    _serve_page(sys.argv[1] if len(sys.argv) > 1 else ".").servable(title="pyexp viewer")
+    _serve_page()

@@ -5,12 +5,10 @@ is prepared as ``python -m pyexp.viewer`` prepares it (the default runs read, ev
 component built once) before any browser asks, not during the first visit.
 """
 
-import sys
+from pyexp.viewer.app import prepare, served_root
 
-ROOT = sys.argv[1] if len(sys.argv) > 1 else "."
+ROOT = served_root()  # now: sys.argv is Panel's own again when the hook runs
 
 
 def on_server_loaded(server_context):  # noqa: ARG001 - Bokeh's signature
-    from pyexp.viewer.app import prepare
-
     prepare(ROOT)
